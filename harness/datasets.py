@@ -1,0 +1,232 @@
+"""Datasets: iris from scikit-learn, MNIST and Fashion-MNIST through torchvision, checked before use.
+
+MNIST-style data comes from one of three places, in this order: files already in the data directory,
+a local mirror holding the four `*.gz` files (`--data-mirror`, `HARNESS_DATA_MIRROR`), or torchvision's
+own download. Whatever the source, every decompressed file is checked against the MD5 sums below before
+anything trains on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    folder: str  # torchvision's folder name under the data directory
+    md5: dict[str, str]
+    default_mirror: str | None
+    how_to_get: str
+
+
+IDX_SOURCES = {
+    "mnist": IdxSource(
+        folder="MNIST",
+        md5={
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+        },
+        default_mirror=None,
+        how_to_get="connect to the internet, or pass --data-mirror DIR (or set HARNESS_DATA_MIRROR) "
+        "naming a directory with the four MNIST *.gz files",
+    ),
+    "fashion-mnist": IdxSource(
+        folder="FashionMNIST",
+        md5={
+            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+        },
+        default_mirror="/usr/share/datasets/fashion-mnist",
+        how_to_get="install Debian's package (`make fashion-mnist`, i.e. apt-get install dataset-fashion-mnist), "
+        "connect to the internet, or pass --data-mirror DIR naming a directory with the four Fashion-MNIST *.gz files",
+    ),
+}
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("HARNESS_DATA_DIR", "data"))
+
+
+def default_mirror() -> Path | None:
+    env = os.environ.get("HARNESS_DATA_MIRROR")
+    return Path(env) if env else None
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
+    # Keyed by size and mtime so a file replaced on disk is checked again.
+    return md5_of(path) == expected
+
+
+def _is_good(path: Path, expected: str) -> bool:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    return _verified(path, st.st_size, st.st_mtime_ns, expected)
+
+
+def _mirror_file(mirror: Path, name: str) -> Path | None:
+    """The mirror may hold `name.gz` (as published) or `name` itself."""
+    for candidate in (mirror / f"{name}.gz", mirror / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _extract(src: Path, dest: Path, expected: str) -> None:
+    """Decompress (or copy) into a temporary file, check it, then move it into place."""
+    tmp = dest.with_name(dest.name + ".part")
+    try:
+        if src.suffix == ".gz":
+            with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+        else:
+            shutil.copyfile(src, tmp)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{src}: cannot decompress ({e}); the file is truncated or corrupt: replace it with a good copy") from None
+    actual = md5_of(tmp)
+    if actual != expected:
+        tmp.unlink(missing_ok=True)
+        raise DataError(
+            f"{src}: decompresses to data with MD5 {actual}, expected {expected}; the mirror's copy is corrupt: replace it with a good copy"
+        )
+    os.replace(tmp, dest)
+
+
+def _download(name: str, data_dir: Path) -> None:
+    import torchvision
+
+    cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+    try:
+        cls(root=str(data_dir), train=True, download=True)
+        cls(root=str(data_dir), train=False, download=True)
+    except Exception as e:  # torchvision raises RuntimeError/URLError/OSError depending on the failure
+        reason = " ".join(str(e).split())[:200]  # torchvision's message spans lines: keep the error one line
+        raise DataError(f"{name}: download failed ({type(e).__name__}: {reason}); {IDX_SOURCES[name].how_to_get}") from None
+
+
+def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = None) -> Path:
+    """Make the four IDX files of `name` present and verified under data_dir; return the raw folder.
+
+    Files that are already there and match are used as they are. Missing or mismatching ones come
+    from the mirror, or from a download when there is no mirror. Nothing unverified is ever returned.
+    """
+    source = IDX_SOURCES[name]
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    mirror = Path(mirror) if mirror else default_mirror()
+    if mirror is None and source.default_mirror and Path(source.default_mirror).is_dir():
+        mirror = Path(source.default_mirror)
+    raw = data_dir / source.folder / "raw"
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"{raw}: cannot create the data directory ({e.strerror}); pass a writable --data-dir") from None
+
+    missing = [f for f in IDX_FILES if not _is_good(raw / f, source.md5[f])]
+    if not missing:
+        return raw
+    if mirror is not None:
+        if not mirror.is_dir():
+            raise DataError(f"{mirror}: the data mirror is not a directory; {source.how_to_get}")
+        for f in missing:
+            src = _mirror_file(mirror, f)
+            if src is None:
+                raise DataError(f"{mirror}: {f}.gz is missing from the data mirror; {source.how_to_get}")
+            _extract(src, raw / f, source.md5[f])
+        return raw
+    # No mirror: a file that is present but wrong is not silently replaced by a download.
+    present_bad = [f for f in missing if (raw / f).exists()]
+    if present_bad:
+        f = present_bad[0]
+        raise DataError(
+            f"{raw / f}: MD5 {md5_of(raw / f)} does not match {source.md5[f]}; the file is corrupt: "
+            f"delete it and run again with a --data-mirror or internet access"
+        )
+    _download(name, data_dir)
+    for f in IDX_FILES:
+        if not _is_good(raw / f, source.md5[f]):
+            raise DataError(f"{raw / f}: downloaded file fails its MD5 check; delete {raw} and try again")
+    return raw
+
+
+def dataset_md5(name: str) -> str:
+    """One checksum naming the exact data a row was trained on (recorded in runs.csv)."""
+    if name == "iris":
+        from sklearn.datasets import load_iris
+
+        iris = load_iris()
+        digest = hashlib.md5(np.ascontiguousarray(iris.data).tobytes() + np.ascontiguousarray(iris.target).tobytes())
+        return digest.hexdigest()
+    md5 = IDX_SOURCES[name].md5
+    return hashlib.md5("".join(md5[f] for f in IDX_FILES).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the engines consume
+
+
+def iris_split(test_fraction: float, seed: int):
+    """T1's `train_test_split(iris.data, iris.target)`, its unseeded shuffle fixed by the run's seed."""
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    iris = load_iris()
+    return train_test_split(iris.data, iris.target, test_size=test_fraction, random_state=seed)
+
+
+def image_transform(kind: str):
+    """The per-sample torchvision transform the tutorials use."""
+    import torchvision.transforms as T
+
+    if kind == "normalize":
+        return T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
+    return T.ToTensor()
+
+
+def image_dataset(name: str, train: bool, transform: str, data_dir: Path | None = None, mirror: Path | None = None):
+    """A torchvision dataset over verified files (the tutorials' per-sample pipeline)."""
+    import torchvision
+
+    data_dir = Path(data_dir) if data_dir else default_data_dir()
+    ensure_idx(name, data_dir, mirror)
+    cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+    return cls(root=str(data_dir), train=train, transform=image_transform(transform), download=False)
+
+
+def transform_tensor(images: torch.Tensor, kind: str) -> torch.Tensor:
+    """The whole uint8 image tensor through the same arithmetic as ToTensor (+ Normalize), at once.
+
+    ToTensor divides by 255 in float32, Normalize subtracts 0.5 and divides by 0.5: done element-wise
+    on the whole tensor this gives the very same float32 values as the per-sample pipeline.
+    """
+    x = images.unsqueeze(1).to(torch.float32).div(255)
+    if kind == "normalize":
+        x = x.sub(0.5).div(0.5)
+    return x.contiguous()

@@ -1,0 +1,293 @@
+"""The experiment registry: one TOML file per experiment in experiments/, validated into plain data.
+
+Each file has the sections below; `SCHEMA` is the single source of truth for which keys exist, their
+types, defaults and allowed values, and `load_registry` rejects anything else with a one-line error
+naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RegistryError
+
+DATASETS = ("iris", "mnist", "fashion-mnist")
+TRANSFORMS = ("to-tensor", "normalize")  # normalize = ToTensor + Normalize((0.5,), (0.5,))
+ARCHS = ("mlp", "cnn")
+ACTIVATIONS = ("relu", "sigmoid")
+LAYERS = ("linear", "mylinear")
+OUTPUTS = ("logits", "softmax")
+LOSSES = ("cross-entropy", "mse")
+OPTIMIZERS = ("sgd", "adam")
+METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
+
+_REQUIRED = object()
+
+
+def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False):
+    return {"type": type_, "default": default, "choices": choices, "positive": positive, "unit": unit}
+
+
+# section -> key -> rule. A type of (int,) tuple means "list of int".
+SCHEMA: dict[str, dict[str, dict]] = {
+    "": {
+        "id": _key(str),
+        "title": _key(str),
+        "source": _key(str),
+        "notes": _key(str, ""),
+    },
+    "data": {
+        "dataset": _key(str, choices=DATASETS),
+        "transform": _key(str, "to-tensor", choices=TRANSFORMS),
+        # iris: sklearn's train_test_split test share (its default 0.25 gives 112/38).
+        "test_fraction": _key(float, 0.25, unit=True),
+        # MNIST: share of the training set held out for validation with random_split (0: none).
+        "valid_fraction": _key(float, 0.0, unit=True),
+        # Seed of a private generator for that split (T2 fixes 42); absent: the run's global RNG.
+        "split_seed": _key(int, None),
+    },
+    "model": {
+        "arch": _key(str, choices=ARCHS),
+        "sizes": _key((int,), None),  # mlp: layer widths, input first
+        "activation": _key(str, "relu", choices=ACTIVATIONS),
+        "layer": _key(str, "linear", choices=LAYERS),
+        "output": _key(str, "logits", choices=OUTPUTS),
+        "dropout": _key(float, 0.0, unit=True),
+    },
+    "training": {
+        "loss": _key(str, choices=LOSSES),
+        "optimizer": _key(str, choices=OPTIMIZERS),
+        "lr": _key(float, positive=True),
+        "momentum": _key(float, 0.0),
+        "batch_size": _key(int, positive=True, default=None),  # absent: full batch
+        "epochs": _key(int, positive=True),
+        # Evaluate and log every N epochs (the last always); iris logs every 100 of its 2000.
+        "log_every": _key(int, 1, positive=True),
+        # Record the mean training loss over every N steps (T1 #7 prints it every 500); 0: off.
+        "trace_every": _key(int, 0),
+    },
+    "published": {
+        "metric": _key(str, choices=METRICS),
+        "value": _key(float),
+        "tolerance": _key(float, 0.0),
+        "text": _key(str, ""),
+        # Per-epoch points the tutorial printed, overlaid on the learning curves.
+        "curve_metric": _key(str, None, choices=METRICS),
+        "curve_epochs": _key((int,), None),
+        "curve_values": _key((float,), None),
+        # Running training loss every `trace_every` steps, as printed.
+        "trace": _key((float,), None),
+    },
+    # Minimum of the mean over seeds of a metric, for faithful full runs (harness check).
+    "thresholds": {m: _key(float, None) for m in METRICS},
+    # A short run for the test suite: fewer epochs and samples, and its own minimum.
+    "smoke": {
+        "epochs": _key(int, 1, positive=True),
+        "train_limit": _key(int, None, positive=True),
+        "metric": _key(str, "test_acc", choices=METRICS),
+        "min": _key(float),
+    },
+}
+OPTIONAL_SECTIONS = {"published", "thresholds"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    title: str
+    source: str
+    notes: str
+    data: dict
+    model: dict
+    training: dict
+    published: dict | None
+    thresholds: dict
+    smoke: dict
+    path: Path = field(compare=False)
+
+    @property
+    def config(self) -> dict:
+        """What determines a run's numbers: the hash of this identifies its results."""
+        return {"data": self.data, "model": self.model, "training": self.training}
+
+    def config_hash(self, overrides: dict | None = None) -> str:
+        payload = dict(self.config)
+        if overrides:
+            payload["overrides"] = {k: v for k, v in sorted(overrides.items()) if v is not None}
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def published_text(self) -> str:
+        if not self.published:
+            return "none published"
+        p = self.published
+        return p["text"] or f"{p['metric']} {p['value']:g}"
+
+
+def _type_name(rule_type) -> str:
+    if isinstance(rule_type, tuple):
+        return f"a list of {rule_type[0].__name__}"
+    return {str: "a string", int: "an integer", float: "a number"}[rule_type]
+
+
+def _check_value(value: Any, rule: dict, where: str) -> Any:
+    rule_type = rule["type"]
+    if isinstance(rule_type, tuple):
+        item_type = rule_type[0]
+        if not isinstance(value, list) or not all(_is_type(v, item_type) for v in value):
+            raise RegistryError(f"{where} must be {_type_name(rule_type)}, got {value!r}")
+        return tuple(float(v) if item_type is float else v for v in value)
+    if not _is_type(value, rule_type):
+        raise RegistryError(f"{where} must be {_type_name(rule_type)}, got {value!r}")
+    if rule_type is float:
+        value = float(value)
+    if rule["choices"] and value not in rule["choices"]:
+        close = difflib.get_close_matches(value, rule["choices"], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RegistryError(f"{where} is {value!r}; allowed: {', '.join(rule['choices'])}{hint}")
+    if rule["positive"] and value <= 0:
+        raise RegistryError(f"{where} must be greater than 0, got {value!r}")
+    if rule["unit"] and not 0 <= value < 1:
+        raise RegistryError(f"{where} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _is_type(value: Any, rule_type: type) -> bool:
+    if rule_type is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if rule_type is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, rule_type)
+
+
+def _section(raw: dict, name: str, path: Path) -> dict:
+    rules = SCHEMA[name]
+    prefix = f"{name}." if name else ""
+    for key in raw:
+        if key not in rules:
+            close = difflib.get_close_matches(key, list(rules), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RegistryError(
+                f"{path}: unknown key '{prefix}{key}'{hint}; allowed: {', '.join(rules)}"
+            )
+    out = {}
+    for key, rule in rules.items():
+        where = f"{path}: '{prefix}{key}'"
+        if key in raw:
+            out[key] = _check_value(raw[key], rule, where)
+        elif rule["default"] is _REQUIRED:
+            raise RegistryError(f"{path}: missing key '{prefix}{key}' ({_type_name(rule['type'])})")
+        else:
+            out[key] = rule["default"]
+    return out
+
+
+def _validate_together(exp: dict, path: Path) -> None:
+    """Rules that span keys."""
+    model, data, training = exp["model"], exp["data"], exp["training"]
+    if model["arch"] == "mlp" and not model["sizes"]:
+        raise RegistryError(f"{path}: 'model.sizes' is required for arch 'mlp' (e.g. [784, 64, 10])")
+    if model["arch"] == "mlp" and len(model["sizes"]) < 2:
+        raise RegistryError(f"{path}: 'model.sizes' needs at least input and output widths")
+    if model["arch"] == "cnn" and model["sizes"]:
+        raise RegistryError(f"{path}: 'model.sizes' applies to arch 'mlp' only")
+    if model["arch"] == "cnn" and data["dataset"] == "iris":
+        raise RegistryError(f"{path}: arch 'cnn' needs an image dataset, not 'iris'")
+    if model["arch"] == "mlp" and data["dataset"] == "iris" and model["sizes"][0] != 4:
+        raise RegistryError(f"{path}: 'model.sizes' must start with 4 (iris has 4 features)")
+    if model["arch"] == "mlp" and data["dataset"] != "iris" and model["sizes"][0] != 784:
+        raise RegistryError(f"{path}: 'model.sizes' must start with 784 (28x28 images)")
+    if training["loss"] == "mse" and model["arch"] == "mlp" and model["sizes"][-1] != 1:
+        raise RegistryError(f"{path}: loss 'mse' regresses the class index: 'model.sizes' must end with 1")
+    if data["dataset"] == "iris" and data["valid_fraction"]:
+        raise RegistryError(f"{path}: 'data.valid_fraction' applies to MNIST-style datasets only")
+    if training["optimizer"] == "adam" and training["momentum"]:
+        raise RegistryError(f"{path}: 'training.momentum' applies to optimizer 'sgd' only")
+    published = exp.get("published")
+    if published:
+        epochs, values = published["curve_epochs"], published["curve_values"]
+        if (epochs is None) != (values is None) or (epochs and len(epochs) != len(values)):
+            raise RegistryError(
+                f"{path}: 'published.curve_epochs' and 'published.curve_values' must be given together, same length"
+            )
+        if epochs and not published["curve_metric"]:
+            raise RegistryError(f"{path}: 'published.curve_metric' names what the curve measures")
+        if published["trace"] and not training["trace_every"]:
+            raise RegistryError(f"{path}: 'published.trace' needs 'training.trace_every'")
+    metric = exp["smoke"]["metric"]
+    if metric.startswith("valid") and not data["valid_fraction"]:
+        raise RegistryError(f"{path}: 'smoke.metric' {metric!r} needs a validation split")
+
+
+def load_experiment(path: Path) -> Experiment:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise RegistryError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
+    sections = {name for name in SCHEMA if name}
+    top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    for name, value in raw.items():
+        if isinstance(value, dict) and name not in sections:
+            close = difflib.get_close_matches(name, sorted(sections), n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else ""
+            raise RegistryError(f"{path}: unknown section [{name}]{hint}; allowed: {', '.join(sorted(sections))}")
+    exp: dict[str, Any] = _section(top, "", path)
+    for name in sections:
+        if name not in raw:
+            if name in OPTIONAL_SECTIONS:
+                exp[name] = None if name == "published" else _section({}, name, path)
+                continue
+            raise RegistryError(f"{path}: missing section [{name}]")
+        exp[name] = _section(raw[name], name, path)
+    if exp["id"] != path.stem:
+        raise RegistryError(f"{path}: 'id' is {exp['id']!r} but the file is named {path.name}; make them agree")
+    _validate_together(exp, path)
+    exp["thresholds"] = {k: v for k, v in exp["thresholds"].items() if v is not None}
+    return Experiment(path=path, **exp)
+
+
+def default_registry_dir() -> Path:
+    env = os.environ.get("HARNESS_EXPERIMENTS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "experiments"
+
+
+def load_registry(directory: Path | None = None) -> dict[str, Experiment]:
+    """Every experiment in the directory, by id, in file-name order; any bad file stops everything."""
+    directory = Path(directory) if directory else default_registry_dir()
+    if not directory.is_dir():
+        raise RegistryError(f"{directory}: no experiments directory (set HARNESS_EXPERIMENTS or run from the project)")
+    experiments: dict[str, Experiment] = {}
+    for path in sorted(directory.glob("*.toml")):
+        exp = load_experiment(path)
+        if exp.id in experiments:
+            raise RegistryError(f"{path}: duplicate id {exp.id!r} (also in {experiments[exp.id].path.name})")
+        experiments[exp.id] = exp
+    if not experiments:
+        raise RegistryError(f"{directory}: no experiment files (*.toml)")
+    return experiments
+
+
+def select(registry: dict[str, Experiment], ids: list[str]) -> list[Experiment]:
+    """Experiments named on the command line ('all' for every one), with a suggestion for typos."""
+    if not ids or ids == ["all"]:
+        return list(registry.values())
+    chosen = []
+    for exp_id in ids:
+        if exp_id not in registry:
+            close = difflib.get_close_matches(exp_id, list(registry), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RegistryError(f"unknown experiment {exp_id!r}{hint} (`harness list` shows them all)")
+        chosen.append(registry[exp_id])
+    return chosen

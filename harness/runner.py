@@ -1,0 +1,221 @@
+"""The runner: experiments x seeds x devices through one engine, each finished run appended to the CSVs."""
+
+from __future__ import annotations
+
+import functools
+import json
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .datasets import dataset_md5, ensure_idx
+from .engines import ENGINES, MULTI_SEED_ENGINES
+from .engines.sources import RunOptions
+from .errors import HarnessError
+from .results import ResultsStore, cell_key
+from .training import RunOutcome
+
+METRIC_NAMES = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4', '0,3,7' or a mix ('0-2,9') into a sorted list without repeats."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise HarnessError(f"--seeds: {part!r} is not a seed or range; use forms like 0-4 or 0,3,7")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise HarnessError(f"--seeds: range {part!r} runs backwards; write it as {hi}-{lo}")
+        seeds.update(range(lo, hi + 1))
+    return sorted(seeds)
+
+
+def parse_devices(text: str) -> list[str]:
+    """'cpu', 'cuda', 'cuda:1', comma lists, or 'auto' (the CPU, and CUDA where present)."""
+    devices: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part == "auto":
+            candidates = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        elif re.fullmatch(r"cpu|cuda(:\d+)?", part):
+            if part.startswith("cuda") and not torch.cuda.is_available():
+                raise HarnessError(
+                    f"--devices: {part!r} requested but this machine has no CUDA device (torch {torch.__version__}); "
+                    "use --devices cpu or --devices auto"
+                )
+            if ":" in part and int(part.split(":")[1]) >= torch.cuda.device_count():
+                raise HarnessError(f"--devices: {part!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)")
+            candidates = [part]
+        else:
+            raise HarnessError(f"--devices: unknown device {part!r}; use cpu, cuda, cuda:N or auto")
+        devices += [d for d in candidates if d not in devices]
+    return devices
+
+
+def check_engine(name: str) -> str:
+    if name not in ENGINES:
+        raise HarnessError(f"--engine: unknown engine {name!r}; available: {', '.join(ENGINES)}")
+    return name
+
+
+# ---------------------------------------------------------------------------------------------------
+# Facts about the environment, recorded in every row
+
+
+@functools.lru_cache(maxsize=None)
+def git_commit() -> str:
+    """The commit of the code; '+dirty' where the harness or registry differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "harness", "experiments"], cwd=root, timeout=10)
+        return commit.stdout.strip() + ("+dirty" if dirty.returncode else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@functools.lru_cache(maxsize=None)
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    return {
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "host": socket.gethostname(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The matrix
+
+
+@dataclass(frozen=True)
+class Cell:
+    experiment: object
+    seeds: tuple[int, ...]
+    device: str
+
+
+def plan(experiments, seeds, devices, engine, options: RunOptions, finished: set, force: bool) -> tuple[list[Cell], int]:
+    """The cells still to run, and how many were skipped as already finished."""
+    cells, skipped = [], 0
+    for exp in experiments:
+        config_hash = exp.config_hash(options.overrides)
+        for device in devices:
+            todo = [s for s in seeds if force or (exp.id, s, device, engine, config_hash) not in finished]
+            skipped += len(seeds) - len(todo)
+            if not todo:
+                continue
+            if engine in MULTI_SEED_ENGINES:
+                cells.append(Cell(exp, tuple(todo), device))
+            else:
+                cells.extend(Cell(exp, (s,), device) for s in todo)
+    return cells, skipped
+
+
+def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOutcome, started_at: str, wall: float, env: dict):
+    run_id = uuid.uuid4().hex[:12]
+    final = outcome.final
+    run = {
+        "run_id": run_id, "experiment": exp.id, "seed": seed, "device": device, "device_name": device_name(device),
+        "engine": engine, "epochs": final.get("epoch", 0), "faithful": not options.overrides, "status": outcome.status,
+        **{m: final.get(m) for m in METRIC_NAMES},
+        "wall_time_s": wall, "train_time_s": outcome.train_time_s,
+        "train_samples_per_s": outcome.train_samples / outcome.train_time_s if outcome.train_time_s else None,
+        "started_at": started_at, "config_hash": exp.config_hash(options.overrides),
+        **env,
+        "overrides": json.dumps(options.overrides, sort_keys=True) if options.overrides else "",
+        "dataset_md5": dataset_md5(exp.data["dataset"]),
+        "diverged_epoch": outcome.diverged_epoch, "message": outcome.message,
+    }
+    epochs = [{"run_id": run_id, **e} for e in outcome.epochs]
+    trace = [{"run_id": run_id, **t} for t in outcome.trace]
+    return run, epochs, trace
+
+
+def _progress_bar(total_epochs: int, label: str):
+    """A per-run progress bar on a terminal; nothing when output is redirected."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total_epochs, desc=label, unit="epoch", leave=False, file=sys.stderr)
+
+
+def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: RunOptions, force: bool = False, log=print) -> int:
+    """Run every unfinished cell; 0 when all runs finished ok, 1 when any diverged or failed."""
+    store = ResultsStore(results_dir)
+    with store.locked():
+        finished = store.finished_cells()
+    cells, skipped = plan(experiments, seeds, devices, engine, options, finished, force)
+    if skipped:
+        log(f"skipping {skipped} finished run(s) in {results_dir} (--force runs them again)")
+    if not cells:
+        log("nothing to run")
+        return 0
+    # Fail on missing or corrupt data before any training, not in the middle of the matrix.
+    for name in sorted({c.experiment.data["dataset"] for c in cells} - {"iris"}):
+        ensure_idx(name, options.data_dir, options.mirror)
+
+    env = environment()
+    failures = 0
+    total_runs = sum(len(c.seeds) for c in cells)
+    done = 0
+    for cell in cells:
+        exp, device = cell.experiment, cell.device
+        label = f"{exp.id} seed{'s' if len(cell.seeds) > 1 else ''}={','.join(map(str, cell.seeds))} {device} {engine}"
+        bar = _progress_bar(options.epochs_for(exp), label)
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        start = time.perf_counter()
+        try:
+            outcomes = ENGINES[engine](exp, list(cell.seeds), torch.device(device), options,
+                                       on_epoch=(lambda row: bar.update(row["epoch"] - bar.n)) if bar else None)
+        except HarnessError:
+            raise
+        except Exception as e:  # a crash in one cell is recorded and the matrix goes on
+            message = f"{type(e).__name__}: {e}".replace("\n", " ")
+            outcomes = [RunOutcome(status="error", message=message) for _ in cell.seeds]
+            log(f"error in {label}: {message}")
+            log("".join(traceback.format_exc(limit=-3)).rstrip())
+        finally:
+            if bar:
+                bar.close()
+        wall = (time.perf_counter() - start) / len(cell.seeds)
+        rows = [outcome_rows(exp, s, device, engine, options, o, started_at, wall, env) for s, o in zip(cell.seeds, outcomes)]
+        store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]])
+        for seed, outcome in zip(cell.seeds, outcomes):
+            done += 1
+            failures += outcome.status != "ok"
+            final = outcome.final
+            headline = "  ".join(f"{m} {final[m]:.4f}" for m in ("valid_acc", "test_acc") if final.get(m) is not None)
+            log(f"[{done}/{total_runs}] {exp.id} seed={seed} {device} {engine}: {outcome.status}  {headline}  ({wall:.1f} s)")
+    return 1 if failures else 0
+
+
+

@@ -1,0 +1,205 @@
+"""The training loop every engine shares, and the pieces of a run: loss, optimiser, metrics.
+
+An engine only decides where batches come from (a `BatchSource`): the reference engine uses the
+tutorials' DataLoaders, the fast engine slices tensors already on the device. Everything else (the
+step, the metrics, how losses are averaged, when to stop) is this one file, so two engines fed the
+same batches produce the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+import torch
+from torch import nn
+
+from .models import build_model
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def set_determinism() -> None:
+    """Deterministic kernels everywhere; cuBLAS needs its workspace fixed before first use."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+def make_loss(kind: str) -> nn.Module:
+    return nn.MSELoss() if kind == "mse" else nn.CrossEntropyLoss()
+
+
+def make_optimizer(training: dict, params) -> torch.optim.Optimizer:
+    if training["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=training["lr"])
+    return torch.optim.SGD(params, lr=training["lr"], momentum=training["momentum"])
+
+
+def labels_for(loss: str, y: torch.Tensor) -> torch.Tensor:
+    """T1's MSE recipes regress the class index as a float column; classification uses int64."""
+    return y.to(torch.float32).reshape(-1, 1) if loss == "mse" else y.to(torch.int64)
+
+
+def count_correct(outputs: torch.Tensor, labels: torch.Tensor, loss: str) -> torch.Tensor:
+    """As the tutorials count: `(outputs + 0.5).int()` for the MSE nets, the arg-max otherwise."""
+    if loss == "mse":
+        return ((outputs + 0.5).int() == labels).sum()
+    return (torch.max(outputs, 1).indices == labels).sum()
+
+
+class EpochTally:
+    """Per-batch losses and correct counts, kept on the device (no sync per step) and summed once.
+
+    The loss reported is the usual sample mean: each batch mean weighted by its batch size.
+    """
+
+    def __init__(self):
+        self.losses: list[torch.Tensor] = []
+        self.correct: list[torch.Tensor] = []
+        self.sizes: list[int] = []
+
+    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int) -> None:
+        self.losses.append(loss.detach())
+        self.correct.append(correct)
+        self.sizes.append(size)
+
+    def batch_losses(self) -> list[float]:
+        return torch.stack(self.losses).double().cpu().tolist() if self.losses else []
+
+    def summary(self) -> tuple[float, float]:
+        n = sum(self.sizes)
+        if n == 0:
+            return math.nan, math.nan
+        losses = torch.stack(self.losses).double().cpu()
+        sizes = torch.tensor(self.sizes, dtype=torch.float64)
+        loss = float((losses * sizes).sum() / n)
+        correct = int(torch.stack(self.correct).sum().cpu())
+        return loss, correct / n
+
+
+class BatchSource(Protocol):
+    """Where an engine's batches come from. Each call to `train_batches` is one epoch."""
+
+    n_train: int
+
+    def train_batches(self) -> Iterable[Batch]: ...
+
+    def eval_batches(self, split: str) -> Iterable[Batch] | None: ...
+
+
+@dataclass
+class RunOutcome:
+    status: str = "ok"  # ok | diverged | error
+    epochs: list[dict] = field(default_factory=list)
+    trace: list[dict] = field(default_factory=list)
+    train_time_s: float = 0.0
+    train_samples: int = 0
+    diverged_epoch: int | None = None
+    message: str = ""
+
+    @property
+    def final(self) -> dict:
+        return self.epochs[-1] if self.epochs else {}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module, loss: str) -> tuple[float, float]:
+    model.eval()
+    tally = EpochTally()
+    with torch.no_grad():
+        for x, y in batches:
+            outputs = model(x)
+            tally.add(loss_fn(outputs, y), count_correct(outputs, y, loss), len(y))
+    return tally.summary()
+
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def eager_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer) -> StepFn:
+    """The tutorials' step: zero_grad, forward, loss, backward, step."""
+
+    def step(x: torch.Tensor, y: torch.Tensor):
+        optimizer.zero_grad()
+        outputs = model(x)
+        loss = loss_fn(outputs, y)
+        loss.backward()
+        optimizer.step()
+        return outputs, loss
+
+    return step
+
+
+def train(
+    model: nn.Module,
+    source: BatchSource,
+    experiment,
+    epochs: int,
+    device: torch.device,
+    step: StepFn | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> RunOutcome:
+    """The epoch loop: train on every batch, then evaluate valid/test on logged epochs."""
+    training = experiment.training
+    loss_kind = training["loss"]
+    loss_fn = make_loss(loss_kind)
+    if step is None:
+        step = eager_step(model, loss_fn, make_optimizer(training, model.parameters()))
+    log_every, trace_every = training["log_every"], training["trace_every"]
+    outcome = RunOutcome()
+    steps_done = 0
+    for epoch in range(1, epochs + 1):
+        _sync(device)
+        start = time.perf_counter()
+        model.train()
+        tally = EpochTally()
+        for x, y in source.train_batches():
+            outputs, loss = step(x, y)
+            tally.add(loss, count_correct(outputs, y, loss_kind), len(y))
+        train_loss, train_acc = tally.summary()
+        _sync(device)
+        train_time = time.perf_counter() - start
+        outcome.train_time_s += train_time
+        outcome.train_samples += sum(tally.sizes)
+        if trace_every:
+            losses = tally.batch_losses()
+            for i in range(trace_every, len(losses) + 1, trace_every):
+                steps_done_at = steps_done + i
+                outcome.trace.append(
+                    {"epoch": epoch, "step": steps_done_at, "samples": sum(tally.sizes[:i]),
+                     "running_loss": sum(losses[i - trace_every:i]) / trace_every}
+                )
+        steps_done += len(tally.sizes)
+
+        diverged = not math.isfinite(train_loss)
+        if diverged or epoch % log_every == 0 or epoch == epochs:
+            row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
+            for split in ("valid", "test"):
+                batches = source.eval_batches(split)
+                loss, acc = evaluate(model, batches, loss_fn, loss_kind) if batches is not None else (None, None)
+                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
+            _sync(device)
+            row["epoch_time_s"] = time.perf_counter() - start
+            row["samples_per_s"] = sum(tally.sizes) / train_time if train_time > 0 else math.nan
+            outcome.epochs.append(row)
+            if on_epoch:
+                on_epoch(row)
+        if diverged:
+            outcome.status, outcome.diverged_epoch = "diverged", epoch
+            outcome.message = f"training loss became {train_loss} at epoch {epoch}"
+            break
+    return outcome
+
+
+def fresh_model(experiment, seed: int, device: torch.device) -> nn.Module:
+    """Seed the global RNG and build the model first, as the tutorials do before anything else."""
+    torch.manual_seed(seed)
+    return build_model(experiment.model).to(device)

@@ -1,0 +1,83 @@
+import pytest
+import torch
+from torch import nn
+
+from harness.models import MyLinear, build_model, parameter_count
+
+# Parameter counts worked out by hand from the tutorials' layer sizes.
+EXPECTED_PARAMS = {
+    "iris-mse": 4 * 5 + 5 + 5 * 1 + 1,
+    "iris-ce": 4 * 5 + 5 + 5 * 3 + 3,
+    "iris-mylinear": 4 * 5 + 5 + 5 * 1 + 1,
+    "mnist-mlp": 784 * 64 + 64 + 64 * 10 + 10,
+    "mnist-mlp-mylinear": 784 * 64 + 64 + 64 * 10 + 10,
+    "mnist-cnn": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (256 * 64 + 64) + (64 * 10 + 10),
+    "mnist-cnn-50": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (256 * 64 + 64) + (64 * 10 + 10),
+    "mnist-cnn-dropout-50": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (256 * 64 + 64) + (64 * 10 + 10),
+}
+
+
+@pytest.mark.parametrize("exp_id", sorted(EXPECTED_PARAMS))
+def test_shapes_and_parameter_counts(registry, exp_id):
+    exp = registry[exp_id]
+    model = build_model(exp.model)
+    assert parameter_count(model) == EXPECTED_PARAMS[exp_id]
+    x = torch.zeros(7, 4) if exp.data["dataset"] == "iris" else torch.zeros(7, 1, 28, 28)
+    out = model(x)
+    n_out = 1 if exp.training["loss"] == "mse" else (3 if exp.data["dataset"] == "iris" else 10)
+    assert out.shape == (7, n_out)
+    if exp.model["output"] == "softmax":
+        torch.testing.assert_close(out.sum(1), torch.ones(7))
+
+
+def test_every_registered_model_builds(registry):
+    for exp in registry.values():
+        assert parameter_count(build_model(exp.model)) > 0
+
+
+def test_mylinear_matches_nn_linear_outputs_and_gradients():
+    torch.manual_seed(0)
+    mine, ref = MyLinear(13, 7), nn.Linear(13, 7)
+    with torch.no_grad():
+        ref.weight.copy_(mine.weight)
+        ref.bias.copy_(mine.bias)
+    x = torch.randn(5, 13, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    out_mine, out_ref = mine(x), ref(x2)
+    assert torch.equal(out_mine, out_ref)
+    g = torch.randn_like(out_mine)
+    out_mine.backward(g)
+    out_ref.backward(g)
+    assert torch.equal(mine.weight.grad, ref.weight.grad)
+    assert torch.equal(mine.bias.grad, ref.bias.grad)
+    assert torch.equal(x.grad, x2.grad)
+
+
+def test_mylinear_initialisation_ranges_are_the_tutorials():
+    torch.manual_seed(1)
+    layer = MyLinear(4, 1000)
+    k = 1 / 4
+    assert layer.weight.abs().max() <= k**0.5 and layer.weight.abs().max() > 0.9 * k**0.5
+    assert layer.bias.abs().max() <= k and layer.bias.abs().max() > 0.9 * k  # U(-k, k), not U(-sqrt k, sqrt k)
+
+
+def test_cnn_has_no_relu_after_conv2():
+    # A negative conv2 output must survive into the pooled features: feed a model whose conv2 bias is -10.
+    model = build_model({"arch": "cnn", "dropout": 0.0})
+    with torch.no_grad():
+        model.conv2.weight.zero_()
+        model.conv2.bias.fill_(-10.0)
+        features = model.pool(model.conv2(model.pool(torch.relu(model.conv1(torch.zeros(1, 1, 28, 28))))))
+    assert (features == -10).all()
+
+
+def test_dropout_is_after_fc1_only_in_training_mode(registry):
+    model = build_model(registry["mnist-cnn-dropout-50"].model)
+    x = torch.randn(4, 1, 28, 28)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)
+    torch.manual_seed(1)
+    assert not torch.equal(a, model(x))

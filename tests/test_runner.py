@@ -1,0 +1,98 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.results import EPOCH_COLUMNS, RUN_COLUMNS
+from harness.runner import parse_devices, parse_seeds
+
+SPEC_RUN_COLUMNS = (
+    "run_id, experiment, seed, device, device_name, engine, epochs, faithful, status, train_loss, train_acc, "
+    "valid_loss, valid_acc, test_loss, test_acc, wall_time_s, train_time_s, train_samples_per_s, started_at, "
+    "config_hash, git_commit, torch_version, python_version, host"
+).split(", ")
+SPEC_EPOCH_COLUMNS = "run_id, epoch, train_loss, train_acc, valid_loss, valid_acc, test_loss, test_acc, epoch_time_s, samples_per_s".split(", ")
+METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc"]
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("0,3,7") == [0, 3, 7]
+    assert parse_seeds("5,0-2,1") == [0, 1, 2, 5]
+    for bad in ("", "a", "3-1", "1-", "-1", "0..4"):
+        with pytest.raises(HarnessError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_parse_devices():
+    assert parse_devices("cpu") == ["cpu"]
+    assert parse_devices("auto")[0] == "cpu"
+    with pytest.raises(HarnessError, match="unknown device 'gpu'"):
+        parse_devices("gpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_cuda_refused_without_cuda(capsys):
+    assert main(["run", "iris-mse", "--devices", "cuda", "--results-dir", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA device" in err and "--devices auto" in err and "Traceback" not in err
+
+
+def test_csv_schema_and_identical_reruns(tmp_path, capsys):
+    out = tmp_path / "res"
+    args = ["run", "iris-mse", "--seeds", "0-2", "--devices", "cpu", "--results-dir", str(out)]
+    assert main(args) == 0
+    first = read(out / "runs.csv")
+    assert list(first[0]) == RUN_COLUMNS and RUN_COLUMNS[: len(SPEC_RUN_COLUMNS)] == SPEC_RUN_COLUMNS
+    epochs = read(out / "epochs.csv")
+    assert list(epochs[0]) == EPOCH_COLUMNS == SPEC_EPOCH_COLUMNS
+    assert len(first) == 3 and {r["seed"] for r in first} == {"0", "1", "2"}
+    for row in first:
+        assert row["status"] == "ok" and row["faithful"] == "true" and row["epochs"] == "2000"
+        assert row["valid_loss"] == "" and 0 <= float(row["test_acc"]) <= 1  # no validation split: empty
+        assert row["started_at"].endswith("+00:00")
+        assert {e["run_id"] for e in epochs if e["run_id"] == row["run_id"]}
+    # Finished cells are skipped...
+    assert main(args) == 0
+    assert len(read(out / "runs.csv")) == 3
+    assert "skipping 3 finished" in capsys.readouterr().out
+    # ...and --force runs them again, with identical metrics.
+    assert main(args + ["--force"]) == 0
+    rows = read(out / "runs.csv")
+    assert len(rows) == 6
+    for a, b in zip(rows[:3], rows[3:]):
+        assert [a[m] for m in METRICS] == [b[m] for m in METRICS]
+        assert a["config_hash"] == b["config_hash"] and a["run_id"] != b["run_id"]
+
+
+def test_epochs_override_marks_rows_unfaithful(tmp_path):
+    out = tmp_path / "res"
+    assert main(["run", "iris-ce", "--seeds", "0", "--epochs", "300", "--results-dir", str(out)]) == 0
+    (row,) = read(out / "runs.csv")
+    assert row["faithful"] == "false" and row["epochs"] == "300" and row["overrides"] == '{"epochs": 300}'
+    assert [int(e["epoch"]) for e in read(out / "epochs.csv")] == [100, 200, 300]  # log_every = 100
+
+
+def test_bad_command_line_is_exit_2_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "iris-mes", "--results-dir", "x"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "did you mean 'iris-mse'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--seeds", "4-1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "runs backwards" in proc.stderr
+
+
+def test_list_shows_every_experiment(registry, capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for exp_id in registry:
+        assert exp_id in out
+    assert "9278/10000" in out

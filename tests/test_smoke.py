@@ -1,0 +1,26 @@
+"""A short run of every registered experiment meets the minimum its registry entry declares for CI."""
+
+import pytest
+import torch
+
+from harness.engines import ENGINES
+from harness.engines.sources import RunOptions
+from harness.registry import load_registry
+
+from .conftest import ROOT
+
+IDS = list(load_registry(ROOT / "experiments"))
+
+
+@pytest.mark.parametrize("exp_id", IDS)
+def test_short_run_meets_its_threshold(registry, data_dir, request, exp_id):
+    exp = registry[exp_id]
+    if exp.data["dataset"] != "iris":
+        request.getfixturevalue("mnist" if exp.data["dataset"] == "mnist" else "fashion_mnist")
+    smoke = exp.smoke
+    epochs = smoke["epochs"] if smoke["epochs"] != exp.training["epochs"] else None
+    options = RunOptions(data_dir=str(data_dir), epochs=epochs, train_limit=smoke["train_limit"])
+    (outcome,) = ENGINES["fast"](exp, [0], torch.device("cpu"), options)
+    assert outcome.status == "ok", outcome.message
+    value = outcome.final[smoke["metric"]]
+    assert value >= smoke["min"], f"{exp_id}: {smoke['metric']} {value:.4f} < {smoke['min']}"
