@@ -114,8 +114,15 @@ class Experiment:
 
     @property
     def config(self) -> dict:
-        """What determines a run's numbers: the hash of this identifies its results."""
-        return {"data": self.data, "model": self.model, "training": self.training}
+        """What determines a run's numbers: the hash of this identifies its results.
+
+        Only values that differ from the schema's defaults count, so a key added to the schema later
+        (with a default that keeps today's behaviour) leaves every existing hash, and result, valid.
+        """
+        return {
+            section: {k: v for k, v in getattr(self, section).items() if v != SCHEMA[section][k]["default"]}
+            for section in ("data", "model", "training")
+        }
 
     def config_hash(self, overrides: dict | None = None) -> str:
         payload = dict(self.config)
