@@ -168,8 +168,36 @@ def _progress_bar(total_epochs: int, label: str):
     return tqdm(total=total_epochs, desc=label, unit="epoch", leave=False, file=sys.stderr)
 
 
+def run_cell(cell: Cell, engine: str, options: RunOptions, on_epoch=None, log=print) -> list[tuple[dict, list, list]]:
+    """Train one cell and return its rows (run, epochs, trace) per seed; writes nothing.
+
+    A crash inside the cell becomes `status=error` rows carrying the message; bad input (HarnessError)
+    propagates, since every other cell would hit it too.
+    """
+    exp, device = cell.experiment, cell.device
+    env = environment()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
+    try:
+        outcomes = ENGINES[engine](exp, list(cell.seeds), torch.device(device), options, on_epoch=on_epoch)
+    except HarnessError:
+        raise
+    except Exception as e:
+        message = f"{type(e).__name__}: {e}".replace("\n", " ")
+        outcomes = [RunOutcome(status="error", message=message) for _ in cell.seeds]
+        log(f"error in {cell_label(cell, engine)}: {message}")
+        log("".join(traceback.format_exc(limit=-3)).rstrip())
+    wall = (time.perf_counter() - start) / len(cell.seeds)
+    return [outcome_rows(exp, s, device, engine, options, o, started_at, wall, env) for s, o in zip(cell.seeds, outcomes)]
+
+
+def cell_label(cell: Cell, engine: str) -> str:
+    seeds = ",".join(map(str, cell.seeds))
+    return f"{cell.experiment.id} seed{'s' if len(cell.seeds) > 1 else ''}={seeds} {cell.device} {engine}"
+
+
 def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: RunOptions, force: bool = False, log=print) -> int:
-    """Run every unfinished cell; 0 when all runs finished ok, 1 when any diverged or failed."""
+    """Run every unfinished cell, recording each as it finishes; 0 when all ended ok, 1 otherwise."""
     store = ResultsStore(results_dir)
     with store.locked():
         finished = store.finished_cells()
@@ -183,39 +211,24 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     for name in sorted({c.experiment.data["dataset"] for c in cells} - {"iris"}):
         ensure_idx(name, options.data_dir, options.mirror)
 
-    env = environment()
-    failures = 0
+    failures, done = 0, 0
     total_runs = sum(len(c.seeds) for c in cells)
-    done = 0
     for cell in cells:
-        exp, device = cell.experiment, cell.device
-        label = f"{exp.id} seed{'s' if len(cell.seeds) > 1 else ''}={','.join(map(str, cell.seeds))} {device} {engine}"
-        bar = _progress_bar(options.epochs_for(exp), label)
-        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        start = time.perf_counter()
+        bar = _progress_bar(options.epochs_for(cell.experiment), cell_label(cell, engine))
         try:
-            outcomes = ENGINES[engine](exp, list(cell.seeds), torch.device(device), options,
-                                       on_epoch=(lambda row: bar.update(row["epoch"] - bar.n)) if bar else None)
-        except HarnessError:
-            raise
-        except Exception as e:  # a crash in one cell is recorded and the matrix goes on
-            message = f"{type(e).__name__}: {e}".replace("\n", " ")
-            outcomes = [RunOutcome(status="error", message=message) for _ in cell.seeds]
-            log(f"error in {label}: {message}")
-            log("".join(traceback.format_exc(limit=-3)).rstrip())
+            rows = run_cell(cell, engine, options, on_epoch=(lambda row: bar.update(row["epoch"] - bar.n)) if bar else None, log=log)
         finally:
             if bar:
                 bar.close()
-        wall = (time.perf_counter() - start) / len(cell.seeds)
-        rows = [outcome_rows(exp, s, device, engine, options, o, started_at, wall, env) for s, o in zip(cell.seeds, outcomes)]
         store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]])
-        for seed, outcome in zip(cell.seeds, outcomes):
+        for run, _, _ in rows:
             done += 1
-            failures += outcome.status != "ok"
-            final = outcome.final
-            headline = "  ".join(f"{m} {final[m]:.4f}" for m in ("valid_acc", "test_acc") if final.get(m) is not None)
-            log(f"[{done}/{total_runs}] {exp.id} seed={seed} {device} {engine}: {outcome.status}  {headline}  ({wall:.1f} s)")
+            failures += run["status"] != "ok"
+            log(summary_line(run, done, total_runs))
     return 1 if failures else 0
 
 
-
+def summary_line(run: dict, done: int, total: int) -> str:
+    headline = "  ".join(f"{m} {run[m]:.4f}" for m in ("valid_acc", "test_acc") if run.get(m) is not None)
+    return (f"[{done}/{total}] {run['experiment']} seed={run['seed']} {run['device']} {run['engine']}: "
+            f"{run['status']}  {headline}  ({run['wall_time_s']:.1f} s)")
