@@ -8,8 +8,11 @@ DEVICES  ?= auto
 ENGINE   ?= fast
 RESULTS  ?= results
 EXPERIMENTS ?= all
+DATASET  ?=
 
-.PHONY: all setup run report check test clean-venv
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: all setup run report check test fashion-mnist clean-venv
 
 all: setup run report check
 
@@ -24,7 +27,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
-	$(HARNESS) run $(EXPERIMENTS) --seeds $(SEEDS) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS)
+	$(HARNESS) run $(EXPERIMENTS) --seeds $(SEEDS) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS) \
+	  $(if $(DATASET),--dataset $(DATASET))
 
 report: setup
 	$(HARNESS) report --results-dir $(RESULTS)
@@ -34,6 +38,22 @@ check: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Fashion-MNIST (for the <id>@fashion-mnist variants) from Debian's package, installed where apt-get is
+# at hand as root; otherwise how to get it. Not part of setup: `make all` runs MNIST only, and the
+# Fashion-MNIST tests skip where the data cannot be had.
+fashion-mnist:
+	@if [ -f $(FASHION_MNIST_DIR)/t10k-labels-idx1-ubyte.gz ]; then \
+	  echo "Fashion-MNIST is installed in $(FASHION_MNIST_DIR)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "Fashion-MNIST is not installed. Either install Debian's package as root"; \
+	  echo "  (apt-get install dataset-fashion-mnist: files in $(FASHION_MNIST_DIR)),"; \
+	  echo "or pass --data-mirror DIR naming a directory with its four *.gz files, or go online:"; \
+	  echo "torchvision downloads it on first use."; \
+	  exit 1; \
+	fi
 
 clean-venv:
 	rm -rf $(VENV)

@@ -19,11 +19,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _cmd_list(args) -> int:
     from tabulate import tabulate
 
-    from .registry import load_registry
+    from .registry import load_registry, variants
 
     registry = load_registry(args.experiments_dir)
+    shown = {**registry, **variants(registry)} if args.variants else registry
     rows = []
-    for exp in registry.values():
+    for exp in shown.values():
         m, t = exp.model, exp.training
         model = f"mlp {'-'.join(map(str, m['sizes']))}" if m["arch"] == "mlp" else "cnn" + (f" dropout {m['dropout']}" if m["dropout"] else "")
         if m["layer"] == "mylinear":
@@ -32,6 +33,9 @@ def _cmd_list(args) -> int:
             model += " +softmax"
         rows.append([exp.id, exp.source, exp.data["dataset"], model, t["epochs"], exp.published_text])
     print(tabulate(rows, headers=["id", "source", "dataset", "model", "epochs", "published"], tablefmt="github"))
+    if not args.variants:
+        print("\nEvery MNIST experiment also runs on Fashion-MNIST as <id>@fashion-mnist "
+              "(or `harness run ... --dataset fashion-mnist`); `harness list --variants` lists them.")
     return 0
 
 
@@ -41,7 +45,7 @@ def _cmd_run(args) -> int:
     from .runner import check_engine, parse_devices, parse_seeds, run_matrix
 
     registry = load_registry(args.experiments_dir)
-    experiments = select(registry, args.ids)
+    experiments = select(registry, args.ids, args.dataset)
     seeds = parse_seeds(args.seeds)
     devices = parse_devices(args.devices)
     engine = check_engine(args.engine)
@@ -70,11 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="every registered experiment")
     _add_common(p)
+    p.add_argument("--variants", action="store_true", help="also list each MNIST experiment's Fashion-MNIST variant")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("run", help="run experiments x seeds x devices and record the results")
     _add_common(p)
-    p.add_argument("ids", nargs="*", default=["all"], help="experiment ids, or 'all' (default)")
+    p.add_argument("ids", nargs="*", default=["all"],
+                   help="experiment ids (<id>@fashion-mnist: an MNIST recipe on Fashion-MNIST), or 'all' (default)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="run the recipes on this dataset instead (fashion-mnist for the MNIST experiments)")
     p.add_argument("--seeds", default="0-4", help="seeds: ranges and lists, e.g. 0-4 or 0,3,7 (default 0-4)")
     p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
     p.add_argument("--engine", default="fast", help="reference or fast (default fast)")

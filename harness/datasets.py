@@ -132,17 +132,45 @@ def _download(name: str, data_dir: Path) -> None:
         raise DataError(f"{name}: download failed ({type(e).__name__}: {reason}); {IDX_SOURCES[name].how_to_get}") from None
 
 
+def mirror_dataset(mirror: Path) -> str | None:
+    """Which dataset a mirror holds, told by its small test-label file (MNIST's and Fashion-MNIST's
+    files have the same names); None when that file is missing or matches no known dataset."""
+    src = _mirror_file(mirror, "t10k-labels-idx1-ubyte")
+    if src is None:
+        return None
+    try:
+        data = gzip.decompress(src.read_bytes()) if src.suffix == ".gz" else src.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    digest = hashlib.md5(data).hexdigest()
+    return next((name for name, s in IDX_SOURCES.items() if s.md5["t10k-labels-idx1-ubyte"] == digest), None)
+
+
+def mirror_for(name: str, mirror: Path | None = None) -> Path | None:
+    """The mirror to fill dataset `name` from; None: download it.
+
+    The mirror given (or HARNESS_DATA_MIRROR) serves unless it holds another dataset, as when it names
+    the MNIST mirror and a Fashion-MNIST variant runs; then the dataset's own default mirror (Debian's
+    package) does, where installed.
+    """
+    mirror = Path(mirror) if mirror else default_mirror()
+    if mirror is not None and mirror.is_dir() and mirror_dataset(mirror) not in (None, name):
+        mirror = None
+    default = IDX_SOURCES[name].default_mirror
+    if mirror is None and default and Path(default).is_dir():
+        return Path(default)
+    return mirror
+
+
 def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = None) -> Path:
     """Make the four IDX files of `name` present and verified under data_dir; return the raw folder.
 
     Files that are already there and match are used as they are. Missing or mismatching ones come
-    from the mirror, or from a download when there is no mirror. Nothing unverified is ever returned.
+    from the mirror (see `mirror_for`), or from a download when there is none. Nothing unverified is
+    ever returned.
     """
     source = IDX_SOURCES[name]
     data_dir = Path(data_dir) if data_dir else default_data_dir()
-    mirror = Path(mirror) if mirror else default_mirror()
-    if mirror is None and source.default_mirror and Path(source.default_mirror).is_dir():
-        mirror = Path(source.default_mirror)
     raw = data_dir / source.folder / "raw"
     try:
         raw.mkdir(parents=True, exist_ok=True)
@@ -152,6 +180,10 @@ def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = No
     missing = [f for f in IDX_FILES if not _is_good(raw / f, source.md5[f])]
     if not missing:
         return raw
+    given = Path(mirror) if mirror else default_mirror()
+    mirror = mirror_for(name, given)
+    if mirror is None and given is not None:
+        raise DataError(f"{given}: the data mirror holds {mirror_dataset(given)}, not {name}; {source.how_to_get}")
     if mirror is not None:
         if not mirror.is_dir():
             raise DataError(f"{mirror}: the data mirror is not a directory; {source.how_to_get}")

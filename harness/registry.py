@@ -7,6 +7,7 @@ naming the file and the key.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -27,6 +28,10 @@ OUTPUTS = ("logits", "softmax")
 LOSSES = ("cross-entropy", "mse")
 OPTIMIZERS = ("sgd", "adam")
 METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
+# A recipe on MNIST runs unchanged on Fashion-MNIST (same image format) as experiment `<id>@fashion-mnist`,
+# with the thresholds and smoke run of its file's [fashion_thresholds] and [fashion_smoke].
+VARIANT_DATASETS = {"mnist": ("fashion-mnist",)}
+VARIANT_SEPARATOR = "@"
 
 _REQUIRED = object()
 
@@ -95,7 +100,10 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "min": _key(float),
     },
 }
-OPTIONAL_SECTIONS = {"published", "thresholds"}
+# The same recipe on Fashion-MNIST: its thresholds and smoke run (MNIST experiments only).
+SCHEMA["fashion_thresholds"] = SCHEMA["thresholds"]
+SCHEMA["fashion_smoke"] = SCHEMA["smoke"]
+OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke"}
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,11 @@ class Experiment:
     training: dict
     published: dict | None
     thresholds: dict
-    smoke: dict
+    smoke: dict | None  # None: no smoke run (a Fashion-MNIST variant whose base declares none)
+    fashion_thresholds: dict
+    fashion_smoke: dict | None
     path: Path = field(compare=False)
+    variant_of: str | None = None  # the registered experiment this one runs on another dataset
 
     @property
     def config(self) -> dict:
@@ -229,9 +240,14 @@ def _validate_together(exp: dict, path: Path) -> None:
             raise RegistryError(f"{path}: 'published.curve_metric' names what the curve measures")
         if published["trace"] and not training["trace_every"]:
             raise RegistryError(f"{path}: 'published.trace' needs 'training.trace_every'")
-    metric = exp["smoke"]["metric"]
-    if metric.startswith("valid") and not data["valid_fraction"]:
-        raise RegistryError(f"{path}: 'smoke.metric' {metric!r} needs a validation split")
+    for name in ("smoke", "fashion_smoke"):
+        metric = exp[name]["metric"] if exp.get(name) else ""
+        if metric.startswith("valid") and not data["valid_fraction"]:
+            raise RegistryError(f"{path}: '{name}.metric' {metric!r} needs a validation split")
+    if data["dataset"] not in VARIANT_DATASETS:
+        for name in ("fashion_thresholds", "fashion_smoke"):
+            if exp.get(name):
+                raise RegistryError(f"{path}: [{name}] applies to MNIST experiments only (they also run on Fashion-MNIST)")
 
 
 def load_experiment(path: Path) -> Experiment:
@@ -252,14 +268,17 @@ def load_experiment(path: Path) -> Experiment:
     for name in sections:
         if name not in raw:
             if name in OPTIONAL_SECTIONS:
-                exp[name] = None if name == "published" else _section({}, name, path)
+                exp[name] = _section({}, name, path) if "thresholds" in name else None
                 continue
             raise RegistryError(f"{path}: missing section [{name}]")
         exp[name] = _section(raw[name], name, path)
     if exp["id"] != path.stem:
         raise RegistryError(f"{path}: 'id' is {exp['id']!r} but the file is named {path.name}; make them agree")
+    if VARIANT_SEPARATOR in exp["id"]:
+        raise RegistryError(f"{path}: 'id' may not contain {VARIANT_SEPARATOR!r} (it names dataset variants)")
+    for name in ("thresholds", "fashion_thresholds"):
+        exp[name] = {k: v for k, v in exp[name].items() if v is not None}
     _validate_together(exp, path)
-    exp["thresholds"] = {k: v for k, v in exp["thresholds"].items() if v is not None}
     return Experiment(path=path, **exp)
 
 
@@ -286,15 +305,69 @@ def load_registry(directory: Path | None = None) -> dict[str, Experiment]:
     return experiments
 
 
-def select(registry: dict[str, Experiment], ids: list[str]) -> list[Experiment]:
-    """Experiments named on the command line ('all' for every one), with a suggestion for typos."""
+def on_dataset(exp: Experiment, dataset: str) -> Experiment:
+    """The experiment's recipe on `dataset`: itself, or its variant `<id>@<dataset>`.
+
+    A variant changes nothing but the data: it has its own id (and so its own config hash and rows),
+    nothing published (the tutorials trained on MNIST), and the base file's [fashion_*] thresholds
+    and smoke run.
+    """
+    if dataset == exp.data["dataset"]:
+        return exp
+    if dataset not in VARIANT_DATASETS.get(exp.data["dataset"], ()):
+        others = ", ".join(VARIANT_DATASETS.get(exp.data["dataset"], ())) or "no other"
+        raise RegistryError(
+            f"{exp.id} trains on {exp.data['dataset']} and runs on {others} dataset(s), not {dataset!r}"
+        )
+    return dataclasses.replace(
+        exp,
+        id=f"{exp.id}{VARIANT_SEPARATOR}{dataset}",
+        title=f"{exp.title} (on {dataset})",
+        data={**exp.data, "dataset": dataset},
+        published=None,
+        thresholds=exp.fashion_thresholds,
+        smoke=exp.fashion_smoke,
+        fashion_thresholds={},
+        fashion_smoke=None,
+        variant_of=exp.id,
+    )
+
+
+def variants(registry: dict[str, Experiment]) -> dict[str, Experiment]:
+    """Every dataset variant of the registered experiments, by id."""
+    out = {}
+    for exp in registry.values():
+        for dataset in VARIANT_DATASETS.get(exp.data["dataset"], ()):
+            variant = on_dataset(exp, dataset)
+            out[variant.id] = variant
+    return out
+
+
+def select(registry: dict[str, Experiment], ids: list[str], dataset: str | None = None) -> list[Experiment]:
+    """Experiments named on the command line ('all' for every one), with a suggestion for typos.
+
+    `<id>@<dataset>` names a variant. With `dataset`, each experiment runs on that dataset instead;
+    'all' then means every experiment that can.
+    """
+    if dataset is not None and dataset not in DATASETS:
+        close = difflib.get_close_matches(dataset, DATASETS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RegistryError(f"--dataset: unknown dataset {dataset!r}{hint}; allowed: {', '.join(DATASETS)}")
     if not ids or ids == ["all"]:
-        return list(registry.values())
+        chosen = list(registry.values())
+        if dataset is None:
+            return chosen
+        runnable = [e for e in chosen if dataset == e.data["dataset"] or dataset in VARIANT_DATASETS.get(e.data["dataset"], ())]
+        if not runnable:
+            raise RegistryError(f"--dataset: no registered experiment runs on {dataset!r}")
+        return [on_dataset(e, dataset) for e in runnable]
     chosen = []
+    known = {**registry, **variants(registry)}
     for exp_id in ids:
-        if exp_id not in registry:
-            close = difflib.get_close_matches(exp_id, list(registry), n=1)
+        if exp_id not in known:
+            close = difflib.get_close_matches(exp_id, list(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RegistryError(f"unknown experiment {exp_id!r}{hint} (`harness list` shows them all)")
-        chosen.append(registry[exp_id])
+            raise RegistryError(f"unknown experiment {exp_id!r}{hint} (`harness list --variants` shows them all)")
+        exp = known[exp_id]
+        chosen.append(on_dataset(exp, dataset) if dataset else exp)
     return chosen

@@ -32,3 +32,19 @@ def mnist(data_dir):
             raise
         pytest.skip(f"MNIST unavailable (set HARNESS_DATA_MIRROR): {e}")
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist(data_dir):
+    """Fashion-MNIST verified in the session's data directory, from Debian's package, a mirror holding
+    it, or a download; skipped only where none of these can supply it, failed where one can but its
+    files are bad."""
+    from harness.datasets import ensure_idx, mirror_for
+
+    try:
+        ensure_idx("fashion-mnist", data_dir)
+    except DataError as e:
+        if mirror_for("fashion-mnist") is not None:
+            raise
+        pytest.skip(f"Fashion-MNIST unavailable (`make fashion-mnist` installs Debian's package): {e}")
+    return data_dir

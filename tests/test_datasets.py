@@ -1,11 +1,12 @@
 import gzip
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from harness.datasets import IDX_FILES, ensure_idx, image_dataset, md5_of, transform_tensor
+from harness.datasets import IDX_FILES, IDX_SOURCES, ensure_idx, image_dataset, md5_of, mirror_dataset, mirror_for, transform_tensor
 from harness.errors import DataError
 
 
@@ -72,3 +73,32 @@ def test_whole_tensor_transform_equals_per_sample_pipeline(mnist):
         x = transform_tensor(ds.data[:64], kind)
         per_sample = torch.stack([ds[i][0] for i in range(64)])
         assert torch.equal(x, per_sample)
+
+
+def test_mirror_tells_which_dataset_it_holds(mirror_copy, fashion_mnist):
+    assert mirror_dataset(mirror_copy) == "mnist"
+    assert mirror_dataset(Path(IDX_SOURCES["fashion-mnist"].default_mirror)) == "fashion-mnist"
+    (mirror_copy / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert mirror_dataset(mirror_copy) is None
+
+
+def test_mnist_mirror_does_not_serve_fashion_mnist(mirror_copy, tmp_path, monkeypatch):
+    # HARNESS_DATA_MIRROR naming the MNIST mirror must not feed MNIST files to a Fashion-MNIST run
+    # (the files have the same names): Debian's package serves where installed, else a clear error.
+    debian = tmp_path / "debian-fashion-mnist"
+    fashion = replace(IDX_SOURCES["fashion-mnist"], default_mirror=str(debian))
+    monkeypatch.setitem(IDX_SOURCES, "fashion-mnist", fashion)
+    assert mirror_for("fashion-mnist", mirror_copy) is None
+    with pytest.raises(DataError, match=r"the data mirror holds mnist, not fashion-mnist; install Debian's package"):
+        ensure_idx("fashion-mnist", tmp_path / "data", mirror_copy)
+    debian.mkdir()
+    assert mirror_for("fashion-mnist", mirror_copy) == debian
+    assert mirror_for("mnist", mirror_copy) == mirror_copy
+
+
+def test_fashion_mnist_is_verified_and_not_mnist(fashion_mnist):
+    raw = ensure_idx("fashion-mnist", fashion_mnist)
+    assert raw.parent.name == "FashionMNIST"
+    assert md5_of(raw / "t10k-labels-idx1-ubyte") == "15d484375f8d13e6eb1aabb0c3f46965"
+    ds = image_dataset("fashion-mnist", False, "to-tensor", fashion_mnist)
+    assert len(ds) == 10000 and ds.classes[0] == "T-shirt/top"

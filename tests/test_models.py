@@ -14,6 +14,12 @@ EXPECTED_PARAMS = {
     "mnist-cnn": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (256 * 64 + 64) + (64 * 10 + 10),
     "mnist-cnn-50": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (256 * 64 + 64) + (64 * 10 + 10),
     "mnist-cnn-dropout-50": (6 * 25 + 6) + (16 * 6 * 25 + 16) + (256 * 64 + 64) + (64 * 10 + 10),
+    "mnist-mynet-adam": 784 * 128 + 128 + 2 * (128 * 128 + 128) + 128 * 10 + 10,
+    "mnist-mynet-adam-logits": 784 * 128 + 128 + 2 * (128 * 128 + 128) + 128 * 10 + 10,
+    # T3 prints "パラメータ総数: 299" for this model; its code has 243.
+    "iris-simplenet": 4 * 16 + 16 + 16 * 8 + 8 + 8 * 3 + 3,
+    "mnist-mlp-sgd-50": 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10,
+    "mnist-sequential-adam": 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10,
 }
 
 
@@ -81,3 +87,79 @@ def test_dropout_is_after_fc1_only_in_training_mode(registry):
     a = model(x)
     torch.manual_seed(1)
     assert not torch.equal(a, model(x))
+
+
+def test_simplenet_has_243_parameters_not_the_299_t3_prints(registry):
+    count = parameter_count(build_model(registry["iris-simplenet"].model))
+    assert count == 243 and count != 299
+
+
+# The tutorials' own model classes, as they wrote them (T2's MyNet, T3's SimpleNet, T4's Model, T5's
+# Sequential), to check that the registry's MLP starts from the very same weights for the same seed.
+class MyNet(nn.Module):  # T2
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.layer1 = nn.Linear(input_size, hidden_size)
+        self.layer2 = nn.Linear(hidden_size, hidden_size)
+        self.layer3 = nn.Linear(hidden_size, hidden_size)
+        self.layer4 = nn.Linear(hidden_size, output_size)
+        self.relu = nn.ReLU()
+        self.softmax = nn.Softmax(dim=-1)
+
+    def forward(self, x):
+        x = self.relu(self.layer1(x))
+        x = self.relu(self.layer2(x))
+        x = self.relu(self.layer3(x))
+        return self.softmax(self.layer4(x))
+
+
+class SimpleNet(nn.Module):  # T3
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 16)
+        self.relu1 = nn.ReLU()
+        self.fc2 = nn.Linear(16, 8)
+        self.relu2 = nn.ReLU()
+        self.output = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.output(self.relu2(self.fc2(self.relu1(self.fc1(x)))))
+
+
+class Model(nn.Module):  # T4
+    def __init__(self):
+        super().__init__()
+        self.linear_1 = nn.Linear(28 * 28, 128)
+        self.linear_2 = nn.Linear(128, 64)
+        self.linear_3 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 28 * 28)
+        x = torch.relu(self.linear_1(x))
+        x = torch.relu(self.linear_2(x))
+        return self.linear_3(x)
+
+
+def t5_sequential():
+    return nn.Sequential(nn.Linear(28 * 28, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+TUTORIAL_MODELS = {
+    "mnist-mynet-adam": lambda: MyNet(28 * 28, 128, 10),
+    "iris-simplenet": SimpleNet,
+    "mnist-mlp-sgd-50": Model,
+    "mnist-sequential-adam": t5_sequential,
+}
+
+
+@pytest.mark.parametrize("exp_id", sorted(TUTORIAL_MODELS))
+def test_same_initial_weights_and_outputs_as_the_tutorials_class(registry, exp_id):
+    exp = registry[exp_id]
+    torch.manual_seed(7)
+    theirs = TUTORIAL_MODELS[exp_id]()
+    torch.manual_seed(7)
+    ours = build_model(exp.model)
+    for a, b in zip(theirs.parameters(), ours.parameters(), strict=True):
+        assert torch.equal(a, b)
+    x = torch.rand(5, 4) if exp.data["dataset"] == "iris" else torch.rand(5, 28 * 28)
+    assert torch.equal(theirs(x), ours(x))

@@ -1,9 +1,10 @@
+import re
 from pathlib import Path
 
 import pytest
 
 from harness.errors import RegistryError
-from harness.registry import load_experiment, load_registry, select
+from harness.registry import load_experiment, load_registry, select, variants
 
 T1_IDS = {"iris-mse", "iris-ce", "iris-mylinear", "mnist-mlp", "mnist-mlp-mylinear", "mnist-cnn", "mnist-cnn-50", "mnist-cnn-dropout-50"}
 
@@ -101,3 +102,89 @@ def test_config_hash_tracks_recipe_and_overrides(registry):
 def test_empty_registry_is_an_error(tmp_path):
     with pytest.raises(RegistryError, match="no experiment files"):
         load_registry(tmp_path)
+
+
+def test_t2_to_t5_recipes_are_the_tutorials(registry):
+    mynet, logits = registry["mnist-mynet-adam"], registry["mnist-mynet-adam-logits"]
+    assert mynet.model["sizes"] == (784, 128, 128, 128, 10) and mynet.model["output"] == "softmax"
+    assert (mynet.data["transform"], mynet.data["valid_fraction"], mynet.data["split_seed"]) == ("to-tensor", 0.2, 42)
+    assert (mynet.training["optimizer"], mynet.training["lr"], mynet.training["batch_size"], mynet.training["epochs"]) == ("adam", 0.001, 64, 5)
+    # The ablation differs from T2 only in the output Softmax.
+    assert logits.model == {**mynet.model, "output": "logits"} and logits.data == mynet.data and logits.training == mynet.training
+    assert logits.config_hash() != mynet.config_hash()
+
+    simplenet = registry["iris-simplenet"]
+    assert simplenet.model["sizes"] == (4, 16, 8, 3) and simplenet.model["output"] == "logits"
+    assert simplenet.training["loss"] == "cross-entropy" and "299" in simplenet.notes and "243" in simplenet.notes
+
+    sgd50 = registry["mnist-mlp-sgd-50"]
+    assert sgd50.model["sizes"] == (784, 128, 64, 10) and sgd50.data["transform"] == "to-tensor"
+    t = sgd50.training
+    assert (t["optimizer"], t["lr"], t["momentum"], t["batch_size"], t["epochs"]) == ("sgd", 0.001, 0.0, 64, 50)
+    curve = sgd50.published
+    assert curve["curve_metric"] == "test_acc" and curve["curve_epochs"] == tuple(range(1, 51))
+    assert (curve["curve_values"][0], curve["curve_values"][9], curve["curve_values"][-1]) == (0.167, 0.812, 0.917)
+    assert curve["value"] == 0.917
+
+    seq = registry["mnist-sequential-adam"]
+    assert seq.model["sizes"] == (784, 512, 256, 10) and seq.data["transform"] == "to-tensor"
+    assert (seq.training["optimizer"], seq.training["lr"], seq.training["batch_size"], seq.training["epochs"]) == ("adam", 0.001, 64, 10)
+
+
+def test_every_new_experiment_has_thresholds_and_a_smoke_run(registry):
+    for exp_id in ("mnist-mynet-adam", "mnist-mynet-adam-logits", "iris-simplenet", "mnist-mlp-sgd-50", "mnist-sequential-adam"):
+        exp = registry[exp_id]
+        assert exp.thresholds and exp.smoke["min"] > 0
+
+
+def test_fashion_variant_changes_only_the_dataset(registry):
+    base = registry["mnist-sequential-adam"]
+    (variant,) = select(registry, ["mnist-sequential-adam@fashion-mnist"])
+    assert variant.id == "mnist-sequential-adam@fashion-mnist" and variant.variant_of == base.id
+    assert variant.data == {**base.data, "dataset": "fashion-mnist"}
+    assert variant.model == base.model and variant.training == base.training
+    assert variant.config_hash() != base.config_hash()
+    assert variant.published is None and variant.thresholds == base.fashion_thresholds != base.thresholds
+    assert variant.smoke == base.fashion_smoke
+    assert select(registry, ["mnist-sequential-adam"], "fashion-mnist") == [variant]
+    assert registry["mnist-mlp-sgd-50"].published and not variants(registry)["mnist-mlp-sgd-50@fashion-mnist"].published
+
+
+def test_dataset_option_selects_what_can_run_on_it(registry):
+    chosen = select(registry, ["all"], "fashion-mnist")
+    mnist_ids = [e.id for e in registry.values() if e.data["dataset"] == "mnist"]
+    assert [e.id for e in chosen] == [f"{i}@fashion-mnist" for i in mnist_ids]
+    assert {e.data["dataset"] for e in chosen} == {"fashion-mnist"}
+    assert select(registry, ["iris-ce"], "iris") == [registry["iris-ce"]]
+    with pytest.raises(RegistryError, match="iris-ce trains on iris and runs on no other dataset"):
+        select(registry, ["iris-ce"], "fashion-mnist")
+    with pytest.raises(RegistryError, match="unknown dataset 'fashion'.*did you mean 'fashion-mnist'"):
+        select(registry, ["all"], "fashion")
+    with pytest.raises(RegistryError, match="unknown experiment 'iris-ce@fashion-mnist'"):
+        select(registry, ["iris-ce@fashion-mnist"])
+
+
+@pytest.mark.parametrize(
+    "text,expect",
+    [
+        (GOOD + "[fashion_thresholds]\ntest_acc = 0.8\n", "[fashion_thresholds] applies to MNIST experiments only"),
+        (GOOD + "[fashion_smoke]\nmin = 0.5\n", "[fashion_smoke] applies to MNIST experiments only"),
+        (GOOD + "[fashion_thresholds]\ntest_ac = 0.8\n", "unknown key 'fashion_thresholds.test_ac'"),
+    ],
+)
+def test_fashion_sections_are_validated(tmp_path, text, expect):
+    with pytest.raises(RegistryError, match=re.escape(expect)):
+        load_experiment(write(tmp_path, text))
+
+
+def test_variant_separator_is_reserved_in_ids(tmp_path):
+    path = tmp_path / "a@b.toml"
+    path.write_text(GOOD.format(id="a@b"))
+    with pytest.raises(RegistryError, match="may not contain '@'"):
+        load_experiment(path)
+
+
+def test_config_hashes_of_the_t1_experiments_are_unchanged(registry):
+    # The schema grew ([fashion_*] sections); a recipe's hash, and so its recorded results, must not move.
+    expected = {"iris-mse": "f90f493489f0", "mnist-mlp": "9a952b967497", "mnist-cnn-50": "516720aa13e9"}
+    assert {k: registry[k].config_hash() for k in expected} == expected

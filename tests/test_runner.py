@@ -96,3 +96,72 @@ def test_list_shows_every_experiment(registry, capsys):
     for exp_id in registry:
         assert exp_id in out
     assert "9278/10000" in out
+
+
+def test_list_mentions_variants_and_lists_them_on_request(registry, capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist-mlp@fashion-mnist" not in out and "--dataset fashion-mnist" in out
+    assert main(["list", "--variants"]) == 0
+    out = capsys.readouterr().out
+    for exp in registry.values():
+        assert (f"{exp.id}@fashion-mnist" in out) == (exp.data["dataset"] == "mnist")
+
+
+TINY_MNIST = """
+id = "tiny"
+title = "t"
+source = "s"
+[data]
+dataset = "mnist"
+[model]
+arch = "mlp"
+sizes = [784, 10]
+[training]
+loss = "cross-entropy"
+optimizer = "sgd"
+lr = 0.1
+batch_size = 500
+epochs = 1
+[smoke]
+min = 0.5
+[fashion_thresholds]
+test_acc = {minimum}
+"""
+
+
+def test_fashion_variant_runs_records_its_own_rows_and_is_checked(tmp_path, mnist, fashion_mnist, capsys):
+    registry_dir = tmp_path / "experiments"
+    registry_dir.mkdir()
+    (registry_dir / "tiny.toml").write_text(TINY_MNIST.format(minimum=0.5))
+    out = tmp_path / "res"
+    common = ["--experiments-dir", str(registry_dir), "--results-dir", str(out), "--data-dir", str(mnist), "--seeds", "0"]
+    assert main(["run", "tiny", *common]) == 0
+    assert main(["run", "tiny", "--dataset", "fashion-mnist", *common]) == 0
+    assert main(["run", "tiny@fashion-mnist", *common]) == 0  # the same cell by its id: already finished
+    assert "skipping 1 finished" in capsys.readouterr().out
+    mnist_row, fashion_row = read(out / "runs.csv")
+    assert (mnist_row["experiment"], fashion_row["experiment"]) == ("tiny", "tiny@fashion-mnist")
+    assert mnist_row["config_hash"] != fashion_row["config_hash"]
+    assert mnist_row["dataset_md5"] != fashion_row["dataset_md5"]
+    assert fashion_row["status"] == "ok" and fashion_row["faithful"] == "true"
+    assert float(fashion_row["test_acc"]) != float(mnist_row["test_acc"])
+    # The variant's threshold comes from [fashion_thresholds]: met at 0.5, missed at 0.99.
+    assert main(["check", "--experiments-dir", str(registry_dir), "--results-dir", str(out)]) == 0
+    (registry_dir / "tiny.toml").write_text(TINY_MNIST.format(minimum=0.99))
+    assert main(["check", "--experiments-dir", str(registry_dir), "--results-dir", str(out)]) == 1
+    assert "tiny@fashion-mnist [cpu, fast]: mean test_acc" in capsys.readouterr().out
+
+
+def test_variants_without_results_are_not_required_by_check(registry, tmp_path):
+    from harness.check import threshold_failures
+
+    failures = threshold_failures(registry, tmp_path)
+    assert any(line.startswith("mnist-mlp:") for line in failures)  # registered experiments are
+    assert not any("@" in line for line in failures)
+
+
+def test_dataset_option_refuses_what_cannot_run_on_it(capsys):
+    assert main(["run", "iris-ce", "--dataset", "fashion-mnist", "--results-dir", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "iris-ce trains on iris" in err and "Traceback" not in err

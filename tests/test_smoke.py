@@ -1,20 +1,23 @@
-"""A short run of every registered experiment meets the minimum its registry entry declares for CI."""
+"""A short run of every registered experiment, and of each dataset variant that declares one, meets the minimum
+its registry entry declares for CI."""
 
 import pytest
 import torch
 
 from harness.engines import ENGINES
 from harness.engines.sources import RunOptions
-from harness.registry import load_registry
+from harness.registry import load_registry, select, variants
 
 from .conftest import ROOT
 
-IDS = list(load_registry(ROOT / "experiments"))
+REGISTRY = load_registry(ROOT / "experiments")
+# Every registered experiment, and the dataset variants that declare a smoke run of their own.
+IDS = list(REGISTRY) + [v.id for v in variants(REGISTRY).values() if v.smoke]
 
 
 @pytest.mark.parametrize("exp_id", IDS)
 def test_short_run_meets_its_threshold(registry, data_dir, request, exp_id):
-    exp = registry[exp_id]
+    (exp,) = select(registry, [exp_id])
     if exp.data["dataset"] != "iris":
         request.getfixturevalue("mnist" if exp.data["dataset"] == "mnist" else "fashion_mnist")
     smoke = exp.smoke
