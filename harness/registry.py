@@ -314,11 +314,10 @@ def on_dataset(exp: Experiment, dataset: str) -> Experiment:
     """
     if dataset == exp.data["dataset"]:
         return exp
-    if dataset not in VARIANT_DATASETS.get(exp.data["dataset"], ()):
-        others = ", ".join(VARIANT_DATASETS.get(exp.data["dataset"], ())) or "no other"
-        raise RegistryError(
-            f"{exp.id} trains on {exp.data['dataset']} and runs on {others} dataset(s), not {dataset!r}"
-        )
+    others = VARIANT_DATASETS.get(exp.data["dataset"], ())
+    if dataset not in others:
+        also = f"it also runs on {', '.join(others)}" if others else "it runs on no other dataset"
+        raise RegistryError(f"{exp.id} trains on {exp.data['dataset']}; {also}, not on {dataset!r}")
     return dataclasses.replace(
         exp,
         id=f"{exp.id}{VARIANT_SEPARATOR}{dataset}",
