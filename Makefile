@@ -9,7 +9,7 @@ ENGINE   ?= fast
 RESULTS  ?= results
 EXPERIMENTS ?= all
 
-.PHONY: all setup run report check test clean-venv
+.PHONY: all setup run report check test bench bench-gpu clean-venv
 
 all: setup run report check
 
@@ -34,6 +34,15 @@ check: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Benchmarks, never part of `make test`: training throughput per experiment x engine (see README).
+BENCH_EXPERIMENTS ?= mnist-mlp mnist-cnn iris-ce
+bench: setup
+	$(HARNESS) bench $(BENCH_EXPERIMENTS) --devices cpu --engines reference,fast,multiseed --out $(RESULTS)/bench.csv
+	$(PY) -m pytest -q -p no:cacheprovider tests/bench_steps.py --benchmark-only
+
+bench-gpu: setup
+	$(HARNESS) bench $(BENCH_EXPERIMENTS) --devices cuda --engines reference,fast,multiseed --seeds 64 --out $(RESULTS)/bench_gpu.csv
 
 clean-venv:
 	rm -rf $(VENV)
