@@ -37,6 +37,11 @@ def loader_permutation(n: int, generator: torch.Generator | None = None) -> torc
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
 
+def batch_sizes(n: int, batch: int) -> list[int]:
+    """The batch sizes an epoch of n samples takes: full batches, and a smaller last one where n % batch != 0."""
+    return sorted({min(batch, n), n % batch or min(batch, n)})
+
+
 class TensorSource:
     def __init__(self, experiment, splits: ImageSplits, device: torch.device):
         data, training = experiment.data, experiment.training
@@ -62,10 +67,9 @@ class TensorSource:
         }
 
     def example_batches(self) -> list:
-        """One batch of each shape an epoch takes: full batches, and a smaller last one where n % batch != 0."""
+        """One batch of each shape an epoch takes (the examples CUDA graphs are captured on)."""
         x, y = self.train
-        sizes = {min(self.batch, self.n_train), self.n_train % self.batch or min(self.batch, self.n_train)}
-        return [(x[:size], y[:size]) for size in sorted(sizes)]
+        return [(x[:size], y[:size]) for size in batch_sizes(self.n_train, self.batch)]
 
     def train_batches(self):
         order = loader_permutation(self.n_train).to(self.device)

@@ -35,7 +35,7 @@ from ..datasets import transform_tensor
 from ..training import (EpochTally, EpochTimer, RunOutcome, _sync, count_correct, fresh_model, labels_for, make_loss,
                         make_optimizer, set_determinism, trace_rows)
 from . import graphs
-from .fast import _draw_loader_seed, loader_permutation
+from .fast import _draw_loader_seed, batch_sizes, loader_permutation
 from .sources import IrisSource, RunOptions, image_datasets, image_splits
 
 
@@ -55,9 +55,8 @@ class StackedSource:
         return x[idx], y[idx]
 
     def example_batches(self) -> list:
-        x, y, idx = self.train
-        sizes = {min(self.batch, self.n_train), self.n_train % self.batch or min(self.batch, self.n_train)}
-        return [self._gather(self.train, idx[:, :size]) for size in sorted(sizes)]
+        idx = self.train[2]
+        return [self._gather(self.train, idx[:, :size]) for size in batch_sizes(self.n_train, self.batch)]
 
     def train_batches(self):
         idx = self.train[2]
