@@ -12,7 +12,7 @@ DATASET  ?=
 
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all setup run report check test fashion-mnist clean-venv
+.PHONY: all setup run report check test bench bench-gpu fashion-mnist clean-venv
 
 all: setup run report check
 
@@ -54,6 +54,15 @@ fashion-mnist:
 	  echo "torchvision downloads it on first use."; \
 	  exit 1; \
 	fi
+
+# Benchmarks, never part of `make test`: training throughput per experiment x engine (see README).
+BENCH_EXPERIMENTS ?= mnist-mlp mnist-cnn iris-ce
+bench: setup
+	$(HARNESS) bench $(BENCH_EXPERIMENTS) --devices cpu --engines reference,fast,multiseed --out $(RESULTS)/bench.csv
+	$(PY) -m pytest -q -p no:cacheprovider tests/bench_steps.py --benchmark-only
+
+bench-gpu: setup
+	$(HARNESS) bench $(BENCH_EXPERIMENTS) --devices cuda --engines reference,fast,multiseed --seeds 64 --out $(RESULTS)/bench_gpu.csv
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""The command line: `harness list | run | check` (also `python -m harness`).
+"""The command line: `harness list | run | bench | check` (also `python -m harness`).
 
 Exit status: 0 success, 1 a run or check failed, 2 bad input (registry, command line, data).
 """
@@ -51,8 +51,45 @@ def _cmd_run(args) -> int:
     engine = check_engine(args.engine)
     if args.epochs is not None and args.epochs <= 0:
         raise HarnessError("--epochs must be a positive integer")
-    options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror, epochs=args.epochs, train_limit=args.train_limit)
+    _positive("--train-limit", args.train_limit)
+    _positive("--eval-limit", args.eval_limit)
+    options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror, epochs=args.epochs, train_limit=args.train_limit,
+                         eval_limit=args.eval_limit)
     return run_matrix(experiments, seeds, devices, engine, args.results_dir, options, force=args.force)
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise HarnessError(f"{name} must be a positive integer")
+
+
+def _cmd_bench(args) -> int:
+    from pathlib import Path
+
+    from .bench import run_bench
+    from .engines.sources import RunOptions
+    from .registry import load_registry, select
+    from .runner import check_engine, parse_devices
+
+    experiments = select(load_registry(args.experiments_dir), args.ids)
+    engines = [check_engine(e.strip()) for e in args.engines.split(",")]
+    for name in ("--steps", "--repeats", "--seeds"):
+        _positive(name, getattr(args, name[2:]))
+    if args.warmup < 0:
+        raise HarnessError("--warmup must be 0 or more")
+    options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
+    command = "harness " + " ".join(sys.argv[1:])
+    run_bench(experiments, engines, parse_devices(args.devices), args.steps, args.repeats, args.warmup, args.seeds,
+              options, Path(args.out), command.strip())
+    print(f"wrote {args.out} and its .png and .md")
+    return 0
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", "data"),
+                   help="where datasets are kept (default data/, or HARNESS_DATA_DIR)")
+    p.add_argument("--data-mirror", default=os.environ.get("HARNESS_DATA_MIRROR"),
+                   help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
 
 
 def _cmd_check(args) -> int:
@@ -85,17 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the recipes on this dataset instead (fashion-mnist for the MNIST experiments)")
     p.add_argument("--seeds", default="0-4", help="seeds: ranges and lists, e.g. 0-4 or 0,3,7 (default 0-4)")
     p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
-    p.add_argument("--engine", default="fast", help="reference or fast (default fast)")
+    p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
     p.add_argument("--results-dir", default="results", help="where runs.csv and epochs.csv go (default results)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (rows marked faithful=false)")
     p.add_argument("--train-limit", type=int, default=None, metavar="N",
                    help="train on the first N training samples only (quick runs; rows marked faithful=false)")
     p.add_argument("--force", action="store_true", help="run cells again even where results exist")
-    p.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", "data"),
-                   help="where datasets are kept (default data/, or HARNESS_DATA_DIR)")
-    p.add_argument("--data-mirror", default=os.environ.get("HARNESS_DATA_MIRROR"),
-                   help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
+    p.add_argument("--eval-limit", type=int, default=None, metavar="N",
+                   help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
+    _add_data(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("bench", help="measure training throughput per experiment x engine x device")
+    _add_common(p)
+    p.add_argument("ids", nargs="*", default=["all"], help="experiment ids, or 'all' (default)")
+    p.add_argument("--engines", default="reference,fast,multiseed", help="comma list (default reference,fast,multiseed)")
+    p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
+    p.add_argument("--steps", type=int, default=200, help="training steps per measurement (default 200)")
+    p.add_argument("--repeats", type=int, default=5, help="measurements kept (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="measurements run first and dropped (default 1)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds trained together by multiseed (default 64 on CUDA, 5 on the CPU)")
+    p.add_argument("--out", default="results/bench.csv", help="CSV to write; the plot (.png) and markdown (.md) go beside it")
+    _add_data(p)
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("check", help="fail where results miss the registry's thresholds")
     _add_common(p)

@@ -33,9 +33,11 @@ def make_loss(kind: str) -> nn.Module:
     return nn.MSELoss() if kind == "mse" else nn.CrossEntropyLoss()
 
 
-def make_optimizer(training: dict, params) -> torch.optim.Optimizer:
+def make_optimizer(training: dict, params, capturable: bool = False) -> torch.optim.Optimizer:
+    """The recipe's optimiser. `capturable` keeps Adam's step count on the device, for CUDA graphs
+    (SGD keeps no such count and needs no flag)."""
     if training["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=training["lr"])
+        return torch.optim.Adam(params, lr=training["lr"], capturable=capturable)
     return torch.optim.SGD(params, lr=training["lr"], momentum=training["momentum"])
 
 
@@ -54,7 +56,8 @@ def count_correct(outputs: torch.Tensor, labels: torch.Tensor, loss: str) -> tor
 class EpochTally:
     """Per-batch losses and correct counts, kept on the device (no sync per step) and summed once.
 
-    The loss reported is the usual sample mean: each batch mean weighted by its batch size.
+    The loss reported is the usual sample mean: each batch mean weighted by its batch size. Losses
+    and counts are scalars for one run, or vectors with one entry per seed for seeds trained together.
     """
 
     def __init__(self):
@@ -67,8 +70,11 @@ class EpochTally:
         self.correct.append(correct)
         self.sizes.append(size)
 
-    def batch_losses(self) -> list[float]:
-        return torch.stack(self.losses).double().cpu().tolist() if self.losses else []
+    def batch_losses(self) -> list:
+        """One float per batch; for seeds trained together, one list per seed."""
+        if not self.losses:
+            return []
+        return torch.stack(self.losses, dim=-1).double().cpu().tolist()
 
     def summary(self) -> tuple[float, float]:
         n = sum(self.sizes)
@@ -79,6 +85,46 @@ class EpochTally:
         loss = float((losses * sizes).sum() / n)
         correct = int(torch.stack(self.correct).sum().cpu())
         return loss, correct / n
+
+    def summaries(self) -> list[tuple[float, float]]:
+        """`summary()` for each seed of vector-valued tallies."""
+        n = sum(self.sizes)
+        losses = torch.stack(self.losses, dim=-1).double().cpu()  # (seeds, batches)
+        sizes = torch.tensor(self.sizes, dtype=torch.float64)
+        loss = (losses * sizes).sum(-1) / n
+        correct = torch.stack(self.correct, dim=-1).sum(-1).cpu()
+        return [(float(l), int(c) / n) for l, c in zip(loss, correct)]
+
+
+def trace_rows(losses: list[float], sizes: list[int], trace_every: int, epoch: int, steps_before: int) -> list[dict]:
+    """The running training loss over every `trace_every` steps, as T1 #7 prints it."""
+    rows = []
+    for i in range(trace_every, len(losses) + 1, trace_every):
+        rows.append({"epoch": epoch, "step": steps_before + i, "samples": sum(sizes[:i]),
+                     "running_loss": sum(losses[i - trace_every:i]) / trace_every})
+    return rows
+
+
+class EpochTimer:
+    """Wall time of a stretch of device work: CUDA events on a GPU, the host clock on the CPU."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def start(self) -> None:
+        if self.cuda:
+            self.begin, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            self.begin.record()
+        else:
+            self.t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        """Seconds since `start`, once the device has finished the work queued meanwhile."""
+        if self.cuda:
+            self.end.record()
+            self.end.synchronize()
+            return self.begin.elapsed_time(self.end) / 1000
+        return time.perf_counter() - self.t0
 
 
 class BatchSource(Protocol):
@@ -100,6 +146,10 @@ class RunOutcome:
     train_samples: int = 0
     diverged_epoch: int | None = None
     message: str = ""
+    # Seconds of training (no evaluation) in each epoch, for benchmarks.
+    epoch_train_s: list[float] = field(default_factory=list)
+    # The final parameters and buffers (a state_dict), for comparing engines; not written anywhere.
+    state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def final(self) -> dict:
@@ -155,28 +205,24 @@ def train(
         step = eager_step(model, loss_fn, make_optimizer(training, model.parameters()))
     log_every, trace_every = training["log_every"], training["trace_every"]
     outcome = RunOutcome()
+    timer = EpochTimer(device)
     steps_done = 0
     for epoch in range(1, epochs + 1):
         _sync(device)
         start = time.perf_counter()
+        timer.start()
         model.train()
         tally = EpochTally()
         for x, y in source.train_batches():
             outputs, loss = step(x, y)
             tally.add(loss, count_correct(outputs, y, loss_kind), len(y))
+        train_time = timer.stop()
         train_loss, train_acc = tally.summary()
-        _sync(device)
-        train_time = time.perf_counter() - start
+        outcome.epoch_train_s.append(train_time)
         outcome.train_time_s += train_time
         outcome.train_samples += sum(tally.sizes)
         if trace_every:
-            losses = tally.batch_losses()
-            for i in range(trace_every, len(losses) + 1, trace_every):
-                steps_done_at = steps_done + i
-                outcome.trace.append(
-                    {"epoch": epoch, "step": steps_done_at, "samples": sum(tally.sizes[:i]),
-                     "running_loss": sum(losses[i - trace_every:i]) / trace_every}
-                )
+            outcome.trace += trace_rows(tally.batch_losses(), tally.sizes, trace_every, epoch, steps_done)
         steps_done += len(tally.sizes)
 
         diverged = not math.isfinite(train_loss)
@@ -196,6 +242,7 @@ def train(
             outcome.status, outcome.diverged_epoch = "diverged", epoch
             outcome.message = f"training loss became {train_loss} at epoch {epoch}"
             break
+    outcome.state = model.state_dict()
     return outcome
 
 

@@ -2,7 +2,10 @@
 
 - `reference`: the tutorials' own loops (per-sample transforms, DataLoader with shuffling).
 - `fast`: the dataset pre-processed once into tensors on the run's device, batches taken with the
-  permutation the reference DataLoader would draw; bit-identical to `reference` on the CPU.
+  permutation the reference DataLoader would draw; bit-identical to `reference` on the CPU. On CUDA
+  each step is replayed from a CUDA graph.
+- `multiseed`: the seeds of one experiment trained together as one batched model (`torch.func.vmap`),
+  each with its own weights, split, shuffling order, dropout masks and optimiser state.
 
 Every engine is a function `(experiment, seeds, device, options) -> list[RunOutcome]`, one outcome
 per seed, in the order given.
@@ -10,11 +13,12 @@ per seed, in the order given.
 
 from __future__ import annotations
 
-from . import fast, reference
+from . import fast, multiseed, reference
 
 ENGINES = {
     "reference": reference.run,
     "fast": fast.run,
+    "multiseed": multiseed.run,
 }
 # Engines that train several seeds in one call; the others get one seed at a time.
-MULTI_SEED_ENGINES: set[str] = set()
+MULTI_SEED_ENGINES: set[str] = {"multiseed"}

@@ -4,31 +4,42 @@ Two ideas: the whole dataset is transformed once into tensors that live on the r
 per-sample transform, no collation, no DataLoader in the hot path), and each epoch's batches are
 taken by index with exactly the permutation the reference DataLoader would have drawn from the
 global RNG, so on the CPU every metric is bit-identical to the reference engine.
+
+On CUDA a third: the whole training step (forward, loss, backward, optimiser step) is captured once
+in a CUDA graph per batch shape and replayed (`graphs.py`).
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from ..datasets import transform_tensor
-from ..training import RunOutcome, labels_for
+from ..training import RunOutcome, StepFn, eager_step, labels_for, make_loss, make_optimizer
+from . import graphs
 from .sources import ImageSplits, RunOptions, run_each_seed
 
 
-def _draw_loader_seed() -> None:
+def _draw_loader_seed(generator: torch.Generator | None = None) -> int:
     """Each DataLoader iteration first draws a base seed (for worker processes) from the global RNG."""
-    torch.empty((), dtype=torch.int64).random_()
+    return int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
 
 
-def loader_permutation(n: int) -> torch.Tensor:
+def loader_permutation(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """The order `DataLoader(dataset, shuffle=True)` visits n samples in, drawn as it draws it.
 
     The iterator draws its base seed, then RandomSampler draws a seed for a private generator and
-    calls randperm on it: two int64 draws from the global RNG per epoch, in this order.
+    calls randperm on it: two int64 draws from the global RNG (or `generator`, standing in for it)
+    per epoch, in this order.
     """
-    _draw_loader_seed()
-    seed = int(torch.empty((), dtype=torch.int64).random_().item())
+    _draw_loader_seed(generator)
+    seed = _draw_loader_seed(generator)
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def batch_sizes(n: int, batch: int) -> list[int]:
+    """The batch sizes an epoch of n samples takes: full batches, and a smaller last one where n % batch != 0."""
+    return sorted({min(batch, n), n % batch or min(batch, n)})
 
 
 class TensorSource:
@@ -48,10 +59,17 @@ class TensorSource:
         self.device = device
         self.train = resident(train_idx)
         self.n_train = len(train_idx)
+        n_test = splits.n_test
         self.splits = {
             "valid": resident(valid_idx) if valid_idx else None,
-            "test": (transform_tensor(test_set.data, data["transform"]).to(device), labels_for(loss, test_set.targets).to(device)),
+            "test": (transform_tensor(test_set.data[:n_test], data["transform"]).to(device),
+                     labels_for(loss, test_set.targets[:n_test]).to(device)),
         }
+
+    def example_batches(self) -> list:
+        """One batch of each shape an epoch takes (the examples CUDA graphs are captured on)."""
+        x, y = self.train
+        return [(x[:size], y[:size]) for size in batch_sizes(self.n_train, self.batch)]
 
     def train_batches(self):
         order = loader_permutation(self.n_train).to(self.device)
@@ -72,5 +90,17 @@ class TensorSource:
             yield x[i : i + self.batch], y[i : i + self.batch]
 
 
+def make_step(model: nn.Module, experiment, source) -> StepFn | None:
+    """On CUDA the eager step captured in CUDA graphs; elsewhere None, which gives `train`'s eager step."""
+    device = next(model.parameters()).device
+    if not graphs.enabled(device):
+        return None
+    training = experiment.training
+    optimizer = make_optimizer(training, model.parameters(), capturable=True)
+    step = eager_step(model, make_loss(training["loss"]), optimizer)
+    model.train()
+    return graphs.graphed_step(step, source.example_batches(), list(model.state_dict().values()), optimizer)
+
+
 def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=None) -> list[RunOutcome]:
-    return run_each_seed(TensorSource, experiment, seeds, device, options, on_epoch)
+    return run_each_seed(TensorSource, experiment, seeds, device, options, on_epoch, make_step=make_step)

@@ -9,6 +9,11 @@ from ..training import RunOutcome, labels_for
 from .sources import ImageSplits, RunOptions, run_each_seed
 
 
+def first(dataset, n: int):
+    """The dataset itself, or its first n samples."""
+    return dataset if n >= len(dataset) else Subset(dataset, range(n))
+
+
 class LoaderSource:
     def __init__(self, experiment, splits: ImageSplits, device: torch.device):
         training = experiment.training
@@ -20,7 +25,7 @@ class LoaderSource:
         self.loaders = {
             "train": DataLoader(train_set, batch_size=batch, shuffle=True),
             "valid": DataLoader(Subset(train_full, valid_idx), batch_size=batch, shuffle=False) if valid_idx else None,
-            "test": DataLoader(splits.test, batch_size=batch, shuffle=False),
+            "test": DataLoader(first(splits.test, splits.n_test), batch_size=batch, shuffle=False),
         }
 
     def _moved(self, loader):

@@ -19,10 +19,12 @@ class RunOptions:
     mirror: str | None = None
     epochs: int | None = None  # overrides the recipe: the row is not faithful
     train_limit: int | None = None  # first N training samples only: not faithful either
+    eval_limit: int | None = None  # evaluate on the first N samples of each split only: not faithful
 
     @property
     def overrides(self) -> dict:
-        return {k: v for k, v in (("epochs", self.epochs), ("train_limit", self.train_limit)) if v is not None}
+        named = (("epochs", self.epochs), ("train_limit", self.train_limit), ("eval_limit", self.eval_limit))
+        return {k: v for k, v in named if v is not None}
 
     def epochs_for(self, experiment) -> int:
         return self.epochs or experiment.training["epochs"]
@@ -48,13 +50,16 @@ class IrisSource:
     def __init__(self, experiment, seed: int, device: torch.device, options: RunOptions):
         loss = experiment.training["loss"]
         x_train, x_test, y_train, y_test = iris_split(experiment.data["test_fraction"], seed)
-        if options.train_limit:
-            x_train, y_train = x_train[: options.train_limit], y_train[: options.train_limit]
+        x_train, y_train = x_train[: options.train_limit], y_train[: options.train_limit]
+        x_test, y_test = x_test[: options.eval_limit], y_test[: options.eval_limit]
         as_x = lambda a: torch.from_numpy(a).float().to(device)  # noqa: E731
         as_y = lambda a: labels_for(loss, torch.from_numpy(a)).to(device)  # noqa: E731
         self.train = (as_x(x_train), as_y(y_train))
         self.test = (as_x(x_test), as_y(y_test))
         self.n_train = len(x_train)
+
+    def example_batches(self) -> list:
+        return [self.train]
 
     def train_batches(self):
         return [self.train]
@@ -71,28 +76,41 @@ class ImageSplits:
     test: object
     train_idx: list[int]
     valid_idx: list[int]
+    n_test: int  # the first n_test samples of `test` are evaluated
 
 
-def image_splits(experiment, options: RunOptions) -> ImageSplits:
-    """Load (verified) data and split it; the split may draw from the global RNG, so call it after the model."""
+def image_datasets(experiment, options: RunOptions) -> tuple:
+    """The (verified) training and test datasets of an MNIST-style recipe."""
     data = experiment.data
-    train_full = image_dataset(data["dataset"], True, data["transform"], options.data_dir, options.mirror)
-    test = image_dataset(data["dataset"], False, data["transform"], options.data_dir, options.mirror)
+    return tuple(image_dataset(data["dataset"], train, data["transform"], options.data_dir, options.mirror) for train in (True, False))
+
+
+def image_splits(experiment, options: RunOptions, datasets: tuple | None = None) -> ImageSplits:
+    """Load data (or take `datasets` already loaded) and split it; the split may draw from the global
+    RNG, so call it after building the model."""
+    data = experiment.data
+    train_full, test = datasets or image_datasets(experiment, options)
     train_idx, valid_idx = split_indices(len(train_full), data["valid_fraction"], data["split_seed"])
-    if options.train_limit:
-        train_idx = train_idx[: options.train_limit]
-    return ImageSplits(train_full, test, train_idx, valid_idx)
+    # Slicing with None keeps everything: no limit, the whole split.
+    train_idx, valid_idx = train_idx[: options.train_limit], valid_idx[: options.eval_limit]
+    return ImageSplits(train_full, test, train_idx, valid_idx, len(test) if options.eval_limit is None else min(options.eval_limit, len(test)))
 
 
-def run_each_seed(image_source, experiment, seeds, device, options: RunOptions, on_epoch=None) -> list[RunOutcome]:
-    """One run per seed: seed, build the model, then the data source (its split may use the RNG), train."""
+def seeded_start(image_source, experiment, seed: int, device, options: RunOptions):
+    """A run's model and data source, drawn from the global RNG in the tutorials' order: seed, build
+    the model, then the data (its split may draw from the RNG). Returns (model, source)."""
+    set_determinism()
+    model = fresh_model(experiment, seed, device)
+    if experiment.data["dataset"] == "iris":
+        return model, IrisSource(experiment, seed, device, options)
+    return model, image_source(experiment, image_splits(experiment, options), device)
+
+
+def run_each_seed(image_source, experiment, seeds, device, options: RunOptions, on_epoch=None, make_step=None) -> list[RunOutcome]:
+    """One run per seed, each trained by `train`; `make_step(model, experiment, source)` may supply the step."""
     outcomes = []
     for seed in seeds:
-        set_determinism()
-        model = fresh_model(experiment, seed, device)
-        if experiment.data["dataset"] == "iris":
-            source = IrisSource(experiment, seed, device, options)
-        else:
-            source = image_source(experiment, image_splits(experiment, options), device)
-        outcomes.append(train(model, source, experiment, options.epochs_for(experiment), device, on_epoch=on_epoch))
+        model, source = seeded_start(image_source, experiment, seed, device, options)
+        step = make_step(model, experiment, source) if make_step else None
+        outcomes.append(train(model, source, experiment, options.epochs_for(experiment), device, step=step, on_epoch=on_epoch))
     return outcomes
