@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def _extract(src: Path, dest: Path, expected: str) -> None:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         else:
             shutil.copyfile(src, tmp)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         tmp.unlink(missing_ok=True)
         raise DataError(f"{src}: cannot decompress ({e}); the file is truncated or corrupt: replace it with a good copy") from None
     actual = md5_of(tmp)
