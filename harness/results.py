@@ -52,7 +52,7 @@ FINISHED_STATUSES = ("ok", "diverged")  # an `error` row does not stop the cell 
 CLAIMS = ".claims"
 # The directory's own bookkeeping, never results: kept out of version control by a .gitignore
 # written into every results directory (whatever its name), so `git add results` is always safe.
-BOOKKEEPING = (".lock", f"{CLAIMS}/", ".*.tmp", ".write-test")
+BOOKKEEPING = (".lock", f"{CLAIMS}/", ".*.tmp", ".write-test.*")
 
 
 def cell_key(row: dict) -> tuple:
@@ -143,7 +143,7 @@ class ResultsStore:
     def _ensure_dir(self) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            probe = self.dir / ".write-test"
+            probe = self.dir / f".write-test.{os.getpid()}"  # per process: another one may probe at once
             probe.write_text("")
             probe.unlink()
             ignore = self.dir / ".gitignore"

@@ -287,8 +287,10 @@ def test_crash_in_a_cell_is_recorded_and_the_matrix_continues(tmp_path, capsys, 
 
 
 def harness_process(*args):
+    # A background job of a shell inherits SIGINT ignored; the process under test must see Ctrl-C.
     return subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_rows(path, proc, n=1):
@@ -331,7 +333,15 @@ def test_signal_mid_matrix_keeps_finished_rows_and_resumes(tmp_path, capsys, reg
     assert_intact(results, registry)
 
 
-def test_signal_while_rows_are_written_is_held_until_they_are(tmp_path, monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt here, even where SIGINT came in ignored (a shell's background job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_signal_while_rows_are_written_is_held_until_they_are(tmp_path, monkeypatch, ctrl_c_raises):
     store = ResultsStore(tmp_path / "res")
     replace = ResultsStore._replace
 
