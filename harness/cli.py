@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
-from .errors import HarnessError
+from .errors import HarnessError, Terminated
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -49,10 +50,8 @@ def _cmd_run(args) -> int:
     seeds = parse_seeds(args.seeds)
     devices = parse_devices(args.devices)
     engine = check_engine(args.engine)
-    if args.epochs is not None and args.epochs <= 0:
-        raise HarnessError("--epochs must be a positive integer")
-    _positive("--train-limit", args.train_limit)
-    _positive("--eval-limit", args.eval_limit)
+    for flag, value in (("--epochs", args.epochs), ("--train-limit", args.train_limit), ("--eval-limit", args.eval_limit)):
+        _positive(flag, value)
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror, epochs=args.epochs, train_limit=args.train_limit,
                          eval_limit=args.eval_limit)
     return run_matrix(experiments, seeds, devices, engine, args.results_dir, options, force=args.force)
@@ -60,7 +59,7 @@ def _cmd_run(args) -> int:
 
 def _positive(name: str, value: int | None) -> None:
     if value is not None and value <= 0:
-        raise HarnessError(f"{name} must be a positive integer")
+        raise HarnessError(f"{name} must be a positive integer, got {value}")
 
 
 def _cmd_bench(args) -> int:
@@ -93,15 +92,21 @@ def _add_data(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_check(args) -> int:
-    from .check import threshold_failures
+    from .check import integrity_failures, threshold_failures
     from .registry import load_registry
 
-    failures = threshold_failures(load_registry(args.experiments_dir), args.results_dir)
+    registry = load_registry(args.experiments_dir)
+    failures = integrity_failures(registry, args.results_dir)
+    try:
+        failures += threshold_failures(registry, args.results_dir)
+    except HarnessError:
+        if not failures:  # otherwise integrity_failures has named what makes the files unreadable
+            raise
     for line in failures:
         print(f"FAIL {line}")
     if failures:
         return 1
-    print(f"all thresholds met in {args.results_dir}")
+    print(f"results intact and all thresholds met in {args.results_dir}")
     return 0
 
 
@@ -153,16 +158,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:  # SIGTERM (kill, a scheduler's time limit) takes Ctrl-C's clean way out instead of dying mid-write
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals to whoever owns it
+        previous_sigterm = None
     try:
         return args.func(args)
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
         return e.exit_status
-    except KeyboardInterrupt:
-        print("harness: interrupted; finished runs are recorded, `harness run` again resumes", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+        print(f"harness: interrupted ({signum.name}); finished runs are recorded, `harness run` again resumes",
+              file=sys.stderr)
+        return 128 + signum
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

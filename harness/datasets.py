@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def _extract(src: Path, dest: Path, expected: str) -> None:
                 shutil.copyfileobj(fin, fout, 1 << 20)
         else:
             shutil.copyfile(src, tmp)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         tmp.unlink(missing_ok=True)
         raise DataError(f"{src}: cannot decompress ({e}); the file is truncated or corrupt: replace it with a good copy") from None
     actual = md5_of(tmp)
@@ -140,7 +141,7 @@ def mirror_dataset(mirror: Path) -> str | None:
         return None
     try:
         data = gzip.decompress(src.read_bytes()) if src.suffix == ".gz" else src.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except (OSError, EOFError, zlib.error):  # unreadable: _extract reports it by name
         return None
     digest = hashlib.md5(data).hexdigest()
     return next((name for name, s in IDX_SOURCES.items() if s.md5["t10k-labels-idx1-ubyte"] == digest), None)

@@ -13,3 +13,7 @@ class DataError(HarnessError):
 
 class RegistryError(HarnessError):
     """An experiment file breaks the registry's schema."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt so that both take the same clean exit."""

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -36,8 +37,9 @@ VARIANT_SEPARATOR = "@"
 _REQUIRED = object()
 
 
-def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False):
-    return {"type": type_, "default": default, "choices": choices, "positive": positive, "unit": unit}
+def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False, nonnegative=False):
+    return {"type": type_, "default": default, "choices": choices, "positive": positive, "unit": unit,
+            "nonnegative": nonnegative}
 
 
 # section -> key -> rule. A type of (int,) tuple means "list of int".
@@ -70,18 +72,18 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "loss": _key(str, choices=LOSSES),
         "optimizer": _key(str, choices=OPTIMIZERS),
         "lr": _key(float, positive=True),
-        "momentum": _key(float, 0.0),
+        "momentum": _key(float, 0.0, nonnegative=True),
         "batch_size": _key(int, positive=True, default=None),  # absent: full batch
         "epochs": _key(int, positive=True),
         # Evaluate and log every N epochs (the last always); iris logs every 100 of its 2000.
         "log_every": _key(int, 1, positive=True),
         # Record the mean training loss over every N steps (T1 #7 prints it every 500); 0: off.
-        "trace_every": _key(int, 0),
+        "trace_every": _key(int, 0, nonnegative=True),
     },
     "published": {
         "metric": _key(str, choices=METRICS),
         "value": _key(float),
-        "tolerance": _key(float, 0.0),
+        "tolerance": _key(float, 0.0, nonnegative=True),
         "text": _key(str, ""),
         # Per-epoch points the tutorial printed, overlaid on the learning curves.
         "curve_metric": _key(str, None, choices=METRICS),
@@ -162,17 +164,23 @@ def _check_value(value: Any, rule: dict, where: str) -> Any:
         item_type = rule_type[0]
         if not isinstance(value, list) or not all(_is_type(v, item_type) for v in value):
             raise RegistryError(f"{where} must be {_type_name(rule_type)}, got {value!r}")
+        if item_type is float and not all(math.isfinite(v) for v in value):
+            raise RegistryError(f"{where} must hold finite numbers, got {value!r}")
         return tuple(float(v) if item_type is float else v for v in value)
     if not _is_type(value, rule_type):
         raise RegistryError(f"{where} must be {_type_name(rule_type)}, got {value!r}")
     if rule_type is float:
         value = float(value)
+        if not math.isfinite(value):  # TOML allows nan and inf; no recipe or threshold means them
+            raise RegistryError(f"{where} must be a finite number, got {value!r}")
     if rule["choices"] and value not in rule["choices"]:
         close = difflib.get_close_matches(value, rule["choices"], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise RegistryError(f"{where} is {value!r}; allowed: {', '.join(rule['choices'])}{hint}")
     if rule["positive"] and value <= 0:
         raise RegistryError(f"{where} must be greater than 0, got {value!r}")
+    if rule["nonnegative"] and value < 0:
+        raise RegistryError(f"{where} must be 0 or more, got {value!r}")
     if rule["unit"] and not 0 <= value < 1:
         raise RegistryError(f"{where} must be in [0, 1), got {value!r}")
     return value
@@ -217,6 +225,10 @@ def _validate_together(exp: dict, path: Path) -> None:
         raise RegistryError(f"{path}: 'model.sizes' needs at least input and output widths")
     if model["arch"] == "cnn" and model["sizes"]:
         raise RegistryError(f"{path}: 'model.sizes' applies to arch 'mlp' only")
+    if model["arch"] == "mlp" and model["dropout"]:
+        raise RegistryError(f"{path}: 'model.dropout' applies to arch 'cnn' only (the mlp has no dropout layer)")
+    if model["arch"] == "mlp" and any(width <= 0 for width in model["sizes"]):
+        raise RegistryError(f"{path}: 'model.sizes' must be positive widths, got {list(model['sizes'])}")
     if model["arch"] == "cnn" and data["dataset"] == "iris":
         raise RegistryError(f"{path}: arch 'cnn' needs an image dataset, not 'iris'")
     if model["arch"] == "mlp" and data["dataset"] == "iris" and model["sizes"][0] != 4:
@@ -255,6 +267,8 @@ def load_experiment(path: Path) -> Experiment:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise RegistryError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise RegistryError(f"{path}: not UTF-8 text; save it as UTF-8") from None
     except OSError as e:
         raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
     sections = {name for name in SCHEMA if name}

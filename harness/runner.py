@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .datasets import dataset_md5, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
 from .errors import HarnessError
-from .results import ResultsStore, cell_key
+from .results import ResultsStore
 from .training import RunOutcome
 
 METRIC_NAMES = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
@@ -196,11 +196,23 @@ def cell_label(cell: Cell, engine: str) -> str:
     return f"{cell.experiment.id} seed{'s' if len(cell.seeds) > 1 else ''}={seeds} {cell.device} {engine}"
 
 
+def claim_cell(store: ResultsStore, cell: Cell, engine: str, options: RunOptions, known_run_ids: set, log=print):
+    """The cell less the seeds another process finished or is running, and this process's claims on the rest."""
+    config_hash = cell.experiment.config_hash(options.overrides)
+    keys = {(cell.experiment.id, seed, cell.device, engine, config_hash): seed for seed in cell.seeds}
+    claims, notes = store.claim(list(keys), known_run_ids)
+    for key, note in notes.items():
+        log(f"{cell.experiment.id} seed={keys[key]} {cell.device} {engine}: {note}")
+    return replace(cell, seeds=tuple(keys[c.key] for c in claims)), claims
+
+
 def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: RunOptions, force: bool = False, log=print) -> int:
     """Run every unfinished cell, recording each as it finishes; 0 when all ended ok, 1 otherwise."""
     store = ResultsStore(results_dir)
-    with store.locked():
-        finished = store.finished_cells()
+    with store.locked():  # also proves the directory writable before anything trains
+        rows = store.rows()
+    known_run_ids = {r["run_id"] for r in rows}
+    finished = store.finished_cells(rows)
     cells, skipped = plan(experiments, seeds, devices, engine, options, finished, force)
     if skipped:
         log(f"skipping {skipped} finished run(s) in {results_dir} (--force runs them again)")
@@ -214,13 +226,17 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     failures, done = 0, 0
     total_runs = sum(len(c.seeds) for c in cells)
     for cell in cells:
+        cell, claims = claim_cell(store, cell, engine, options, known_run_ids, log)
+        if not cell.seeds:
+            continue
         bar = _progress_bar(options.epochs_for(cell.experiment), cell_label(cell, engine))
         try:
             rows = run_cell(cell, engine, options, on_epoch=(lambda row: bar.update(row["epoch"] - bar.n)) if bar else None, log=log)
+            store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
         finally:
             if bar:
                 bar.close()
-        store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]])
+            store.release(claims)  # a crash or an interruption leaves the cell free for the next run
         for run, _, _ in rows:
             done += 1
             failures += run["status"] != "ok"

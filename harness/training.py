@@ -234,14 +234,17 @@ def train(
                 row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
             _sync(device)
             row["epoch_time_s"] = time.perf_counter() - start
-            row["samples_per_s"] = sum(tally.sizes) / train_time if train_time > 0 else math.nan
+            row["samples_per_s"] = sum(tally.sizes) / train_time if train_time > 0 else None
             outcome.epochs.append(row)
             if on_epoch:
                 on_epoch(row)
-        if diverged:
-            outcome.status, outcome.diverged_epoch = "diverged", epoch
-            outcome.message = f"training loss became {train_loss} at epoch {epoch}"
-            break
+            # The last step of an epoch can break the weights after its training loss was taken:
+            # a non-finite evaluation loss is divergence too (on the last epoch, nothing else would see it).
+            bad = next((k for k in ("train_loss", "valid_loss", "test_loss") if row[k] is not None and not math.isfinite(row[k])), None)
+            if bad:
+                outcome.status, outcome.diverged_epoch = "diverged", epoch
+                outcome.message = f"{bad} became {row[bad]} at epoch {epoch}"
+                break
     outcome.state = model.state_dict()
     return outcome
 
