@@ -11,17 +11,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .results import ResultsStore, cell_key
-
-
-def latest_rows(rows: list[dict]) -> list[dict]:
-    """One row per cell: the most recent (a --force re-run supersedes the earlier row)."""
-    latest: dict[tuple, dict] = {}
-    for row in rows:
-        key = cell_key(row)
-        if key not in latest or row["started_at"] >= latest[key]["started_at"]:
-            latest[key] = row
-    return list(latest.values())
+from .results import ResultsStore, is_current, latest_rows
 
 
 def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
@@ -29,8 +19,7 @@ def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         if row["faithful"] == "true" and row["experiment"] in registry:
-            exp = registry[row["experiment"]]
-            if row["config_hash"] == exp.config_hash():
+            if is_current(row, registry[row["experiment"]]):
                 groups[(row["experiment"], row["device"], row["engine"])].append(row)
     failures = []
     for exp in registry.values():

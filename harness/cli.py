@@ -1,4 +1,4 @@
-"""The command line: `harness list | run | check` (also `python -m harness`).
+"""The command line: `harness list | run | report | check` (also `python -m harness`).
 
 Exit status: 0 success, 1 a run or check failed, 2 bad input (registry, command line, data).
 """
@@ -51,6 +51,13 @@ def _cmd_run(args) -> int:
     return run_matrix(experiments, seeds, devices, engine, args.results_dir, options, force=args.force)
 
 
+def _cmd_report(args) -> int:
+    from .registry import load_registry
+    from .report import write_report
+
+    return write_report(args.results_dir, load_registry(args.experiments_dir))
+
+
 def _cmd_check(args) -> int:
     from .check import threshold_failures
     from .registry import load_registry
@@ -88,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-mirror", default=os.environ.get("HARNESS_DATA_MIRROR"),
                    help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="write REPORT.md and plots/*.png: reproduced versus published, with statistics")
+    _add_common(p)
+    p.add_argument("--results-dir", default="results", help="where runs.csv is; REPORT.md and plots/ go there (default results)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("check", help="fail where results miss the registry's thresholds")
     _add_common(p)
