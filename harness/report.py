@@ -32,7 +32,7 @@ from .stats import NO_PUBLISHED, REPRODUCED, Summary, summarize, verdict, welch_
 # The claim of T1 #10 tested across seeds: dropout narrows the train/validation gap.
 OVERFITTING_PAIR = ("mnist-cnn-50", "mnist-cnn-dropout-50")
 KEY_COLUMNS = ("run_id", "experiment", "seed", "device", "engine", "config_hash", "started_at", "faithful", "status")
-NUMERIC_RUN_COLUMNS = [*METRICS, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s", "threads"]
+NUMERIC_RUN_COLUMNS = [*METRICS, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s"]
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
 GROUP_STYLES = ("-", "--", ":", "-.")
 DPI = 80
@@ -406,8 +406,11 @@ def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame
     dropout_gap = gaps[dropout_id].loc[gaps[dropout_id]["epoch"] == last, "acc_gap"]
     p = welch_p_value(plain_gap, dropout_gap)
     a, b = summarize(plain_gap), summarize(dropout_gap)
-    numbers = (f"At epoch {last}, train accuracy exceeds validation accuracy by {_mean_std('acc', a)} "
-               f"({a.n} seeds) without dropout and by {_mean_std('acc', b)} ({b.n} seeds) with it")
+    def points(s: Summary) -> str:
+        return f"{100 * s.mean:.2f}" + ("" if s.n == 1 else f" ± {100 * s.std:.2f}") + f" pp ({s.n} seed{'s' * (s.n > 1)})"
+
+    numbers = (f"At epoch {last}, train accuracy exceeds validation accuracy by {points(a)} without dropout "
+               f"and by {points(b)} with it")
     if b.mean < a.mean and p < 0.05:
         conclusion = f"the data support the claim that dropout curbs over-fitting (Welch's t-test p = {p:.2g})."
     elif b.mean < a.mean:
@@ -576,8 +579,11 @@ def write_report(results_dir: Path | str, registry: dict, log=print) -> int:
     if not results_dir.is_dir():
         log(f"no results in {results_dir} (no such directory): nothing to report; `harness run` records results there")
         return 0
-    text, plots = build_report(results_dir, registry)
-    (results_dir / "REPORT.md").write_text(text + "\n", encoding="utf-8")
+    try:
+        text, plots = build_report(results_dir, registry)
+        (results_dir / "REPORT.md").write_text(text + "\n", encoding="utf-8")
+    except OSError as e:
+        raise HarnessError(f"{e.filename or results_dir}: cannot write the report ({e.strerror}); check the directory's permissions") from None
     if plots:
         log(f"wrote {results_dir / 'REPORT.md'} and {len(plots)} plot(s) in {results_dir / 'plots'}")
     else:
