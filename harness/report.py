@@ -270,6 +270,7 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
             ax.plot(published["curve_epochs"], published["curve_values"], "kx", markersize=7,
                     label=f"published {published['curve_metric']} ({short_source(exp.source)})")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel("mean loss" if kind == "loss" else "accuracy")
         if ax.has_data():
             ax.legend(fontsize=8)
@@ -394,6 +395,7 @@ def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame
             _band(ax, stats, "epoch", color, "-", f"{exp_id} ({rows['run_id'].nunique()} runs)")
         ax.axhline(0, color="k", linewidth=0.6)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
