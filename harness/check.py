@@ -17,17 +17,7 @@ from pathlib import Path
 
 from .errors import HarnessError
 from .registry import variants
-from .results import FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, cell_key, read_table
-
-
-def latest_rows(rows: list[dict]) -> list[dict]:
-    """One row per cell: the most recent (a --force re-run supersedes the earlier row)."""
-    latest: dict[tuple, dict] = {}
-    for row in rows:
-        key = cell_key(row)
-        if key not in latest or row["started_at"] >= latest[key]["started_at"]:
-            latest[key] = row
-    return list(latest.values())
+from .results import FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, cell_key, is_current, latest_rows, read_table
 
 
 def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
@@ -37,8 +27,7 @@ def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         if row["faithful"] == "true" and row["experiment"] in registry:
-            exp = registry[row["experiment"]]
-            if row["config_hash"] == exp.config_hash():
+            if is_current(row, registry[row["experiment"]]):
                 groups[(row["experiment"], row["device"], row["engine"])].append(row)
     failures = []
     for exp in registry.values():
@@ -165,8 +154,8 @@ def _stale(row: dict, registry: dict) -> str | None:
     exp = registry.get(row["experiment"])
     if exp is None:
         return f"experiment {row['experiment']!r} is not in the registry"
-    current = exp.config_hash(json.loads(row["overrides"] or "{}"))
-    if row["config_hash"] != current:
+    if not is_current(row, exp):
+        current = exp.config_hash(json.loads(row["overrides"] or "{}"))
         return f"config_hash {row['config_hash']} is not the registry's {current} (the recipe changed, or the row was edited)"
     return None
 

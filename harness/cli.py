@@ -1,4 +1,4 @@
-"""The command line: `harness list | run | bench | check` (also `python -m harness`).
+"""The command line: `harness list | run | report | check | bench` (also `python -m harness`).
 
 Exit status: 0 success, 1 a run or check failed, 2 bad input (registry, command line, data).
 """
@@ -91,6 +91,14 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
 
 
+def _cmd_report(args) -> int:
+    from .registry import load_registry, variants
+    from .report import write_report
+
+    registry = load_registry(args.experiments_dir)
+    return write_report(args.results_dir, {**registry, **variants(registry)})
+
+
 def _cmd_check(args) -> int:
     from .check import integrity_failures, threshold_failures
     from .registry import load_registry
@@ -137,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
     _add_data(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="write REPORT.md and plots/*.png: reproduced versus published, with statistics")
+    _add_common(p)
+    p.add_argument("--results-dir", default="results", help="where runs.csv is; REPORT.md and plots/ go there (default results)")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="measure training throughput per experiment x engine x device")
     _add_common(p)

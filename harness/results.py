@@ -60,6 +60,26 @@ def cell_key(row: dict) -> tuple:
     return (row["experiment"], int(row["seed"]), row["device"], row["engine"], row["config_hash"])
 
 
+def latest_rows(rows: list[dict]) -> list[dict]:
+    """One row per cell: the most recent (a --force re-run supersedes the earlier row)."""
+    latest: dict[tuple, dict] = {}
+    for row in rows:
+        key = cell_key(row)
+        if key not in latest or row["started_at"] >= latest[key]["started_at"]:
+            latest[key] = row
+    return list(latest.values())
+
+
+def is_current(row: dict, experiment) -> bool:
+    """Whether a row was produced by the experiment's recipe as the registry states it now (with the
+    row's own quick-run overrides): an edited recipe makes its earlier rows stale."""
+    try:
+        overrides = json.loads(row["overrides"]) if row.get("overrides") else None
+    except ValueError:
+        return False
+    return row["config_hash"] == experiment.config_hash(overrides)
+
+
 def _parsed_key(row: dict) -> tuple | None:
     """`cell_key`, or None for a row too damaged to name its cell (`harness check` reports it)."""
     try:
