@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import HarnessError
 from .registry import variants
-from .results import FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, cell_key, is_current, latest_rows, read_table
+from .results import FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, is_current, latest_rows, read_table
 
 
 def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
