@@ -31,6 +31,8 @@ from .stats import NO_PUBLISHED, REPRODUCED, Summary, summarize, verdict, welch_
 
 # The claim of T1 #10 tested across seeds: dropout narrows the train/validation gap.
 OVERFITTING_PAIR = ("mnist-cnn-50", "mnist-cnn-dropout-50")
+# T2's output Softmax fed to CrossEntropyLoss, against the same net emitting logits.
+ABLATION_PAIRS = [("mnist-mynet-adam", "mnist-mynet-adam-logits", "T2's output Softmax before CrossEntropyLoss (a double softmax)")]
 KEY_COLUMNS = ("run_id", "experiment", "seed", "device", "engine", "config_hash", "started_at", "faithful", "status")
 NUMERIC_RUN_COLUMNS = [*METRICS, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s"]
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
@@ -433,6 +435,54 @@ def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame
     ]
 
 
+def _faithful_ok(runs: pd.DataFrame, exp_id: str, metric: str) -> pd.Series:
+    rows = runs[(runs["experiment"] == exp_id) & runs["faithful"] & (runs["status"] == "ok")]
+    return rows[metric].dropna()
+
+
+COMPARISON_HEADERS = ["metric", "A", "B", "B − A", "Welch p"]
+
+
+def comparison_row(runs: pd.DataFrame, a_id: str, b_id: str, metric: str) -> list | None:
+    """Mean ± std over seeds of one metric for two experiments, their difference and Welch's p-value."""
+    a, b = _faithful_ok(runs, a_id, metric), _faithful_ok(runs, b_id, metric)
+    if a.empty or b.empty:
+        return None
+    sa, sb = summarize(a), summarize(b)
+    p = welch_p_value(a, b)
+    return [metric, f"{_mean_std(metric, sa)} (n={sa.n})", f"{_mean_std(metric, sb)} (n={sb.n})",
+            _fmt_diff(metric, sb.mean - sa.mean), "–" if math.isnan(p) else f"{p:.2g}"]
+
+
+def ablation_section(registry: dict, runs: pd.DataFrame) -> list[str]:
+    lines = []
+    for base_id, ablation_id, what in ABLATION_PAIRS:
+        if base_id not in registry or ablation_id not in registry:
+            continue
+        rows = [r for m in ("valid_acc", "test_acc", "test_loss") if (r := comparison_row(runs, base_id, ablation_id, m))]
+        lines += [f"## Ablation: {what}", "", f"A = `{base_id}` (as published), B = `{ablation_id}`; faithful runs, "
+                  "mean ± std over seeds, Welch's t-test on the difference.", ""]
+        lines += [_table(rows, COMPARISON_HEADERS), ""] if rows else [f"Not assessed yet: `harness run {base_id} {ablation_id}`.", ""]
+    return lines
+
+
+def dataset_section(registry: dict, runs: pd.DataFrame) -> list[str]:
+    """Each MNIST recipe's accuracy on MNIST against the same recipe on Fashion-MNIST."""
+    rows = []
+    for exp_id in sorted(runs["experiment"].unique()):
+        exp = registry[exp_id]
+        if not exp.variant_of:
+            continue
+        row = comparison_row(runs, exp.variant_of, exp_id, "test_acc")
+        if row:
+            rows.append([exp.variant_of, exp.data["dataset"]] + row[1:])
+    if not rows:
+        return []
+    return ["## MNIST versus Fashion-MNIST", "",
+            "The same recipe on both datasets: test accuracy, mean ± std over seeds (faithful runs).", "",
+            _table(rows, ["experiment", "other dataset", "MNIST", "other", "other − MNIST", "Welch p"]), ""]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Environment
 
@@ -564,6 +614,8 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
         lines += ["![final headline metric per seed](plots/final-metric.png)", ""]
 
     lines += overfitting_section(registry, runs, epochs, plots)
+    lines += ablation_section(registry, runs)
+    lines += dataset_section(registry, runs)
     if (plots / "dropout-gap.png").exists():
         written.append("dropout-gap.png")
 
