@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .errors import HarnessError
 
@@ -43,12 +44,23 @@ def _cmd_run(args) -> int:
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids)
     seeds = parse_seeds(args.seeds)
-    devices = parse_devices(args.devices)
     engine = check_engine(args.engine)
     if args.epochs is not None and args.epochs <= 0:
         raise HarnessError("--epochs must be a positive integer")
-    options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror, epochs=args.epochs, train_limit=args.train_limit)
-    return run_matrix(experiments, seeds, devices, engine, args.results_dir, options, force=args.force)
+    # Absolute paths: Ray workers do not share the driver's working directory.
+    data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
+    options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit)
+    matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force)
+    if args.executor == "local":
+        for flag, value in (("--ray-address", args.ray_address), ("--cpus-per-task", args.cpus_per_task)):
+            if value is not None:
+                raise HarnessError(f"{flag} applies to --executor ray only")
+        return run_matrix(devices=parse_devices(args.devices), **matrix)
+
+    from .ray_executor import RayExecutor
+
+    with RayExecutor(args.ray_address, cpus_per_task=args.cpus_per_task or 1) as execute:
+        return run_matrix(devices=execute.parse_devices(args.devices), execute=execute, **matrix)
 
 
 def _cmd_check(args) -> int:
@@ -87,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where datasets are kept (default data/, or HARNESS_DATA_DIR)")
     p.add_argument("--data-mirror", default=os.environ.get("HARNESS_DATA_MIRROR"),
                    help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: cell after cell in this process (default); ray: each cell a Ray task (`make setup-ray`)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="with --executor ray: 'auto' or host:port joins a running cluster (default: start a local Ray instance)")
+    p.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
+                   help="with --executor ray: CPUs (and torch threads) each CPU cell asks for (default 1)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("check", help="fail where results miss the registry's thresholds")
