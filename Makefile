@@ -9,7 +9,7 @@ ENGINE   ?= fast
 RESULTS  ?= results
 EXPERIMENTS ?= all
 
-.PHONY: all setup run report check test clean-venv
+.PHONY: all setup setup-ray run report check test clean-venv
 
 all: setup run report check
 
@@ -22,6 +22,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+# Optional: Ray, for `harness run --executor ray` (a local Ray instance or a cluster).
+$(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
+	$(VENV)/bin/pip install --quiet -r requirements-ray.txt
+	touch $@
+
+setup-ray: $(VENV)/.installed-ray
 
 run: setup
 	$(HARNESS) run $(EXPERIMENTS) --seeds $(SEEDS) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS)

@@ -246,8 +246,8 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     failures, done = 0, 0
     total_runs = sum(len(c.seeds) for c in cells)
     # closing(): an interruption while a row is recorded still lets the executor stop what it started.
-    with contextlib.closing(execute(cells, engine, options, log)) as finished_cells:
-        for _, rows in finished_cells:
+    with contextlib.closing(execute(cells, engine, options, log)) as as_they_finish:
+        for _, rows in as_they_finish:
             store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]])
             for run, _, _ in rows:
                 done += 1

@@ -9,9 +9,11 @@ import sys
 import tempfile
 
 import pytest
+import torch
 
 from harness.cli import main
 from harness.engines.sources import RunOptions
+from harness.errors import HarnessError
 from harness.runner import Cell, run_cell, run_matrix
 
 METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc"]
@@ -84,6 +86,26 @@ def test_indexed_gpu_refused_on_ray(ray_instance, tmp_path, capsys):
     assert main(["run", "iris-mse", "--devices", "cuda:0", "--executor", "ray", "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "--devices" in err and "Traceback" not in err
+
+
+def test_task_resources(registry):
+    pytest.importorskip("ray", reason="ray is not installed (`make setup-ray`)")
+    from harness.ray_executor import RayExecutor
+
+    executor = RayExecutor(cpus_per_task=3)
+    assert executor.resources(Cell(registry["mnist-cnn"], (0,), "cpu")) == {"num_cpus": 3, "num_gpus": 0}
+    assert executor.resources(Cell(registry["mnist-cnn"], (0,), "cuda")) == {"num_cpus": 1, "num_gpus": 1}
+    with pytest.raises(HarnessError, match="--cpus-per-task"):
+        RayExecutor(cpus_per_task=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_cell_runs_on_the_gpu_ray_assigns(ray_instance, tmp_path):
+    assert main(["run", "iris-mse", "--seeds", "0", "--epochs", "100", "--devices", "cuda", "--executor", "ray",
+                 "--results-dir", str(tmp_path)]) == 0
+    (row,) = read(tmp_path / "runs.csv")
+    assert row["status"] == "ok" and row["device"] == "cuda" and row["device_name"] in {
+        torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}
 
 
 def test_interrupted_driver_keeps_finished_cells(registry, tmp_path):
