@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: cell after cell in this process (default); ray: each cell a Ray task (`make setup-ray`)")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help="with --executor ray: 'auto' or host:port joins a running cluster (default: start a local Ray instance)")
+                   help="with --executor ray: 'auto' or host:port joins a running cluster "
+                   "(default: RAY_ADDRESS's cluster where set, else a new local Ray instance)")
     p.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
                    help="with --executor ray: CPUs (and torch threads) each CPU cell asks for (default 1)")
     p.set_defaults(func=_cmd_run)

@@ -95,7 +95,8 @@ def run_cell_task(cell: Cell, engine: str, options, threads: int, code_commit: s
 class RayExecutor:
     """`with RayExecutor(address) as execute: run_matrix(..., execute=execute)`.
 
-    address None starts a local Ray instance (stopped on exit); 'auto' or 'host:port' joins a running
+    address None starts a local Ray instance (stopped on exit; Ray joins RAY_ADDRESS's cluster instead
+    where that is set); 'auto' or 'host:port' joins a running
     cluster. A process already connected to Ray (ray.init done) uses that connection as it is.
     """
 
