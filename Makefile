@@ -12,7 +12,7 @@ DATASET  ?=
 
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all setup run report check test bench bench-gpu fashion-mnist clean-venv
+.PHONY: all setup setup-ray run report check test bench bench-gpu fashion-mnist clean-venv
 
 all: setup run report check
 
@@ -25,6 +25,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+
+# Optional: Ray, for `harness run --executor ray` (a local Ray instance or a cluster).
+$(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
+	$(VENV)/bin/pip install --quiet -r requirements-ray.txt
+	touch $@
+
+setup-ray: $(VENV)/.installed-ray
 
 run: setup
 	$(HARNESS) run $(EXPERIMENTS) --seeds $(SEEDS) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS) \

@@ -9,6 +9,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from .errors import HarnessError, Terminated
 
@@ -48,13 +49,24 @@ def _cmd_run(args) -> int:
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids, args.dataset)
     seeds = parse_seeds(args.seeds)
-    devices = parse_devices(args.devices)
     engine = check_engine(args.engine)
     for flag, value in (("--epochs", args.epochs), ("--train-limit", args.train_limit), ("--eval-limit", args.eval_limit)):
         _positive(flag, value)
-    options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror, epochs=args.epochs, train_limit=args.train_limit,
+    # Absolute paths: Ray workers do not share the driver's working directory.
+    data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
+    options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
                          eval_limit=args.eval_limit)
-    return run_matrix(experiments, seeds, devices, engine, args.results_dir, options, force=args.force)
+    matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force)
+    if args.executor == "local":
+        for flag, value in (("--ray-address", args.ray_address), ("--cpus-per-task", args.cpus_per_task)):
+            if value is not None:
+                raise HarnessError(f"{flag} applies to --executor ray only")
+        return run_matrix(devices=parse_devices(args.devices), **matrix)
+
+    from .ray_executor import RayExecutor
+
+    with RayExecutor(args.ray_address, cpus_per_task=args.cpus_per_task or 1) as execute:
+        return run_matrix(devices=execute.parse_devices(args.devices), execute=execute, **matrix)
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -144,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, default=None, metavar="N",
                    help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
     _add_data(p)
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: cell after cell in this process (default); ray: each cell a Ray task (`make setup-ray`)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="with --executor ray: 'auto' or host:port joins a running cluster "
+                   "(default: RAY_ADDRESS's cluster where set, else a new local Ray instance)")
+    p.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
+                   help="with --executor ray: CPUs (and torch threads) each CPU cell asks for (default 1)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="write REPORT.md and plots/*.png: reproduced versus published, with statistics")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import platform
@@ -43,20 +44,25 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(seeds)
 
 
-def parse_devices(text: str) -> list[str]:
-    """'cpu', 'cuda', 'cuda:1', comma lists, or 'auto' (the CPU, and CUDA where present)."""
+def parse_devices(text: str, cuda_count: int | None = None, where: str = "this machine") -> list[str]:
+    """'cpu', 'cuda', 'cuda:1', comma lists, or 'auto' (the CPU, and CUDA where present).
+
+    `cuda_count` is how many CUDA devices `where` has (default: this process's).
+    """
+    if cuda_count is None:
+        cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     devices: list[str] = []
     for part in (p.strip() for p in text.split(",")):
         if part == "auto":
-            candidates = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+            candidates = ["cpu"] + (["cuda"] if cuda_count else [])
         elif re.fullmatch(r"cpu|cuda(:\d+)?", part):
-            if part.startswith("cuda") and not torch.cuda.is_available():
+            if part.startswith("cuda") and not cuda_count:
                 raise HarnessError(
-                    f"--devices: {part!r} requested but this machine has no CUDA device (torch {torch.__version__}); "
+                    f"--devices: {part!r} requested but {where} has no CUDA device (torch {torch.__version__}); "
                     "use --devices cpu or --devices auto"
                 )
-            if ":" in part and int(part.split(":")[1]) >= torch.cuda.device_count():
-                raise HarnessError(f"--devices: {part!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)")
+            if ":" in part and int(part.split(":")[1]) >= cuda_count:
+                raise HarnessError(f"--devices: {part!r} does not exist; {where} has {cuda_count} CUDA device(s)")
             candidates = [part]
         else:
             raise HarnessError(f"--devices: unknown device {part!r}; use cpu, cuda, cuda:N or auto")
@@ -174,12 +180,10 @@ def run_cell(cell: Cell, engine: str, options: RunOptions, on_epoch=None, log=pr
     A crash inside the cell becomes `status=error` rows carrying the message; bad input (HarnessError)
     propagates, since every other cell would hit it too.
     """
-    exp, device = cell.experiment, cell.device
-    env = environment()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     try:
-        outcomes = ENGINES[engine](exp, list(cell.seeds), torch.device(device), options, on_epoch=on_epoch)
+        outcomes = ENGINES[engine](cell.experiment, list(cell.seeds), torch.device(cell.device), options, on_epoch=on_epoch)
     except HarnessError:
         raise
     except Exception as e:
@@ -188,7 +192,18 @@ def run_cell(cell: Cell, engine: str, options: RunOptions, on_epoch=None, log=pr
         log(f"error in {cell_label(cell, engine)}: {message}")
         log("".join(traceback.format_exc(limit=-3)).rstrip())
     wall = (time.perf_counter() - start) / len(cell.seeds)
-    return [outcome_rows(exp, s, device, engine, options, o, started_at, wall, env) for s, o in zip(cell.seeds, outcomes)]
+    return cell_rows(cell, engine, options, outcomes, started_at, wall)
+
+
+def cell_rows(cell: Cell, engine: str, options: RunOptions, outcomes: list[RunOutcome], started_at: str, wall: float):
+    env = environment()
+    return [outcome_rows(cell.experiment, s, cell.device, engine, options, o, started_at, wall, env) for s, o in zip(cell.seeds, outcomes)]
+
+
+def error_rows(cell: Cell, engine: str, options: RunOptions, message: str):
+    """`status=error` rows for a cell that never returned any (its process died): it runs again next time."""
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return cell_rows(cell, engine, options, [RunOutcome(status="error", message=message) for _ in cell.seeds], started_at, 0.0)
 
 
 def cell_label(cell: Cell, engine: str) -> str:
@@ -206,8 +221,25 @@ def claim_cell(store: ResultsStore, cell: Cell, engine: str, options: RunOptions
     return replace(cell, seeds=tuple(keys[c.key] for c in claims)), claims
 
 
-def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: RunOptions, force: bool = False, log=print) -> int:
-    """Run every unfinished cell, recording each as it finishes; 0 when all ended ok, 1 otherwise."""
+def run_locally(cells: list[Cell], engine: str, options: RunOptions, log=print):
+    """The local executor: one cell after another in this process, yielding (cell, rows) as each ends."""
+    for cell in cells:
+        bar = _progress_bar(options.epochs_for(cell.experiment), cell_label(cell, engine))
+        try:
+            rows = run_cell(cell, engine, options, on_epoch=(lambda row: bar.update(row["epoch"] - bar.n)) if bar else None, log=log)
+        finally:
+            if bar:
+                bar.close()
+        yield cell, rows
+
+
+def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: RunOptions, force: bool = False, log=print,
+               execute=run_locally) -> int:
+    """Run every unfinished cell, recording each as it finishes; 0 when all ended ok, 1 otherwise.
+
+    `execute(cells, engine, options, log)` runs the cells and yields (cell, rows) as each finishes, in
+    any order: `run_locally`, or `ray_executor.RayExecutor`. Only this function writes the results.
+    """
     store = ResultsStore(results_dir)
     with store.locked():  # also proves the directory writable before anything trains
         rows = store.rows()
@@ -225,23 +257,35 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
 
     failures, done = 0, 0
     total_runs = sum(len(c.seeds) for c in cells)
-    for cell in cells:
-        cell, claims = claim_cell(store, cell, engine, options, known_run_ids, log)
-        if not cell.seeds:
-            continue
-        bar = _progress_bar(options.epochs_for(cell.experiment), cell_label(cell, engine))
-        try:
-            rows = run_cell(cell, engine, options, on_epoch=(lambda row: bar.update(row["epoch"] - bar.n)) if bar else None, log=log)
-            store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
-        finally:
-            if bar:
-                bar.close()
-            store.release(claims)  # a crash or an interruption leaves the cell free for the next run
-        for run, _, _ in rows:
-            done += 1
-            failures += run["status"] != "ok"
-            log(summary_line(run, done, total_runs))
+    held: dict[tuple, list] = {}  # this process's claims, by cell, until its rows are recorded
+
+    def claimed_cells():
+        """Each cell claimed just as the executor takes it (less seeds another process has), so
+        concurrent `harness run`s on one directory split the matrix instead of repeating it."""
+        for cell in cells:
+            cell, claims = claim_cell(store, cell, engine, options, known_run_ids, log)
+            if cell.seeds:
+                held[_cell_id(cell)] = claims
+                yield cell
+
+    try:
+        # closing(): an interruption while a row is recorded still lets the executor stop what it started.
+        with contextlib.closing(execute(claimed_cells(), engine, options, log)) as as_they_finish:
+            for cell, rows in as_they_finish:
+                claims = held.pop(_cell_id(cell), [])
+                store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
+                for run, _, _ in rows:
+                    done += 1
+                    failures += run["status"] != "ok"
+                    log(summary_line(run, done, total_runs))
+    finally:
+        for claims in held.values():  # a crash or an interruption leaves unfinished cells free for the next run
+            store.release(claims)
     return 1 if failures else 0
+
+
+def _cell_id(cell: Cell) -> tuple:
+    return (cell.experiment.id, cell.device, cell.seeds)
 
 
 def summary_line(run: dict, done: int, total: int) -> str:

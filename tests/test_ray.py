@@ -1,0 +1,160 @@
+"""The Ray executor: same rows as the local executor, recorded by the driver alone; clear errors."""
+
+import csv
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+import pytest
+import torch
+
+from harness.cli import main
+from harness.engines.sources import RunOptions
+from harness.errors import HarnessError
+from harness.runner import Cell, run_cell, run_matrix
+
+METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc"]
+IRIS = ["iris-ce", "iris-mse", "iris-mylinear"]
+QUICK = ["--seeds", "0-1", "--epochs", "100"]
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def harness(*args, prelude="pass"):
+    code = f"import sys; {prelude}; from harness.cli import main; sys.exit(main({list(args)!r}))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """A local Ray instance with 2 CPUs, its session files in a short-lived directory of its own."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (`make setup-ray`)")
+    from harness.ray_executor import runtime_env
+
+    temp_dir = tempfile.mkdtemp(prefix="harness-ray-")  # short: Ray's socket paths must fit 107 bytes
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20,
+             runtime_env=runtime_env(), _temp_dir=temp_dir)
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_cells_and_options_pickle(registry):
+    cell = Cell(registry["mnist-cnn"], (0, 3), "cpu")
+    options = RunOptions(data_dir="/data", mirror="/mirror", epochs=2, train_limit=100)
+    assert pickle.loads(pickle.dumps(cell)) == cell
+    assert pickle.loads(pickle.dumps(options)) == options
+
+
+def test_ray_rows_match_local_rows(ray_instance, tmp_path, capsys):
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    assert main(["run", *IRIS, *QUICK, "--results-dir", str(local)]) == 0
+    assert main(["run", *IRIS, *QUICK, "--results-dir", str(on_ray), "--executor", "ray"]) == 0
+    out = capsys.readouterr().out
+    assert "[6/6]" in out and "ray: 6 cell(s) submitted" in out
+
+    def by_cell(rows):
+        return {(r["experiment"], r["seed"]): r for r in rows}
+
+    local_rows, ray_rows = by_cell(read(local / "runs.csv")), by_cell(read(on_ray / "runs.csv"))
+    assert len(ray_rows) == 6 and ray_rows.keys() == local_rows.keys()
+    for key, row in ray_rows.items():
+        assert [row[m] for m in METRICS] == [local_rows[key][m] for m in METRICS], key
+        assert row["status"] == "ok" and row["threads"] == "1"  # one CPU per task, one torch thread
+        assert row["config_hash"] == local_rows[key]["config_hash"]
+        assert row["git_commit"] == local_rows[key]["git_commit"]
+    # Every run's epoch rows came back with it, identical to the local ones.
+    local_epochs, ray_epochs = read(local / "epochs.csv"), read(on_ray / "epochs.csv")
+    for key, row in ray_rows.items():
+        mine = [[e[m] for m in METRICS] for e in ray_epochs if e["run_id"] == row["run_id"]]
+        theirs = [[e[m] for m in METRICS] for e in local_epochs if e["run_id"] == local_rows[key]["run_id"]]
+        assert mine == theirs and len(mine) == 1, key  # 100 epochs, logged every 100
+
+    # Resumable: a second run finds every cell finished and adds nothing.
+    assert main(["run", *IRIS, *QUICK, "--results-dir", str(on_ray), "--executor", "ray"]) == 0
+    assert "skipping 6 finished" in capsys.readouterr().out
+    assert len(read(on_ray / "runs.csv")) == 6
+
+
+def test_indexed_gpu_refused_on_ray(ray_instance, tmp_path, capsys):
+    assert main(["run", "iris-mse", "--devices", "cuda:0", "--executor", "ray", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--devices" in err and "Traceback" not in err
+
+
+def test_task_resources(registry):
+    pytest.importorskip("ray", reason="ray is not installed (`make setup-ray`)")
+    from harness.ray_executor import RayExecutor
+
+    executor = RayExecutor(cpus_per_task=3)
+    assert executor.resources(Cell(registry["mnist-cnn"], (0,), "cpu")) == {"num_cpus": 3, "num_gpus": 0}
+    assert executor.resources(Cell(registry["mnist-cnn"], (0,), "cuda")) == {"num_cpus": 1, "num_gpus": 1}
+    with pytest.raises(HarnessError, match="--cpus-per-task"):
+        RayExecutor(cpus_per_task=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_cell_runs_on_the_gpu_ray_assigns(ray_instance, tmp_path):
+    assert main(["run", "iris-mse", "--seeds", "0", "--epochs", "100", "--devices", "cuda", "--executor", "ray",
+                 "--results-dir", str(tmp_path)]) == 0
+    (row,) = read(tmp_path / "runs.csv")
+    assert row["status"] == "ok" and row["device"] == "cuda" and row["device_name"] in {
+        torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}
+
+
+def test_interrupted_driver_keeps_finished_cells(registry, tmp_path):
+    """Rows are recorded as each cell finishes; an interruption stops the executor and loses none of them."""
+    stopped = []
+
+    def interrupted_after_one(cells, engine, options, log):
+        try:
+            first = next(iter(cells))  # executors take cells from a stream that claims each as it is taken
+            yield first, run_cell(first, engine, options)
+            raise KeyboardInterrupt
+        finally:
+            stopped.append(True)
+
+    options = RunOptions(epochs=100)
+    with pytest.raises(KeyboardInterrupt):
+        run_matrix([registry["iris-mse"]], [0, 1], ["cpu"], "fast", tmp_path, options, execute=interrupted_after_one, log=lambda _: None)
+    assert stopped == [True]
+    assert [r["seed"] for r in read(tmp_path / "runs.csv")] == ["0"]
+    # The next run resumes with the other seed only.
+    assert run_matrix([registry["iris-mse"]], [0, 1], ["cpu"], "fast", tmp_path, options, log=lambda _: None) == 0
+    assert sorted(r["seed"] for r in read(tmp_path / "runs.csv")) == ["0", "1"]
+
+
+def test_without_ray_one_line_and_exit_2(tmp_path):
+    # sys.modules["ray"] = None makes `import ray` fail as if it were not installed.
+    proc = harness("run", "iris-mse", "--executor", "ray", "--results-dir", str(tmp_path), prelude="sys.modules['ray'] = None")
+    assert proc.returncode == 2
+    assert proc.stderr == "harness: error: Ray is not installed; `make setup-ray` or `pip install .[ray]`\n"
+
+
+def test_local_executor_never_imports_ray(tmp_path):
+    proc = harness("run", "iris-mse", "--seeds", "0", "--epochs", "100", "--results-dir", str(tmp_path),
+                   prelude="import atexit; atexit.register(lambda: print('ray imported:', 'ray' in sys.modules))")
+    assert proc.returncode == 0, proc.stderr
+    assert "ray imported: False" in proc.stdout
+
+
+def test_ray_flags_refused_with_local_executor(tmp_path, capsys):
+    assert main(["run", "iris-mse", "--ray-address", "auto", "--results-dir", str(tmp_path)]) == 2
+    assert "--ray-address applies to --executor ray only" in capsys.readouterr().err
+
+
+def test_unreachable_ray_address_one_line_and_exit_2(tmp_path):
+    pytest.importorskip("ray", reason="ray is not installed (`make setup-ray`)")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    proc = harness("run", "iris-mse", "--executor", "ray", "--ray-address", address, "--results-dir", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"harness: error: --ray-address {address}: no Ray cluster answers there")
+    assert proc.stderr.count("\n") == 1
