@@ -9,6 +9,7 @@ ENGINE   ?= fast
 RESULTS  ?= results
 EXPERIMENTS ?= all
 DATASET  ?=
+JOBS     ?= $(shell nproc 2>/dev/null || echo 1)
 
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 
@@ -34,7 +35,7 @@ $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
 setup-ray: $(VENV)/.installed-ray
 
 run: setup
-	$(HARNESS) run $(EXPERIMENTS) --seeds $(SEEDS) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS) \
+	$(HARNESS) run $(EXPERIMENTS) --seeds $(SEEDS) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS) --jobs $(JOBS) \
 	  $(if $(DATASET),--dataset $(DATASET))
 
 report: setup

@@ -18,7 +18,9 @@ from pathlib import Path
 import torch
 
 from .engines import ENGINES, MULTI_SEED_ENGINES
+from .engines.multiseed import vmap_fallback_is_an_error
 from .engines.sources import RunOptions
+from .errors import HarnessError
 from .runner import device_name, git_commit
 
 COLUMNS = [
@@ -26,6 +28,12 @@ COLUMNS = [
     "samples_per_s", "samples_per_s_iqr", "step_time_ms_median", "step_time_ms_min", "epoch_time_s",
     "speedup_vs_reference", "torch_version", "git_commit", "measured_at",
 ]
+
+
+class MeasurementFailed(HarnessError):
+    """A measurement that would not measure what it claims to: exit status 1."""
+
+    exit_status = 1
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
@@ -45,10 +53,13 @@ def measure(exp, engine: str, device: str, steps: int, repeats: int, warmup: int
     else:  # a measurement is one epoch of `steps` batches; evaluation, outside the timing, kept tiny
         run_options = RunOptions(options.data_dir, options.mirror, epochs=measurements, train_limit=steps * batch, eval_limit=batch)
     seed_list = list(range(seeds)) if engine in MULTI_SEED_ENGINES else [0]
-    outcomes = ENGINES[engine](exp, seed_list, torch.device(device), run_options)
-    outcome = outcomes[0]
+    try:
+        with vmap_fallback_is_an_error():
+            outcome = ENGINES[engine](exp, seed_list, torch.device(device), run_options)[0]
+    except UserWarning as e:
+        raise MeasurementFailed(f"{exp.id} {engine} {device}: vmap ran an op seed after seed, not batched ({e})") from None
     if outcome.status != "ok":
-        raise RuntimeError(f"{exp.id} {engine} {device}: {outcome.message}")
+        raise MeasurementFailed(f"{exp.id} {engine} {device}: the run ended {outcome.status}: {outcome.message}")
     # Each seed's share of the time, times the number of seeds: the device's time for all of them.
     epoch_times = [t * len(seed_list) for t in outcome.epoch_train_s]
     if iris:

@@ -44,7 +44,9 @@ def _cmd_list(args) -> int:
 def _cmd_run(args) -> int:
     from .engines.sources import RunOptions
     from .registry import load_registry, select
-    from .runner import check_engine, parse_devices, parse_seeds, run_matrix
+    import torch
+
+    from .runner import InProcesses, check_engine, parse_devices, parse_seeds, run_matrix
 
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids, args.dataset)
@@ -57,11 +59,18 @@ def _cmd_run(args) -> int:
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
                          eval_limit=args.eval_limit)
     matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force)
+    _positive("--jobs", args.jobs)
     if args.executor == "local":
         for flag, value in (("--ray-address", args.ray_address), ("--cpus-per-task", args.cpus_per_task)):
             if value is not None:
                 raise HarnessError(f"{flag} applies to --executor ray only")
-        return run_matrix(devices=parse_devices(args.devices), **matrix)
+        devices = parse_devices(args.devices)
+        if args.jobs and args.jobs > 1:
+            threads = max(1, torch.get_num_threads() // args.jobs)
+            return run_matrix(devices=devices, execute=InProcesses(args.jobs, threads), **matrix)
+        return run_matrix(devices=devices, **matrix)
+    if args.jobs is not None:
+        raise HarnessError("--jobs applies to --executor local only; with Ray, --cpus-per-task sets each cell's share")
 
     from .ray_executor import RayExecutor
 
@@ -156,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, default=None, metavar="N",
                    help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
     _add_data(p)
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="with the local executor: N cells at once in worker processes, torch's threads shared "
+                   "out among them (default 1: one cell after another in this process)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: cell after cell in this process (default); ray: each cell a Ray task (`make setup-ray`)")
     p.add_argument("--ray-address", default=None, metavar="ADDRESS",

@@ -1,7 +1,13 @@
 """The benchmark's bookkeeping (no timing is asserted: machines are noisy)."""
 
+import csv
+from functools import partial
+
+import torch
+
 from harness.bench import add_speedups, markdown
 from harness.cli import main
+from harness.engines import ENGINES
 
 
 def row(experiment, engine, rate, device="cpu"):
@@ -23,3 +29,31 @@ def test_bad_bench_options_are_one_line_errors(capsys):
     assert "--steps must be a positive integer" in capsys.readouterr().err
     assert main(["bench", "mnist-mlp", "--engines", "fast,turbo"]) == 2
     assert "unknown engine 'turbo'" in capsys.readouterr().err
+
+
+def test_a_tiny_real_bench_writes_csv_plot_and_markdown(tmp_path, capsys):
+    out = tmp_path / "bench.csv"
+    assert main(["bench", "iris-ce", "--engines", "reference,fast,multiseed", "--steps", "5", "--repeats", "2",
+                 "--warmup", "1", "--seeds", "3", "--out", str(out)]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["engine"], r["seeds"]) for r in rows] == [("reference", "1"), ("fast", "1"), ("multiseed", "3")]
+    assert float(rows[0]["speedup_vs_reference"]) == 1.0
+    assert all(float(r["samples_per_s"]) > 0 and r["threads"] and r["device_name"] for r in rows)
+    assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+    assert "## Training throughput" in out.with_suffix(".md").read_text()
+
+
+def test_a_vmap_fallback_fails_the_benchmark(tmp_path, monkeypatch, capsys):
+    """A multiseed measurement that vmap would run seed after seed is refused, not reported."""
+    real = ENGINES["multiseed"]
+
+    def with_an_unbatched_op(exp, seeds, device, options):
+        torch.func.vmap(partial(torch.histc, bins=4))(torch.ones(2, 3))  # no batching rule (torch 2.14)
+        return real(exp, seeds, device, options)
+
+    monkeypatch.setitem(ENGINES, "multiseed", with_an_unbatched_op)
+    out = tmp_path / "bench.csv"
+    assert main(["bench", "iris-ce", "--engines", "multiseed", "--steps", "2", "--repeats", "1", "--out", str(out)]) == 1
+    assert "vmap ran an op seed after seed" in capsys.readouterr().err
+    assert not out.exists()

@@ -23,9 +23,11 @@ ones, so numbers agree with `fast` to rounding, not bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
+import warnings
 from functools import partial
 
 import torch
@@ -37,6 +39,26 @@ from ..training import (EpochTally, EpochTimer, RunOutcome, _sync, count_correct
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_permutation
 from .sources import IrisSource, RunOptions, image_datasets, image_splits
+
+
+VMAP_FALLBACK = ".*performance drop.*"  # what vmap's per-seed-loop warning says
+
+
+@contextlib.contextmanager
+def vmap_fallback_is_an_error():
+    """Where an op has no batching rule, vmap quietly runs it seed after seed (it warns only when told
+    to): that would time a loop, not the batched model. Inside this block the warning is an error."""
+    set_warning = getattr(torch._C._functorch, "_set_vmap_fallback_warning_enabled", None)
+    if set_warning is None:  # a torch without the switch: nothing to watch
+        yield
+        return
+    set_warning(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=VMAP_FALLBACK)
+            yield
+    finally:
+        set_warning(False)
 
 
 class StackedSource:
