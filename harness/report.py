@@ -605,7 +605,8 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
             lines += [f"![{exp_id} learning curves](plots/curves-{exp_id}.png)", ""]
         if plot_trace(exp, selection, label, results.trace, plots / f"trace-{exp_id}.png"):
             written.append(f"trace-{exp_id}.png")
-            lines += [f"Running training loss of {exp_id} against the published one:", "",
+            against = " against the published one" if (exp.published or {}).get("trace") else ""
+            lines += [f"Running training loss of {exp_id}{against}:", "",
                       f"![{exp_id} running loss](plots/trace-{exp_id}.png)", ""]
 
     lines += ["## Final headline metric per seed", ""]

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from harness.cli import main
+from harness.registry import variants
 from harness.results import ResultsStore
 from harness.stats import BETTER, NO_PUBLISHED, REPRODUCED, WORSE, summarize, verdict
 
@@ -127,6 +128,7 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
 
 def test_trace_and_dropout_gap(registry, tmp_path):
     out = tmp_path / "res"
+    with_variants = {**registry, **variants(registry)}
     runs, epochs, trace = [], [], []
     for seed in range(3):
         for exp_id, gap in (("mnist-cnn-50", 0.02), ("mnist-cnn-dropout-50", 0.005)):
@@ -135,14 +137,19 @@ def test_trace_and_dropout_gap(registry, tmp_path):
             epochs += fake_epochs(run, [{"train_acc": 0.95 + e * 0.01 + gap + seed * 1e-3, "valid_acc": 0.95 + e * 0.01,
                                          "train_loss": 0.2 - e * 0.01, "valid_loss": 0.2 - e * 0.01 + gap}
                                         for e in range(4)])
-        run = fake_run(registry, "mnist-mlp", seed, test_acc=0.93)
-        runs.append(run)
-        trace += [{"run_id": run["run_id"], "epoch": 1 + step // 3000, "step": step, "samples": 20 * (step % 3000 or 3000),
-                   "running_loss": 1.0 / (step / 500) + 0.01 * seed} for step in range(500, 6001, 500)]
+        for exp_id in ("mnist-mlp", "mnist-mlp@fashion-mnist"):
+            run = fake_run(with_variants, exp_id, seed, test_acc=0.93 - 0.1 * ("@" in exp_id) + 1e-3 * seed)
+            runs.append(run)
+            trace += [{"run_id": run["run_id"], "epoch": 1 + step // 3000, "step": step,
+                       "samples": 20 * (step % 3000 or 3000), "running_loss": 1.0 / (step / 500) + 0.01 * seed}
+                      for step in range(500, 6001, 500)]
     ResultsStore(out).append(runs, epochs, trace)
     text = report(out)
-    for name in ("dropout-gap.png", "trace-mnist-mlp.png", "speed.png"):
+    for name in ("dropout-gap.png", "trace-mnist-mlp.png", "trace-mnist-mlp@fashion-mnist.png", "speed.png"):
         assert (out / "plots" / name).read_bytes()[:8] == PNG_MAGIC
+    # The published trace is MNIST's: the Fashion-MNIST variant's plot has nothing to set against.
+    assert "Running training loss of mnist-mlp against the published one:" in text
+    assert "Running training loss of mnist-mlp@fashion-mnist:" in text
     assert "the data support the claim that dropout curbs over-fitting" in text
 
 
