@@ -134,7 +134,7 @@ def markdown(rows: list[dict], command: str) -> str:
     from tabulate import tabulate
 
     table = [[r["experiment"], r["engine"], r["seeds"], r["device"], f"{r['samples_per_s']:,.0f}", f"±{r['samples_per_s_iqr'] / 2:,.0f}",
-              f"{r['step_time_ms_median']:.3f}", f"{r['epoch_time_s']:.2f}",
+              f"{r['step_time_ms_median']:.3f}", f"{r['epoch_time_s']:.3g}",
               f"{r['speedup_vs_reference']:.2f}x" if r["speedup_vs_reference"] else ""] for r in rows]
     headers = ["experiment", "engine", "seeds", "device", "samples/s (median)", "IQR/2", "ms/step", "s/epoch", "vs reference"]
     devices = "; ".join(sorted({f"{r['device']} = {r['device_name']}, {r['threads']} threads" for r in rows}))
