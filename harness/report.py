@@ -247,8 +247,10 @@ def _band(ax, stats: pd.DataFrame, x: str, color: str, style: str, label: str) -
     ax.fill_between(stats[x], stats["mean"] - std, stats["mean"] + std, color=color, alpha=0.2, linewidth=0)
 
 
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
+def _save(fig, path: Path, title: str | None = None) -> None:
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.set_layout_engine("constrained")  # unlike tight_layout, it keeps a tall grid's panel titles off the suptitle
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
@@ -278,8 +280,7 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     n = selection["run_id"].nunique()
-    fig.suptitle(f"{exp.id}: learning curves, mean ± 1 std over {n} run(s) ({label})", fontsize=11)
-    _save(fig, path)
+    _save(fig, path, f"{exp.id}: learning curves, mean ± 1 std over {n} run(s) ({label})")
     return True
 
 
@@ -340,9 +341,16 @@ def plot_final_metric(selections: list[tuple], path: Path) -> bool:
         ax.grid(alpha=0.3, axis="y")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle("Final headline metric: one dot per seed, bar = mean", fontsize=11)
-    _save(fig, path)
+    _save(fig, path, "Final headline metric: one dot per seed, bar = mean")
     return True
+
+
+def _compact(value: float, _pos=None) -> str:
+    """A log axis's tick label kept short enough not to run into its neighbours: 0.5, 20, 50k, 2M."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
 
 
 def plot_speed(runs: pd.DataFrame, path: Path) -> bool:
@@ -358,7 +366,7 @@ def plot_speed(runs: pd.DataFrame, path: Path) -> bool:
         ax.errorbar(stats["mean"], np.arange(len(stats)), xerr=stats["std"].fillna(0), fmt="o", color="C0", capsize=3)
         ax.set_xscale("log")  # iris and 50-epoch MNIST runs differ by orders of magnitude
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_compact))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(title + ", mean ± 1 std", fontsize=10)
         ax.grid(alpha=0.3, axis="x", which="both")
@@ -401,8 +409,7 @@ def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle("Train/validation gap per epoch, mean ± 1 std over seeds", fontsize=11)
-    _save(fig, plots / "dropout-gap.png")
+    _save(fig, plots / "dropout-gap.png", "Train/validation gap per epoch, mean ± 1 std over seeds")
 
     # The gap at the last epoch both have, one value per seed.
     last = int(min(g["epoch"].max() for g in gaps.values()))
