@@ -145,6 +145,11 @@ class Experiment:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
+    def published_trace(self) -> list[float] | None:
+        """The tutorial's running training loss, one value every `training.trace_every` steps, if it printed one."""
+        return (self.published or {}).get("trace") or None
+
+    @property
     def published_text(self) -> str:
         if not self.published:
             return "none published"

@@ -286,7 +286,7 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
 
 def plot_trace(exp, selection: pd.DataFrame, label: str, trace: pd.DataFrame, path: Path) -> bool:
     rows = trace[trace["run_id"].isin(selection["run_id"])].copy()
-    published = (exp.published or {}).get("trace")
+    published = exp.published_trace
     if rows.empty:
         return False
     batch = exp.training["batch_size"] or 1
@@ -612,7 +612,7 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
             lines += [f"![{exp_id} learning curves](plots/curves-{exp_id}.png)", ""]
         if plot_trace(exp, selection, label, results.trace, plots / f"trace-{exp_id}.png"):
             written.append(f"trace-{exp_id}.png")
-            against = " against the published one" if (exp.published or {}).get("trace") else ""
+            against = " against the published one" if exp.published_trace else ""
             lines += [f"Running training loss of {exp_id}{against}:", "",
                       f"![{exp_id} running loss](plots/trace-{exp_id}.png)", ""]
 
