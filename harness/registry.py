@@ -28,6 +28,8 @@ LAYERS = ("linear", "mylinear")
 OUTPUTS = ("logits", "softmax")
 LOSSES = ("cross-entropy", "mse")
 OPTIMIZERS = ("sgd", "adam")
+# When a tutorial evaluates a split: after every epoch, once after training, or not at all.
+EVALUATION_TIMES = ("every-epoch", "after-training", "never")
 METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 # A recipe on MNIST runs unchanged on Fashion-MNIST (same image format) as experiment `<id>@fashion-mnist`,
 # with the thresholds and smoke run of its file's [fashion_thresholds] and [fashion_smoke].
@@ -79,6 +81,11 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "log_every": _key(int, 1, positive=True),
         # Record the mean training loss over every N steps (T1 #7 prints it every 500); 0: off.
         "trace_every": _key(int, 0, nonnegative=True),
+        # Which evaluations the tutorial itself performs. The harness evaluates every split on every
+        # logged epoch for its curves; the evaluations the tutorial does not do leave the random stream
+        # alone, so that training draws exactly what the tutorial's code draws.
+        "tutorial_valid": _key(str, "every-epoch", choices=EVALUATION_TIMES),
+        "tutorial_test": _key(str, "every-epoch", choices=EVALUATION_TIMES),
     },
     "published": {
         "metric": _key(str, choices=METRICS),

@@ -38,6 +38,9 @@ RUN_COLUMNS = [
     "torch_version", "python_version", "host",
     # Beyond SPEC's columns: what else it takes to re-create or explain a row.
     "threads", "overrides", "dataset_md5", "diverged_epoch", "message",
+    # What picks the CPU kernels, and so the last bits of every CPU figure: ATen's vector instruction set
+    # in force, and the environment settings that steer it, MKL and oneDNN (empty: none set).
+    "cpu_capability", "kernel_settings",
 ]
 EPOCH_COLUMNS = [
     "run_id", "epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc",

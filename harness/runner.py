@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import multiprocessing
+import os
 import platform
 import re
 import signal
@@ -110,6 +111,27 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
+# Environment variables that change which CPU kernels run (and so the last bits of CPU results).
+KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE",
+                   "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA", "DNNL_DEFAULT_FPMATH_MODE", "ONEDNN_DEFAULT_FPMATH_MODE")
+
+
+def cpu_capability() -> str:
+    """ATen's vector instruction set in force (DEFAULT, AVX2, AVX512, ...)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch before 2.1
+        return ""
+
+
+def kernel_settings() -> str:
+    """The kernel-steering settings in force, as `NAME=value` words (empty: the libraries' defaults)."""
+    settings = [f"{name}={os.environ[name]}" for name in KERNEL_SETTINGS if os.environ.get(name)]
+    if not torch.backends.mkldnn.enabled:
+        settings.append("mkldnn=off")
+    return " ".join(settings)
+
+
 def environment() -> dict:
     return {
         "git_commit": git_commit(),
@@ -117,6 +139,8 @@ def environment() -> dict:
         "python_version": platform.python_version(),
         "host": socket.gethostname(),
         "threads": torch.get_num_threads(),
+        "cpu_capability": cpu_capability(),
+        "kernel_settings": kernel_settings(),
     }
 
 

@@ -8,6 +8,7 @@ same batches produce the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -161,6 +162,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def tutorial_evaluates(training: dict, split: str, epoch: int, epochs: int) -> bool:
+    """Whether the recipe's tutorial evaluates `split` after this epoch (its `tutorial_<split>` key)."""
+    when = training[f"tutorial_{split}"]
+    return when == "every-epoch" or (when == "after-training" and epoch == epochs)
+
+
+@contextlib.contextmanager
+def random_streams_kept(generators=()):
+    """Run a block without moving the CPU's global RNG or any of `generators`.
+
+    Each pass over a DataLoader draws a base seed from the global RNG, even unshuffled; an evaluation
+    that the tutorial does not do would shift every later shuffle away from the tutorial's.
+    """
+    states = [g.get_state() for g in generators]
+    with torch.random.fork_rng(devices=[]):
+        yield
+    for generator, state in zip(generators, states):
+        generator.set_state(state)
+
+
+def evaluation_scope(training: dict, split: str, epoch: int, epochs: int, generators=()):
+    """Where to evaluate `split`: on the tutorial's random stream if the tutorial evaluates it here,
+    else with the streams set aside (`generators`: per-seed stand-ins for the global RNG)."""
+    if tutorial_evaluates(training, split, epoch, epochs):
+        return contextlib.nullcontext()
+    return random_streams_kept(generators)
+
+
 def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module, loss: str) -> tuple[float, float]:
     model.eval()
     tally = EpochTally()
@@ -229,8 +258,9 @@ def train(
         if diverged or epoch % log_every == 0 or epoch == epochs:
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             for split in ("valid", "test"):
-                batches = source.eval_batches(split)
-                loss, acc = evaluate(model, batches, loss_fn, loss_kind) if batches is not None else (None, None)
+                with evaluation_scope(training, split, epoch, epochs):
+                    batches = source.eval_batches(split)
+                    loss, acc = evaluate(model, batches, loss_fn, loss_kind) if batches is not None else (None, None)
                 row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
             _sync(device)
             row["epoch_time_s"] = time.perf_counter() - start

@@ -172,6 +172,7 @@ def test_variant_separator_is_reserved_in_ids(tmp_path):
 
 
 def test_config_hashes_of_the_t1_experiments_are_unchanged(registry):
-    # The schema grew ([fashion_*] sections); a recipe's hash, and so its recorded results, must not move.
-    expected = {"iris-mse": "f90f493489f0", "mnist-mlp": "9a952b967497", "mnist-cnn-50": "516720aa13e9"}
+    # A key added to the schema with a default leaves hashes alone; these moved once, on purpose, when the
+    # recipes came to state which evaluations their tutorial performs (`tutorial_valid`, `tutorial_test`).
+    expected = {"iris-mse": "1d6304c5212e", "mnist-mlp": "400010308cf9", "mnist-cnn-50": "ec6af3cbf534"}
     assert {k: registry[k].config_hash() for k in expected} == expected

@@ -34,7 +34,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..datasets import transform_tensor
-from ..training import (EpochTally, EpochTimer, RunOutcome, _sync, count_correct, fresh_model, labels_for, make_loss,
+from ..training import (EpochTally, EpochTimer, RunOutcome, _sync, count_correct, evaluation_scope, fresh_model, labels_for, make_loss,
                         make_optimizer, set_determinism, trace_rows)
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_permutation
@@ -207,8 +207,9 @@ def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=N
         evals = {}
         if logged or any_diverged:
             for split in ("valid", "test"):
-                batches = source.eval_batches(split)
-                evals[split] = evaluate(batches) if batches is not None else None
+                with evaluation_scope(training, split, epoch, epochs, source.generators or ()):
+                    batches = source.eval_batches(split)
+                    evals[split] = evaluate(batches) if batches is not None else None
             _sync(device)
         epoch_time = (time.perf_counter() - start) / len(seeds)
         for s in list(live):
