@@ -57,15 +57,19 @@ class Step:
     name: str
     title: str
     commands: list[list[str]]
-    box: float
+    box: float = 0.0
     status: str = "not run"
     seconds: float = 0.0
     findings: str = ""
     failed: bool = False
 
     @property
+    def number(self) -> int:
+        return list(BOXES).index(self.name) + 1
+
+    @property
     def log_name(self) -> str:
-        return f"{list(BOXES).index(self.name) + 1}-{self.name}.log"
+        return f"{self.number}-{self.name}.log"
 
 
 @dataclass
@@ -139,14 +143,14 @@ def plan(cuda: bool, args, places: Places) -> list[Step]:
 
     results = ["--devices", device, "--force", "--results-dir", str(places.results), *data]
     steps = [
-        Step("tests", "CUDA tests", [[sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider"]], 0),
-        Step("reruns", "Same-seed reruns, bit-identical", [rerun(d) for d in places.reruns], 0),
+        Step("tests", "CUDA tests", [[sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider"]]),
+        Step("reruns", "Same-seed reruns, bit-identical", [rerun(d) for d in places.reruns]),
         Step("bench", "Benchmark", [harness("bench", *bench, "--devices", device, "--engines", "reference,fast,multiseed",
-                                            "--out", str(places.out / BENCH_FILES[0]), *data)], 0),
+                                            "--out", str(places.out / BENCH_FILES[0]), *data)]),
         # No --seeds: the harness's default seeds, as `make all` has them.
-        Step("all", "Every experiment, default seeds (make all)", [harness("run", *every, *results)], 0),
+        Step("all", "Every experiment, default seeds (make all)", [harness("run", *every, *results)]),
         Step("multiseed", f"Every experiment, {MULTISEED_SEEDS} seeds, multiseed",
-             [harness("run", *every, "--engine", "multiseed", "--seeds", f"0-{MULTISEED_SEEDS - 1}", *results)], 0),
+             [harness("run", *every, "--engine", "multiseed", "--seeds", f"0-{MULTISEED_SEEDS - 1}", *results)]),
     ]
     for step in steps:
         step.box = args.boxes[step.name]
@@ -158,29 +162,25 @@ def plan(cuda: bool, args, places: Places) -> list[Step]:
 def run_boxed(command: list[str], seconds: float, log, env: dict) -> int | None:
     """Run `command` in a process group of its own; None if it is still running after `seconds`.
 
-    Out of time, the group gets SIGTERM (the harness exits cleanly on it, keeping every finished
-    run) and, after a grace period, SIGKILL, which also takes any worker it left behind.
+    Out of time, the command gets SIGTERM (the harness then stops its workers and exits cleanly,
+    every finished run recorded) and, after a grace period, its whole group SIGKILL.
     """
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         return process.wait(timeout=max(seconds, 0.0))
     except subprocess.TimeoutExpired:
-        _signal_group(process, signal.SIGTERM)
+        process.terminate()
         try:
             process.wait(timeout=GRACE_S)
         except subprocess.TimeoutExpired:
             pass
         return None
     finally:  # also on Ctrl-C of this script: nothing of the step outlives it
-        _signal_group(process, signal.SIGKILL)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         process.wait()
-
-
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
-    try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def run_step(step: Step, places: Places, env: dict) -> None:
@@ -332,7 +332,7 @@ def environment_line(cuda: bool) -> str:
 def summary(steps: list[Step], cuda: bool, missing: list[str], mirror_note: str, started: str) -> str:
     passed = sum(not s.failed for s in steps)
     overview = table(["#", "step", "status", "time (s)", "box (s)", "log"], [
-        [list(BOXES).index(s.name) + 1, f"{s.name}: {s.title}", s.status, f"{s.seconds:.1f}", f"{s.box:g}", f"logs/{s.log_name}"]
+        [s.number, f"{s.name}: {s.title}", s.status, f"{s.seconds:.1f}", f"{s.box:g}", f"logs/{s.log_name}"]
         for s in steps])
     parts = [
         f"# GPU check\n\nStarted {started}. {environment_line(cuda)}\n",
@@ -342,7 +342,7 @@ def summary(steps: list[Step], cuda: bool, missing: list[str], mirror_note: str,
     ]
     for s in steps:
         commands = "\n".join(shlex.join(c) for c in s.commands)
-        parts.append(f"## {list(BOXES).index(s.name) + 1}. {s.title}: {s.status}, {s.seconds:.1f} s\n\n"
+        parts.append(f"## {s.number}. {s.title}: {s.status}, {s.seconds:.1f} s\n\n"
                      f"```\n{commands}\n```\n\n{s.findings}")
     parts.append(f"Logs and CSVs: `{TARBALL}` (logs/, reruns/, results/).\n")
     return "\n".join(parts)

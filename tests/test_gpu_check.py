@@ -1,6 +1,7 @@
 """`make gpu-check` where there is no CUDA: a dry run of its five steps on the CPU, run from outside."""
 
 import csv
+import importlib.util
 import io
 import shutil
 import subprocess
@@ -13,6 +14,17 @@ import torch
 from .conftest import ROOT
 
 STEPS = ["tests", "reruns", "bench", "all", "multiseed"]
+
+
+def test_missing_requirements_are_named_by_their_package(monkeypatch):
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_check", gpu_check)  # its dataclasses look their module up there
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.missing_packages() == []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name in ("sklearn", "pytest") else real(name))
+    assert gpu_check.missing_packages() == ["scikit-learn", "pytest"]
 
 
 def bench_files_in_results():
