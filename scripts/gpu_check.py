@@ -124,7 +124,7 @@ def harness(*args: str) -> list[str]:
 
 
 def plan(cuda: bool, args, places: Places) -> list[Step]:
-    """The five steps: on CUDA as specified; without it, the same commands cut down to seconds."""
+    """The five steps: on CUDA at full size; without it, the same commands cut down to seconds."""
     device = "cuda" if cuda else "cpu"
     data = ["--data-dir", str(places.data)]
     if cuda:
@@ -298,7 +298,7 @@ def runs_findings(step: Step, places: Places, engine: str, known_run_ids: set[st
 
 
 def add_findings(step: Step, places: Places, known_run_ids: set[str]) -> None:
-    if step.name == "tests":
+    if step.name == "tests" and not step.failed:  # a failed step shows its log's last lines below
         lines = (places.logs / step.log_name).read_text(errors="replace").strip().splitlines()
         step.findings = f"pytest: `{lines[-1] if lines else 'no output'}`\n"
     elif step.name == "reruns" and step.status == "pass":
@@ -362,6 +362,16 @@ def pack(places: Places) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
+def clear_previous(places: Places, scratch_results: bool) -> None:
+    """A previous check's files must not pass for this one's (a results directory named by the caller stays)."""
+    for directory in (places.logs, places.work / "reruns", *([places.results] if scratch_results else [])):
+        shutil.rmtree(directory, ignore_errors=True)
+    for name in (*BENCH_FILES, "summary.md", TARBALL):
+        (places.out / name).unlink(missing_ok=True)
+    for directory in (places.out, places.logs):
+        directory.mkdir(parents=True, exist_ok=True)
+
+
 def parse_args(argv: list[str] | None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="build/gpu-check/out",
@@ -406,13 +416,13 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.cuda.is_available()
     if not cuda:
         print(f"gpu-check: no CUDA device here (torch {torch.__version__}): a dry run on the CPU with tiny limits follows")
+    if args.results and not cuda:
+        print(f"gpu-check: --results {args.results} is for CUDA rows; the dry run writes into its scratch directory")
+        args.results = None
     work = Path(args.work).resolve()
     places = Places(out=Path(args.out).resolve(), work=work, results=Path(args.results or work / "results").resolve(),
                     data=Path(args.data_dir or work / "data").resolve())
-    for stale in (places.logs, places.work / "reruns"):  # a previous check's files must not count as this one's
-        shutil.rmtree(stale, ignore_errors=True)
-    for directory in (places.out, places.logs):
-        directory.mkdir(parents=True, exist_ok=True)
+    clear_previous(places, args.results is None)
     mirror, mirror_note = mnist_mirror(args.data_mirror)
     print(f"gpu-check: {mirror_note}")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -433,10 +443,9 @@ def main(argv: list[str] | None = None) -> int:
 
     (places.out / "summary.md").write_text(summary(steps, cuda, missing, mirror_note, started))
     pack(places)
-    if cuda:  # measured on a GPU: beside the committed results, ready to be committed
+    if cuda and any(s.name == "bench" and not s.failed for s in steps):  # beside the committed results
         for name in BENCH_FILES:
-            if (places.out / name).exists():
-                shutil.copy2(places.out / name, ROOT / "results" / name)
+            shutil.copy2(places.out / name, ROOT / "results" / name)
     failed = [s.name for s in steps if s.failed]
     print(f"gpu-check: {len(steps) - len(failed)} of {len(steps)} steps passed"
           + (f" (failed: {', '.join(failed)})" if failed else "") + f"; summary in {places.out / 'summary.md'}")

@@ -38,7 +38,7 @@ def test_dry_run_reports_every_step_and_goes_on_past_a_timeout_and_a_failure(mni
     # Step 1 gets a 1-second box (pytest needs longer): it times out. Step 4 is made to fail.
     result = subprocess.run(
         [sys.executable, "scripts/gpu_check.py", "--out", str(out), "--work", str(work), "--data-dir", str(mnist),
-         "--box", "tests=1", "--inject-failure", "all"],
+         "--box", "tests=1", "--inject-failure", "all", "--results", str(tmp_path / "named")],
         cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "no CUDA device here" in result.stdout and "dry run" in result.stdout
@@ -62,7 +62,9 @@ def test_dry_run_reports_every_step_and_goes_on_past_a_timeout_and_a_failure(mni
         assert "out of time" in tar.extractfile("logs/1-tests.log").read().decode()
         runs = list(csv.DictReader(io.TextIOWrapper(tar.extractfile("results/runs.csv"))))
     assert {(r["experiment"], r["engine"], r["device"]) for r in runs} == {("iris-ce", "multiseed", "cpu")} and len(runs) == 64
-    assert bench_files_in_results() == committed  # a dry run never touches results/
+    # A dry run never writes CPU rows where CUDA ones are asked for, nor touches results/.
+    assert "the dry run writes into its scratch directory" in result.stdout and not (tmp_path / "named").exists()
+    assert bench_files_in_results() == committed
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
