@@ -13,7 +13,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 1)
 
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all setup setup-ray run report check test bench bench-gpu fashion-mnist clean-venv
+.PHONY: all setup setup-ray run report check test bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
 
 all: setup run report check
 
@@ -71,6 +71,26 @@ bench: setup
 
 bench-gpu: setup
 	$(HARNESS) bench $(BENCH_EXPERIMENTS) --devices cuda --engines reference,fast,multiseed --seeds 64 --out $(RESULTS)/bench_gpu.csv
+
+# The GPU check (see README): every CUDA path tested and measured, each step time-boxed; where there is
+# no CUDA, a dry run of its plumbing on the CPU. No setup: any Python with the harness's requirements
+# (GPU_PYTHON=python3 on a machine where nothing can be installed).
+GPU_PYTHON  ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_OUT     ?= build/gpu-check/out
+GPU_RESULTS ?=
+GPU_ARGS    ?=
+GPU_DATA    := data/mnist-mirror
+
+gpu-check:
+	$(GPU_PYTHON) scripts/gpu_check.py --out $(GPU_OUT) --bench-experiments "$(BENCH_EXPERIMENTS)" \
+	  $(if $(GPU_RESULTS),--results $(GPU_RESULTS)) $(if $(HARNESS_DATA_MIRROR),--data-mirror $(HARNESS_DATA_MIRROR)) $(GPU_ARGS)
+
+# The four MNIST *.gz files, copied where the GPU check finds them (data/ is not under version control).
+gpu-data:
+	@test -n "$(HARNESS_DATA_MIRROR)" || { echo "gpu-data: set HARNESS_DATA_MIRROR=DIR, a directory with the four MNIST *.gz files"; exit 2; }
+	mkdir -p $(GPU_DATA)
+	cp -f $(HARNESS_DATA_MIRROR)/train-images-idx3-ubyte.gz $(HARNESS_DATA_MIRROR)/train-labels-idx1-ubyte.gz \
+	  $(HARNESS_DATA_MIRROR)/t10k-images-idx3-ubyte.gz $(HARNESS_DATA_MIRROR)/t10k-labels-idx1-ubyte.gz $(GPU_DATA)/
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,11 +2,22 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from harness.errors import DataError
 from harness.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` skip where there is no CUDA device; `-m cuda` selects exactly them."""
+    if torch.cuda.is_available():
+        return
+    no_cuda = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(no_cuda)
 
 
 @pytest.fixture(scope="session")

@@ -62,10 +62,7 @@ def test_eval_limit_is_an_override_and_shortens_evaluation(registry, mnist):
     assert full.final["test_acc"] != outcome.final["test_acc"]
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@cuda
+@pytest.mark.cuda
 @pytest.mark.parametrize("exp_id", ["mnist-mlp", "mnist-cnn", "iris-ce"])
 def test_cuda_graph_step_matches_eager_steps(registry, data_dir, request, exp_id):
     """`fast` on CUDA replays captured graphs; `reference` there steps eagerly through the same kernels."""

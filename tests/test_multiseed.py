@@ -10,22 +10,27 @@ from harness.engines import ENGINES, MULTI_SEED_ENGINES
 from harness.engines.multiseed import vmap_fallback_is_an_error
 from harness.engines.sources import RunOptions
 
-CPU = torch.device("cpu")
 SEEDS = [0, 1]
 SLOW_OP = partial(torch.histc, bins=4)  # an op vmap has no batching rule for (torch 2.14)
 
 
-def outcomes(engine, exp, seeds, options):
+def outcomes(engine, exp, seeds, options, device="cpu"):
+    device = torch.device(device)
     if engine in MULTI_SEED_ENGINES:
-        result = ENGINES[engine](exp, seeds, CPU, options)
+        result = ENGINES[engine](exp, seeds, device, options)
     else:
-        result = [o for s in seeds for o in ENGINES[engine](exp, [s], CPU, options)]
+        result = [o for s in seeds for o in ENGINES[engine](exp, [s], device, options)]
     assert all(o.status == "ok" for o in result), [o.message for o in result]
     return result
 
 
-@pytest.mark.parametrize("exp_id", ["mnist-mlp", "mnist-cnn-50", "iris-mse"])
-def test_each_seed_follows_its_single_seed_run(registry, data_dir, request, exp_id):
+@pytest.mark.parametrize(("exp_id", "device"), [
+    ("mnist-mlp", "cpu"), ("mnist-cnn-50", "cpu"), ("iris-mse", "cpu"),
+    # On CUDA both engines replay CUDA graphs. Not the CNN there: cuDNN may convolve in TF32 (torch's
+    # default for convolutions), whose rounding is coarser than this bound allows.
+    pytest.param("mnist-mlp", "cuda", marks=pytest.mark.cuda), pytest.param("iris-mse", "cuda", marks=pytest.mark.cuda),
+])
+def test_each_seed_follows_its_single_seed_run(registry, data_dir, request, exp_id, device):
     """Same initial weights, split and shuffling order per seed, so after a few dozen steps (two epochs,
     the second ordered after the first's evaluation draws) the weights differ only by rounding: batched
     matrix products sum in another order, a few ulps per step that the steps carry forward. Each
@@ -36,8 +41,8 @@ def test_each_seed_follows_its_single_seed_run(registry, data_dir, request, exp_
     else:
         request.getfixturevalue("mnist")
         options = RunOptions(data_dir=str(data_dir), epochs=2, train_limit=20 * exp.training["batch_size"] + 5, eval_limit=100)
-    together = outcomes("multiseed", exp, SEEDS, options)
-    alone = outcomes("fast", exp, SEEDS, options)
+    together = outcomes("multiseed", exp, SEEDS, options, device)
+    alone = outcomes("fast", exp, SEEDS, options, device)
     for seed, multi, single in zip(SEEDS, together, alone):
         assert multi.state.keys() == single.state.keys()
         for name, value in single.state.items():
@@ -62,8 +67,9 @@ def test_dropout_seeds_have_the_same_accuracy_distribution(registry, mnist):
     assert len(set(accs["multiseed"])) > 1, "seeds must differ"
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 @pytest.mark.parametrize("exp_id", ["mnist-cnn-dropout-50", "iris-mse", "iris-ce"])
-def test_no_op_falls_back_to_the_slow_vmap_loop(registry, data_dir, request, exp_id):
+def test_no_op_falls_back_to_the_slow_vmap_loop(registry, data_dir, request, exp_id, device):
     """Linear, conv2d, max_pool2d, relu, sigmoid, softmax, dropout, cross-entropy, MSE (and backward)
     all have batching rules: the per-seed loop vmap falls back to would warn, here an error."""
     exp = registry[exp_id]
@@ -73,7 +79,7 @@ def test_no_op_falls_back_to_the_slow_vmap_loop(registry, data_dir, request, exp
         request.getfixturevalue("mnist")
         options = RunOptions(data_dir=str(data_dir), epochs=1, train_limit=45, eval_limit=40)
     with vmap_fallback_is_an_error():
-        outcomes("multiseed", exp, [0, 1], options)
+        outcomes("multiseed", exp, [0, 1], options, device)
 
 
 def test_a_vmap_fallback_is_caught():

@@ -99,7 +99,7 @@ def test_task_resources(registry):
         RayExecutor(cpus_per_task=0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.cuda
 def test_cuda_cell_runs_on_the_gpu_ray_assigns(ray_instance, tmp_path):
     assert main(["run", "iris-mse", "--seeds", "0", "--epochs", "100", "--devices", "cuda", "--executor", "ray",
                  "--results-dir", str(tmp_path)]) == 0
