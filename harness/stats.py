@@ -55,6 +55,9 @@ def summarize(values) -> Summary:
     mean = float(x.mean())
     if n == 1:
         return Summary(1, mean, math.nan, math.nan, math.nan, mean, mean)
+    if x.min() == x.max():  # every seed the same: exactly that value, no spread (the float mean may be off by an ulp)
+        value = float(x[0])
+        return Summary(n, value, 0.0, value, value, value, value)
     std = float(x.std(ddof=1))
     half = _t_quantile(n - 1) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half, float(x.min()), float(x.max()))
@@ -107,11 +110,11 @@ def seeds_to_tell_apart(difference: float, std: float) -> float:
         return math.nan
     if difference == 0:
         return math.inf
-    effect = abs(difference) / std
-    try:
-        return float(TTestPower().solve_power(effect_size=effect, alpha=1 - LEVEL, power=POWER, alternative="two-sided"))
-    except (ValueError, RuntimeError):  # a very large effect: the solver's bracket starts above the answer
+    test = dict(effect_size=abs(difference) / std, alpha=1 - LEVEL, alternative="two-sided")
+    analysis = TTestPower()
+    if analysis.power(nobs=2, **test) >= POWER:  # a difference so large that the fewest seeds a t-test takes do
         return 2.0
+    return _quiet(lambda: analysis.solve_power(power=POWER, **test))
 
 
 @dataclass(frozen=True)

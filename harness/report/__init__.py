@@ -51,7 +51,7 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
         sources = sorted({e for e in runs.loc[runs["faithful"], "experiment"] if registry[e].published})
         lines += ["As printed:", ""] + [f"- {e}: {registry[e].source}: {registry[e].published_text}" for e in sources] + [""]
     else:
-        lines += ["No faithful runs of an experiment with a published figure yet: nothing to set against them.", ""]
+        lines += ["No faithful runs yet of an experiment with a published figure: nothing to set against the published numbers.", ""]
     faithful = summary_rows(runs, registry, faithful=True)
     if faithful:
         lines += ["## The seeds at the end of each recipe", "",

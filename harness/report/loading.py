@@ -123,7 +123,7 @@ def at_epoch(runs: pd.DataFrame, epochs: pd.DataFrame, metric: str, epoch: int, 
     runs.csv value (the same number) where the run has no epoch rows. Runs without the value are left out."""
     logged = epochs[epochs["epoch"] == epoch].drop_duplicates("run_id").set_index("run_id")[metric]
     by_run = runs.set_index("run_id")
-    values = logged.reindex(by_run.index)
+    values = logged.reindex(by_run.index).astype(float)  # float even where there are no epoch rows at all
     if epoch == last_epoch:
         values = values.fillna(by_run[metric])
     return pd.Series(values.to_numpy(dtype=float), index=by_run["seed"].astype(int).to_numpy()).dropna().sort_index()
