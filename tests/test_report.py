@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 from harness.cli import main
 from harness.registry import variants
 from harness.results import ResultsStore
-from harness.stats import ABOVE, BELOW, CONSISTENT
+from harness.stats import CONSISTENT
 
 T_975 = {2: 4.302652729911275, 4: 2.7764451051977987}  # Student t 97.5% quantiles by degrees of freedom
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -251,3 +251,36 @@ def test_no_runs(tmp_path, capsys):
     assert main(["report", "--results-dir", str(empty)]) == 2
     err = capsys.readouterr().err
     assert "missing column(s)" in err and "Traceback" not in err
+
+
+def test_published_figure_is_judged_at_its_epoch_as_one_draw(registry, tmp_path):
+    out = tmp_path / "res"
+    at_12 = [0.9871, 0.9855, 0.9866, 0.9849, 0.9862]  # T1 #10 printed 98.8583% after epoch 12
+    runs, epochs = [], []
+    for seed, value in enumerate(at_12):
+        run = fake_run(registry, "mnist-cnn-50", seed, valid_acc=0.99, test_acc=0.99)  # epoch 50: not the one compared
+        runs.append(run)
+        epochs += fake_epochs(run, [{"valid_acc": value if e == 12 else 0.97, "valid_loss": 0.05} for e in range(1, 14)])
+    diverged = fake_run(registry, "mnist-cnn-50", 5, status="diverged", valid_acc=0.1, message="loss is nan")
+    runs.append(diverged)
+    epochs += fake_epochs(diverged, [{"valid_acc": 0.1, "valid_loss": 9.0} for _ in range(1, 14)])
+    # All seeds equal: the interval is that one value.
+    same = 0.9821428571428571
+    runs += [fake_run(registry, "iris-mylinear", s, train_acc=same, test_acc=0.97) for s in range(3)]
+    ResultsStore(out).append(runs, epochs, [])
+    text = report(out)
+
+    row = published_cells(text, "mnist-cnn-50", "valid_acc @12")
+    n, mean, sd = 5, np.mean(at_12), np.std(at_12, ddof=1)
+    low, high = scipy_stats.t.interval(0.95, n - 1, loc=mean, scale=sd * np.sqrt(1 + 1 / n))
+    assert row["seeds"] == "5 (+1 failed)"  # the diverged seed is counted, not used
+    assert row["mean ± std"] == f"{pct(mean)} ± {pct(sd)}" and row["pi"] == f"[{pct(low)}, {pct(high)}]"
+    assert 0.988583 <= high and row["percentile"] == "100" and row["verdict"] == CONSISTENT
+    assert "(12,000 samples: steps of 0.0083 pp)" in text  # an accuracy on a finite split says so
+    assert "mnist-cnn-50 seed 5 [cpu, fast] ended diverged: loss is nan; left out of every statistic." in text
+    flat = published_cells(text, "iris-mylinear", "train_acc @2000")
+    assert flat["pi"] == f"[{pct(same)}, {pct(same)}]" and flat["verdict"] == CONSISTENT and flat["seeds needed"] == "–"
+    assert "(112 samples: steps of 0.89 pp)" in flat["figure"]
+    # A single run could have printed it, though the seeds' mean lies below it: both are said.
+    assert ("mnist-cnn-50 [cpu, fast] valid_acc @12: published 98.86% is consistent with one run (percentile 100), "
+            "but the seeds' mean differs from it") in text
