@@ -229,3 +229,4 @@ def test_default_seeds_per_experiment(registry):
     assert all(seeds[e] >= 30 for e in ("mnist-mlp", "mnist-mlp-mylinear", "mnist-cnn", "mnist-mynet-adam", "mnist-mynet-adam-logits"))
     assert seeds["mnist-cnn-50"] == seeds["mnist-cnn-dropout-50"] == 5
     assert all(v.seeds == registry[v.variant_of].seeds for v in variants(registry).values())
+    assert sum(seeds.values()) == 380  # the runs `make all` trains (README)

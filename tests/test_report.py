@@ -131,7 +131,9 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
     verdict = published_cells(text, "iris-ce", "train_acc @2000")
     assert verdict["published"] == f"{pct(registry['iris-ce'].published['value'])} (T1 #3)"
     assert verdict["seeds"] == "5" and verdict["verdict"] == CONSISTENT
-    assert published_cells(text, "iris-mse", "test_acc @2000")["verdict"] == "one seed: no spread to judge by"
+    one_seed = published_cells(text, "iris-mse", "test_acc @2000")
+    assert one_seed["verdict"] == "one seed: no spread to judge by"
+    assert one_seed["figure"] == "test_acc @2000 (38 samples: steps of 2.6 pp)"
     assert summary_cells(text, "mnist-mlp-mylinear")[5] == "92.00%"  # nothing published: described only
     assert "mnist-mlp-mylinear" not in section(text, "Published figures")
     assert "1 row(s) superseded" in text

@@ -1,4 +1,5 @@
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,3 +182,15 @@ def test_run_without_seeds_uses_each_experiments_default(tmp_path):
     assert seeds == {("iris-ce", 0), ("iris-ce", 1), ("iris-ce", 2), ("iris-mse", 0), ("iris-mse", 1)}
     assert main(["run", "iris-ce", "--seeds", "7", *common]) == 0  # --seeds overrides every default
     assert {int(r["seed"]) for r in read(tmp_path / "res" / "runs.csv")} == {0, 1, 2, 7}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_passes_seeds_only_when_set():
+    def run_line(*variables):
+        out = subprocess.run(["make", "-n", "run", "VENV=/nonexistent-venv", *variables], cwd=PROJECT,
+                             capture_output=True, text=True, check=True).stdout
+        (line,) = [x for x in out.splitlines() if "-m harness run" in x]
+        return line
+
+    assert "--seeds" not in run_line()  # each experiment's registry default
+    assert "--seeds 0-2 " in run_line("SEEDS=0-2")
