@@ -76,6 +76,10 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
         if published and published["curve_epochs"] and published["curve_metric"].endswith(f"_{kind}"):
             ax.plot(published["curve_epochs"], published["curve_values"], "kx", markersize=7,
                     label=f"published {published['curve_metric']} ({short_source(exp.source)})")
+        judged = [f for f in exp.published_figures if f["metric"].endswith(f"_{kind}")]
+        if judged:  # the figures the verdict table judges, at their epochs
+            ax.plot([f["epoch"] for f in judged], [f["value"] for f in judged], "*", color="C3", markersize=10,
+                    linestyle="none", label="published figures judged")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel("mean loss" if kind == "loss" else "accuracy")
