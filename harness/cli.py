@@ -33,8 +33,8 @@ def _cmd_list(args) -> int:
             model += " MyLinear"
         if m["output"] == "softmax":
             model += " +softmax"
-        rows.append([exp.id, exp.source, exp.data["dataset"], model, t["epochs"], exp.published_text])
-    print(tabulate(rows, headers=["id", "source", "dataset", "model", "epochs", "published"], tablefmt="github"))
+        rows.append([exp.id, exp.source, exp.data["dataset"], model, t["epochs"], exp.seeds, exp.published_text])
+    print(tabulate(rows, headers=["id", "source", "dataset", "model", "epochs", "seeds", "published"], tablefmt="github"))
     if not args.variants:
         print("\nEvery MNIST experiment also runs on Fashion-MNIST as <id>@fashion-mnist "
               "(or `harness run ... --dataset fashion-mnist`); `harness list --variants` lists them.")

@@ -99,6 +99,10 @@ def test_list_shows_every_experiment(registry, capsys):
     for exp_id in registry:
         assert exp_id in out
     assert "9278/10000" in out
+    (header,) = [line for line in out.splitlines() if line.startswith("| id ")]
+    (iris,) = [line for line in out.splitlines() if line.startswith("| iris-mse ")]
+    seeds_column = [c.strip() for c in header.split("|")].index("seeds")
+    assert iris.split("|")[seeds_column].strip() == "50"  # runs without --seeds train seeds 0-49
 
 
 def test_list_mentions_variants_and_lists_them_on_request(registry, capsys):
