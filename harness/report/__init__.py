@@ -20,8 +20,7 @@ from .environment import environment_section
 from .formatting import table
 from .loading import Results, load_results
 from .plots import plot_headline, plot_learning_curves, plot_selection, plot_speed, plot_trace
-from .tables import (PUBLISHED_HEADERS, PUBLISHED_RULES, SUMMARY_HEADERS, accounting, published_rows, speed_rows,
-                     summary_rows, verdict_sentences)
+from .tables import accounting, published_section, seeds_sections, speed_rows
 
 __all__ = ["Results", "build_report", "load_results", "write_report"]
 
@@ -42,65 +41,45 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
     plots.mkdir(exist_ok=True)
     for old in plots.glob("*.png"):  # a plot not drawn this time would describe results no longer counted
         old.unlink()
-    written: list[str] = []
-
-    lines += ["## Published figures, each as one draw from the seeds", "", PUBLISHED_RULES, ""]
-    rows, draws = published_rows(results, registry)
-    if rows:
-        lines += [table(rows, PUBLISHED_HEADERS), ""] + verdict_sentences(draws)
-        sources = sorted({e for e in runs.loc[runs["faithful"], "experiment"] if registry[e].published})
-        lines += ["As printed:", ""] + [f"- {e}: {registry[e].source}: {registry[e].published_text}" for e in sources] + [""]
-    else:
-        lines += ["No faithful runs yet of an experiment with a published figure: nothing to set against the published numbers.", ""]
-    faithful = summary_rows(runs, registry, faithful=True)
-    if faithful:
-        lines += ["## The seeds at the end of each recipe", "",
-                  "Where the seeds' mean lies, for every faithful experiment (published figure or not): the headline "
-                  "metric after the recipe's last epoch, mean ± standard deviation, the 95% confidence interval of "
-                  "the mean (Student t, n − 1 degrees of freedom), min and max. A description, not a verdict.", "",
-                  table(faithful, SUMMARY_HEADERS), ""]
-    quick = summary_rows(runs, registry, faithful=False)
-    if quick:
-        lines += ["## Quick runs (not faithful)", "",
-                  "Runs with the recipe overridden (`--epochs`, `--train-limit`): not comparable with the published values.", "",
-                  table(quick, SUMMARY_HEADERS[:3] + ["overrides"] + SUMMARY_HEADERS[3:]), ""]
-
-    lines += ["## Learning curves", ""]
-    selections = []
-    for exp_id in runs["experiment"].unique():
-        exp = registry[exp_id]
-        selection, label = plot_selection(runs, exp_id)
-        selections.append((exp, selection, label))
-        if plot_learning_curves(exp, selection, label, epochs, plots / f"curves-{exp_id}.png"):
-            written.append(f"curves-{exp_id}.png")
-            lines += [f"![{exp_id} learning curves](plots/curves-{exp_id}.png)", ""]
-        if plot_trace(exp, selection, label, results.trace, plots / f"trace-{exp_id}.png"):
-            written.append(f"trace-{exp_id}.png")
-            against = " against the published one" if exp.published_trace else ""
-            lines += [f"Running training loss of {exp_id}{against}:", "",
-                      f"![{exp_id} running loss](plots/trace-{exp_id}.png)", ""]
-
-    lines += ["## Headline metric per seed", "",
-              "One dot per seed, at the published figure's epoch where there is one (faithful runs), else at the end; "
-              "the published value and the 95% prediction interval for one run marked.", ""]
-    if plot_headline(selections, epochs, plots / "headline.png"):
-        written.append("headline.png")
-        lines += ["![headline metric per seed](plots/headline.png)", ""]
-
+    lines += published_section(results, registry)
+    lines += seeds_sections(runs, registry)
+    lines += _curves_and_headline(results, registry, plots)
     lines += overfitting_section(registry, runs, epochs, plots)
     lines += ablation_section(registry, runs)
     lines += dataset_section(registry, runs)
-    if (plots / "dropout.png").exists():
-        written.append("dropout.png")
-
-    lines += ["## Speed", "", "Training samples per second count the training steps only; wall time is the whole run.", "",
-              table(speed_rows(runs), ["experiment", "device", "engine", "setting", "runs", "wall time", "train samples/s"]), ""]
-    if plot_speed(runs, plots / "speed.png"):
-        written.append("speed.png")
-        lines += ["![wall time and throughput](plots/speed.png)", ""]
-
+    lines += _speed_section(runs, plots)
     lines += environment_section(runs, registry)
-    return "\n".join(lines), written
+    return "\n".join(lines), sorted(p.name for p in plots.glob("*.png"))
+
+
+def _curves_and_headline(results: Results, registry: dict, plots: Path) -> list[str]:
+    """Each experiment's learning curves and running loss, then the headline metric per seed."""
+    lines = ["## Learning curves", ""]
+    selections = []
+    for exp_id in results.runs["experiment"].unique():
+        exp = registry[exp_id]
+        selection, label = plot_selection(results.runs, exp_id)
+        selections.append((exp, selection, label))
+        if plot_learning_curves(exp, selection, label, results.epochs, plots / f"curves-{exp_id}.png"):
+            lines += [f"![{exp_id} learning curves](plots/curves-{exp_id}.png)", ""]
+        if plot_trace(exp, selection, label, results.trace, plots / f"trace-{exp_id}.png"):
+            against = " against the published one" if exp.published_trace else ""
+            lines += [f"Running training loss of {exp_id}{against}:", "",
+                      f"![{exp_id} running loss](plots/trace-{exp_id}.png)", ""]
+    lines += ["## Headline metric per seed", "",
+              "One dot per seed, at the published figure's epoch where there is one (faithful runs), else at the end; "
+              "the published value and the 95% prediction interval for one run marked.", ""]
+    if plot_headline(selections, results.epochs, plots / "headline.png"):
+        lines += ["![headline metric per seed](plots/headline.png)", ""]
+    return lines
+
+
+def _speed_section(runs, plots: Path) -> list[str]:
+    lines = ["## Speed", "", "Training samples per second count the training steps only; wall time is the whole run.", "",
+             table(speed_rows(runs), ["experiment", "device", "engine", "setting", "runs", "wall time", "train samples/s"]), ""]
+    if plot_speed(runs, plots / "speed.png"):
+        lines += ["![wall time and throughput](plots/speed.png)", ""]
+    return lines
 
 
 def write_report(results_dir: Path | str, registry: dict, log=print) -> int:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..datasets import split_sizes
 from ..stats import CONSISTENT, EMPIRICAL_MIN_SEEDS, SingleDraw, single_draw, summarize
-from .formatting import DASH, fmt, fmt_interval, headline_metric, is_accuracy, mean_std, short_source, spread
+from .formatting import DASH, fmt, fmt_interval, headline_metric, is_accuracy, mean_std, short_source, spread, table
 from .loading import Results, at_epoch
 
 CELL = ["experiment", "device", "engine"]
@@ -147,6 +147,18 @@ def verdict_sentences(draws: list[tuple]) -> list[str]:
     return lines + [""]
 
 
+def published_section(results: Results, registry: dict) -> list[str]:
+    lines = ["## Published figures, each as one draw from the seeds", "", PUBLISHED_RULES, ""]
+    rows, draws = published_rows(results, registry)
+    if not rows:
+        return lines + ["No faithful runs yet of an experiment with a published figure: nothing to set against "
+                        "the published numbers.", ""]
+    runs = results.runs
+    sources = sorted({e for e in runs.loc[runs["faithful"], "experiment"] if registry[e].published})
+    return (lines + [table(rows, PUBLISHED_HEADERS), ""] + verdict_sentences(draws) + ["As printed:", ""]
+            + [f"- {e}: {registry[e].source}: {registry[e].published_text}" for e in sources] + [""])
+
+
 # ---------------------------------------------------------------------------------------------------
 # The seeds at the end of each recipe, and quick runs
 
@@ -166,6 +178,23 @@ def summary_rows(runs: pd.DataFrame, registry: dict, faithful: bool) -> list[lis
                 fmt(metric, s.min), fmt(metric, s.max)]
         rows.append(row)
     return rows
+
+
+def seeds_sections(runs: pd.DataFrame, registry: dict) -> list[str]:
+    lines = []
+    faithful = summary_rows(runs, registry, faithful=True)
+    if faithful:
+        lines += ["## The seeds at the end of each recipe", "",
+                  "Where the seeds' mean lies, for every faithful experiment (published figure or not): the headline "
+                  "metric after the recipe's last epoch, mean ± standard deviation, the 95% confidence interval of "
+                  "the mean (Student t, n − 1 degrees of freedom), min and max. A description, not a verdict.", "",
+                  table(faithful, SUMMARY_HEADERS), ""]
+    quick = summary_rows(runs, registry, faithful=False)
+    if quick:
+        lines += ["## Quick runs (not faithful)", "",
+                  "Runs with the recipe overridden (`--epochs`, `--train-limit`): not comparable with the published values.", "",
+                  table(quick, SUMMARY_HEADERS[:3] + ["overrides"] + SUMMARY_HEADERS[3:]), ""]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------------
