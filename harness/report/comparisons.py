@@ -75,15 +75,14 @@ def finding(name: str, metric: str, result: Paired) -> str:
         if not result.mean:
             return f"{name} is the same as A's in every one of the {result.n} seeds."
         return f"{name} differs from A's by the same {fmt_diff(metric, result.mean)} in every one of the {result.n} seeds."
-    floor = ""
-    if result.wilcoxon_floor > 0.05:
-        floor = f"; with {result.n} pairs the signed-rank test cannot go below p = {result.wilcoxon_floor:.2g}"
     if result.ci_low > 0 or result.ci_high < 0:
         direction = "higher" if result.mean > 0 else "lower"
         size = fmt_diff(metric, abs(result.mean)).lstrip("+")
+        floor = ""
+        if result.wilcoxon_floor > 0.05:  # so the two tests' disagreement is not read as doubt about the difference
+            floor = f"; with {result.n} pairs the signed-rank test cannot go below p = {result.wilcoxon_floor:.2g}"
         return f"{name} is {direction} by {size} (95% CI {interval}; {tests}{floor})."
-    return (f"{name}: no difference shown; the 95% CI {interval} includes 0, so any difference is within it "
-            f"({tests}{floor}).")
+    return f"{name}: no difference shown; the 95% CI {interval} includes 0, and a difference, if any, lies within it ({tests})."
 
 
 def _seed_values(runs: pd.DataFrame, exp_id: str, device: str, engine: str, metric: str) -> pd.Series:
