@@ -13,7 +13,8 @@ from scipy import stats as scipy_stats
 from harness.cli import main
 from harness.registry import variants
 from harness.results import ResultsStore
-from harness.stats import CONSISTENT
+from harness.report.tables import verdict_sentences
+from harness.stats import CONSISTENT, single_draw
 
 T_975 = {2: 4.302652729911275, 4: 2.7764451051977987}  # Student t 97.5% quantiles by degrees of freedom
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -286,3 +287,15 @@ def test_published_figure_is_judged_at_its_epoch_as_one_draw(registry, tmp_path)
     # A single run could have printed it, though the seeds' mean lies below it: both are said.
     assert ("mnist-cnn-50 [cpu, fast] valid_acc @12: published 98.86% is consistent with one run (percentile 100), "
             "but the seeds' mean differs from it") in text
+
+
+def test_verdict_sentences_name_what_the_table_shows():
+    skewed = [0.95] * 19 + [0.80]  # one poor seed widens the t interval past what the seeds themselves reach
+    figure = {"metric": "test_acc", "epoch": 2}
+    draws = [("a [cpu, fast]", figure, single_draw(skewed, 0.97)),
+             ("b [cpu, fast]", figure, single_draw([0.90, 0.91, 0.92], 0.99))]
+    text = "\n".join(verdict_sentences(draws))
+    assert draws[0][2].verdict == CONSISTENT and "1 of 2 published figure(s) are consistent" in text
+    assert "a [cpu, fast] test_acc @2: published 97.00%: the t interval and the seeds' own 2.5-97.5% range" in text
+    assert "b [cpu, fast] test_acc @2: published 99.00% lies above the 95% prediction interval" in text
+    assert "(percentile 100 of 3 seeds)" in text

@@ -140,10 +140,11 @@ def verdict_sentences(draws: list[tuple]) -> list[str]:
             lines.append(f"- {where} is consistent with one run (percentile {d.percentile:.0f}), but the seeds' mean "
                          f"differs from it: the 95% CI of the mean {fmt_interval(metric, d.seeds.ci_low, d.seeds.ci_high)} "
                          "excludes it.")
-        if d.verdict == CONSISTENT and not math.isnan(d.q_low) and not d.q_low <= d.published <= d.q_high:
-            lines.append(f"- {where} lies inside the t interval but outside the seeds' own 2.5-97.5% range "
-                         f"{fmt_interval(metric, d.q_low, d.q_high)}: the spread is not normal, read the percentile "
-                         f"({d.percentile:.0f}).")
+        inside_quantiles = d.q_low <= d.published <= d.q_high
+        if not math.isnan(d.q_low) and inside_quantiles != (d.verdict == CONSISTENT):
+            lines.append(f"- {where}: the t interval and the seeds' own 2.5-97.5% range "
+                         f"{fmt_interval(metric, d.q_low, d.q_high)} disagree (the seeds are far from normally "
+                         f"spread); the percentile ({d.percentile:.0f}) is the safer guide.")
     return lines + [""]
 
 
