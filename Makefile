@@ -3,7 +3,8 @@ PYTHON   ?= python3.11
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 HARNESS  := $(PY) -m harness
-SEEDS    ?= 0-4
+# SEEDS empty: each experiment's own default, seeds 0 to its registry file's `seeds` - 1.
+SEEDS    ?=
 DEVICES  ?= auto
 ENGINE   ?= fast
 RESULTS  ?= results
@@ -35,7 +36,7 @@ $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
 setup-ray: $(VENV)/.installed-ray
 
 run: setup
-	$(HARNESS) run $(EXPERIMENTS) --seeds $(SEEDS) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS) --jobs $(JOBS) \
+	$(HARNESS) run $(EXPERIMENTS) $(if $(SEEDS),--seeds $(SEEDS)) --devices $(DEVICES) --engine $(ENGINE) --results-dir $(RESULTS) --jobs $(JOBS) \
 	  $(if $(DATASET),--dataset $(DATASET))
 
 report: setup

@@ -33,8 +33,8 @@ def _cmd_list(args) -> int:
             model += " MyLinear"
         if m["output"] == "softmax":
             model += " +softmax"
-        rows.append([exp.id, exp.source, exp.data["dataset"], model, t["epochs"], exp.published_text])
-    print(tabulate(rows, headers=["id", "source", "dataset", "model", "epochs", "published"], tablefmt="github"))
+        rows.append([exp.id, exp.source, exp.data["dataset"], model, t["epochs"], exp.seeds, exp.published_text])
+    print(tabulate(rows, headers=["id", "source", "dataset", "model", "epochs", "seeds", "published"], tablefmt="github"))
     if not args.variants:
         print("\nEvery MNIST experiment also runs on Fashion-MNIST as <id>@fashion-mnist "
               "(or `harness run ... --dataset fashion-mnist`); `harness list --variants` lists them.")
@@ -50,7 +50,7 @@ def _cmd_run(args) -> int:
 
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids, args.dataset)
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None  # None: each experiment's own default
     engine = check_engine(args.engine)
     for flag, value in (("--epochs", args.epochs), ("--train-limit", args.train_limit), ("--eval-limit", args.eval_limit)):
         _positive(flag, value)
@@ -154,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="experiment ids (<id>@fashion-mnist: an MNIST recipe on Fashion-MNIST), or 'all' (default)")
     p.add_argument("--dataset", default=None, metavar="NAME",
                    help="run the recipes on this dataset instead (fashion-mnist for the MNIST experiments)")
-    p.add_argument("--seeds", default="0-4", help="seeds: ranges and lists, e.g. 0-4 or 0,3,7 (default 0-4)")
+    p.add_argument("--seeds", default=None,
+                   help="seeds: ranges and lists, e.g. 0-4 or 0,3,7 (default: each experiment's registry `seeds`, "
+                   "0 to N-1, 5 where its file states none)")
     p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
     p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
     p.add_argument("--results-dir", default="results", help="where runs.csv and epochs.csv go (default results)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import math
 import os
 import shutil
 import zlib
@@ -223,6 +224,25 @@ def dataset_md5(name: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------
 # What the engines consume
+
+
+IRIS_SAMPLES = 150
+IDX_TRAIN_SAMPLES, IDX_TEST_SAMPLES = 60_000, 10_000  # MNIST and Fashion-MNIST
+
+
+def train_size(n: int, valid_fraction: float) -> int:
+    """How many of `n` samples `random_split` keeps for training when `valid_fraction` are held out."""
+    return int(n * (1 - valid_fraction))
+
+
+def split_sizes(data: dict) -> dict[str, int]:
+    """Samples in each split of a recipe's [data]: what an accuracy on that split is counted over."""
+    if data["dataset"] == "iris":
+        test = math.ceil(IRIS_SAMPLES * data["test_fraction"])  # train_test_split rounds the test share up
+        return {"train": IRIS_SAMPLES - test, "test": test}
+    train = train_size(IDX_TRAIN_SAMPLES, data["valid_fraction"])
+    sizes = {"train": train, "valid": IDX_TRAIN_SAMPLES - train, "test": IDX_TEST_SAMPLES}
+    return {split: n for split, n in sizes.items() if n}
 
 
 def iris_split(test_fraction: float, seed: int):

@@ -39,9 +39,21 @@ VARIANT_SEPARATOR = "@"
 _REQUIRED = object()
 
 
-def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False, nonnegative=False):
+# A registry file may ask for at most this many seeds by default (a typo's extra zeros would run for days).
+MAX_SEEDS = 10_000
+
+
+def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False, nonnegative=False, maximum=None):
     return {"type": type_, "default": default, "choices": choices, "positive": positive, "unit": unit,
-            "nonnegative": nonnegative}
+            "nonnegative": nonnegative, "maximum": maximum}
+
+
+# One figure a tutorial printed: a metric's value after a given epoch. A list of these is `(FIGURE,)`.
+FIGURE: dict[str, dict] = {
+    "metric": _key(str, choices=METRICS),
+    "epoch": _key(int, positive=True),
+    "value": _key(float),
+}
 
 
 # section -> key -> rule. A type of (int,) tuple means "list of int".
@@ -51,6 +63,8 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "title": _key(str),
         "source": _key(str),
         "notes": _key(str, ""),
+        # How many seeds (0..N-1) `harness run` trains when no --seeds is given.
+        "seeds": _key(int, 5, positive=True, maximum=MAX_SEEDS),
     },
     "data": {
         "dataset": _key(str, choices=DATASETS),
@@ -88,9 +102,10 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "tutorial_test": _key(str, "every-epoch", choices=EVALUATION_TIMES),
     },
     "published": {
-        "metric": _key(str, choices=METRICS),
-        "value": _key(float),
-        "tolerance": _key(float, 0.0, nonnegative=True),
+        # The headline figure: `metric` after `epoch` was `value` (one unseeded run of the tutorial).
+        **FIGURE,
+        # Further figures the tutorial printed, each {metric, epoch, value}.
+        "figures": _key((FIGURE,), ()),
         "text": _key(str, ""),
         # Per-epoch points the tutorial printed, overlaid on the learning curves.
         "curve_metric": _key(str, None, choices=METRICS),
@@ -121,6 +136,7 @@ class Experiment:
     title: str
     source: str
     notes: str
+    seeds: int
     data: dict
     model: dict
     training: dict
@@ -157,6 +173,14 @@ class Experiment:
         return (self.published or {}).get("trace") or None
 
     @property
+    def published_figures(self) -> list[dict]:
+        """Every figure the tutorial printed, {metric, epoch, value}, the headline one first."""
+        if not self.published:
+            return []
+        p = self.published
+        return [{k: p[k] for k in FIGURE}, *p["figures"]]
+
+    @property
     def published_text(self) -> str:
         if not self.published:
             return "none published"
@@ -165,6 +189,8 @@ class Experiment:
 
 
 def _type_name(rule_type) -> str:
+    if _is_table_list(rule_type):
+        return f"a list of tables with keys {', '.join(rule_type[0])}"
     if isinstance(rule_type, tuple):
         return f"a list of {rule_type[0].__name__}"
     return {str: "a string", int: "an integer", float: "a number"}[rule_type]
@@ -193,6 +219,8 @@ def _check_value(value: Any, rule: dict, where: str) -> Any:
         raise RegistryError(f"{where} must be greater than 0, got {value!r}")
     if rule["nonnegative"] and value < 0:
         raise RegistryError(f"{where} must be 0 or more, got {value!r}")
+    if rule["maximum"] is not None and value > rule["maximum"]:
+        raise RegistryError(f"{where} must be at most {rule['maximum']}, got {value!r}")
     if rule["unit"] and not 0 <= value < 1:
         raise RegistryError(f"{where} must be in [0, 1), got {value!r}")
     return value
@@ -207,25 +235,37 @@ def _is_type(value: Any, rule_type: type) -> bool:
 
 
 def _section(raw: dict, name: str, path: Path) -> dict:
-    rules = SCHEMA[name]
-    prefix = f"{name}." if name else ""
+    return _checked_keys(raw, SCHEMA[name], path, f"{name}." if name else "")
+
+
+def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
+    """`raw` validated against `rules`, defaults filled in; messages name keys as `prefix` + key."""
     for key in raw:
         if key not in rules:
             close = difflib.get_close_matches(key, list(rules), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RegistryError(
-                f"{path}: unknown key '{prefix}{key}'{hint}; allowed: {', '.join(rules)}"
-            )
+            raise RegistryError(f"{path}: unknown key '{prefix}{key}'{hint}; allowed: {', '.join(rules)}")
     out = {}
     for key, rule in rules.items():
-        where = f"{path}: '{prefix}{key}'"
-        if key in raw:
-            out[key] = _check_value(raw[key], rule, where)
-        elif rule["default"] is _REQUIRED:
-            raise RegistryError(f"{path}: missing key '{prefix}{key}' ({_type_name(rule['type'])})")
-        else:
+        if key not in raw:
+            if rule["default"] is _REQUIRED:
+                raise RegistryError(f"{path}: missing key '{prefix}{key}' ({_type_name(rule['type'])})")
             out[key] = rule["default"]
+        elif _is_table_list(rule["type"]):
+            out[key] = _checked_tables(raw[key], rule["type"], path, f"{prefix}{key}")
+        else:
+            out[key] = _check_value(raw[key], rule, f"{path}: '{prefix}{key}'")
     return out
+
+
+def _is_table_list(rule_type) -> bool:
+    return isinstance(rule_type, tuple) and isinstance(rule_type[0], dict)
+
+
+def _checked_tables(value: Any, rule_type: tuple, path: Path, name: str) -> tuple[dict, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise RegistryError(f"{path}: '{name}' must be {_type_name(rule_type)}, got {value!r}")
+    return tuple(_checked_keys(v, rule_type[0], path, f"{name}[{i}].") for i, v in enumerate(value))
 
 
 def _validate_together(exp: dict, path: Path) -> None:
@@ -264,6 +304,10 @@ def _validate_together(exp: dict, path: Path) -> None:
             raise RegistryError(f"{path}: 'published.curve_metric' names what the curve measures")
         if published["trace"] and not training["trace_every"]:
             raise RegistryError(f"{path}: 'published.trace' needs 'training.trace_every'")
+        named = [("published.epoch", published["epoch"])]
+        named += [(f"published.figures[{i}].epoch", f["epoch"]) for i, f in enumerate(published["figures"])]
+        for key, epoch in named:
+            _check_logged_epoch(epoch, training, path, key)
     for name in ("smoke", "fashion_smoke"):
         metric = exp[name]["metric"] if exp.get(name) else ""
         if metric.startswith("valid") and not data["valid_fraction"]:
@@ -272,6 +316,20 @@ def _validate_together(exp: dict, path: Path) -> None:
         for name in ("fashion_thresholds", "fashion_smoke"):
             if exp.get(name):
                 raise RegistryError(f"{path}: [{name}] applies to MNIST experiments only (they also run on Fashion-MNIST)")
+
+
+def is_logged_epoch(epoch: int, training: dict) -> bool:
+    """Whether a run of this recipe records `epoch` in epochs.csv (every `log_every`-th, and the last)."""
+    return 1 <= epoch <= training["epochs"] and (epoch % training["log_every"] == 0 or epoch == training["epochs"])
+
+
+def _check_logged_epoch(epoch: int, training: dict, path: Path, key: str) -> None:
+    """A published figure is compared with the seeds' value at its epoch: the recipe must record that epoch."""
+    if not is_logged_epoch(epoch, training):
+        raise RegistryError(
+            f"{path}: '{key}' is {epoch}, not an epoch the recipe logs "
+            f"(1 to training.epochs = {training['epochs']}, a multiple of training.log_every = {training['log_every']} or the last)"
+        )
 
 
 def load_experiment(path: Path) -> Experiment:

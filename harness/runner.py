@@ -156,13 +156,17 @@ class Cell:
 
 
 def plan(experiments, seeds, devices, engine, options: RunOptions, finished: set, force: bool) -> tuple[list[Cell], int]:
-    """The cells still to run, and how many were skipped as already finished."""
+    """The cells still to run, and how many were skipped as already finished.
+
+    `seeds` None: each experiment's own default, seeds 0 to its registry file's `seeds` - 1.
+    """
     cells, skipped = [], 0
     for exp in experiments:
         config_hash = exp.config_hash(options.overrides)
+        exp_seeds = range(exp.seeds) if seeds is None else seeds
         for device in devices:
-            todo = [s for s in seeds if force or (exp.id, s, device, engine, config_hash) not in finished]
-            skipped += len(seeds) - len(todo)
+            todo = [s for s in exp_seeds if force or (exp.id, s, device, engine, config_hash) not in finished]
+            skipped += len(exp_seeds) - len(todo)
             if not todo:
                 continue
             if engine in MULTI_SEED_ENGINES:

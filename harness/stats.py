@@ -1,15 +1,36 @@
-"""Statistics over seeds: mean, spread, a Student-t confidence interval, and the verdict against a
-published value."""
+"""Statistics over seeds, every test from scipy or statsmodels.
+
+Each function answers one question, stated in its docstring:
+- `summarize`: where is the seeds' mean (mean, spread, Student-t confidence interval of the mean)?
+- `single_draw`: is a published figure, one unseeded run, a plausible draw from the seeds' distribution?
+- `paired`: do two arms that share seeds differ (per-seed differences)?
+- `unpaired`: do two independent samples differ?
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
+from statsmodels.stats.power import TTestPower
 
-REPRODUCED, BETTER, WORSE, NO_PUBLISHED = "reproduced", "better", "worse", "no published value"
+CONSISTENT, ABOVE, BELOW, NO_PUBLISHED = "consistent", "above", "below", "no published value"
+LEVEL = 0.95  # every interval and test: 95%, two-sided
+POWER = 0.8  # the power the seeds-needed figure is computed for
+EMPIRICAL_MIN_SEEDS = 20  # from here on the 2.5-97.5% quantiles of the seeds are worth quoting
+
+
+def finite(values) -> np.ndarray:
+    """The values as floats, NaN and infinities (a diverged run's loss) left out."""
+    x = np.asarray(list(values), dtype=float)
+    return x[np.isfinite(x)]
+
+
+def _t_quantile(df: int) -> float:
+    return float(scipy_stats.t.ppf((1 + LEVEL) / 2, df=df))
 
 
 @dataclass(frozen=True)
@@ -25,41 +46,143 @@ class Summary:
     max: float
 
 
-def summarize(values, confidence: float = 0.95) -> Summary:
-    """Mean, standard deviation and the Student-t confidence interval of the mean of `values`."""
-    x = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+def summarize(values) -> Summary:
+    """Where is the seeds' mean? Mean, standard deviation and the Student-t 95% confidence interval of the mean."""
+    x = finite(values)
     n = len(x)
     if n == 0:
         return Summary(0, *(math.nan,) * 6)
     mean = float(x.mean())
     if n == 1:
         return Summary(1, mean, math.nan, math.nan, math.nan, mean, mean)
+    if x.min() == x.max():  # every seed the same: exactly that value, no spread (the float mean may be off by an ulp)
+        value = float(x[0])
+        return Summary(n, value, 0.0, value, value, value, value)
     std = float(x.std(ddof=1))
-    half = float(scipy_stats.t.ppf((1 + confidence) / 2, df=n - 1)) * std / math.sqrt(n)
+    half = _t_quantile(n - 1) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half, float(x.min()), float(x.max()))
 
 
-def higher_is_better(metric: str) -> bool:
-    return metric.endswith("_acc")
+@dataclass(frozen=True)
+class SingleDraw:
+    """A published value set against the seeds' distribution of the same metric at the same epoch."""
+
+    seeds: Summary
+    published: float
+    percentile: float  # the published value's rank among the seeds, 0-100 (ties count half)
+    pi_low: float  # 95% prediction interval for one new run: mean ± t·s·sqrt(1 + 1/n)
+    pi_high: float
+    q_low: float  # the seeds' empirical 2.5% and 97.5% quantiles (NaN below EMPIRICAL_MIN_SEEDS seeds)
+    q_high: float
+    verdict: str  # consistent, above, below; "" with fewer than two seeds
+    seeds_needed: float  # seeds for a one-sample t-test to tell the seeds' mean from the published value
 
 
-def verdict(summary: Summary, published: float | None, tolerance: float, metric: str) -> str:
-    """reproduced: the published value lies in the confidence interval, or within the registry's tolerance
-    of the mean; otherwise better or worse (accuracy higher is better, loss lower). No runs: no verdict."""
-    if published is None:
-        return NO_PUBLISHED
-    if summary.n == 0:
-        return ""
-    in_ci = summary.n > 1 and summary.ci_low <= published <= summary.ci_high
-    if in_ci or abs(summary.mean - published) <= tolerance + 1e-12:  # 1e-12: float rounding of the difference
-        return REPRODUCED
-    above = summary.mean > published
-    return BETTER if above == higher_is_better(metric) else WORSE
+def single_draw(values, published: float) -> SingleDraw:
+    """Is the published figure, one unseeded run, a plausible draw from the distribution over seeds?
+
+    Verdict: *consistent* when it lies inside the 95% prediction interval for a single new run (Student
+    t, `mean ± t(n-1)·s·sqrt(1 + 1/n)`), its ends included; *above* or *below* otherwise. Unlike the
+    confidence interval of the mean, this interval does not shrink to a point as seeds are added: it
+    describes where one run falls, which is what the tutorial printed. With one seed there is no spread
+    and no verdict; with zero spread the interval is the single value the seeds share.
+    """
+    x = finite(values)
+    s = summarize(x)
+    percentile = float(scipy_stats.percentileofscore(x, published, kind="mean")) if len(x) else math.nan
+    if s.n < 2:
+        return SingleDraw(s, published, percentile, math.nan, math.nan, math.nan, math.nan, "", math.nan)
+    half = _t_quantile(s.n - 1) * s.std * math.sqrt(1 + 1 / s.n)
+    low, high = s.mean - half, s.mean + half
+    q_low, q_high = (np.quantile(x, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if s.n >= EMPIRICAL_MIN_SEEDS else (math.nan,) * 2)
+    verdict = CONSISTENT if low <= published <= high else ABOVE if published > high else BELOW
+    return SingleDraw(s, published, percentile, low, high, float(q_low), float(q_high), verdict,
+                      seeds_to_tell_apart(s.mean - published, s.std))
 
 
-def welch_p_value(a, b) -> float:
-    """Two-sided p-value of Welch's t-test that two samples share a mean (NaN below two values each)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
+def seeds_to_tell_apart(difference: float, std: float) -> float:
+    """How many seeds a two-sided one-sample t-test (5% level, power 0.8) needs to detect that the seeds'
+    mean differs from a fixed value by `difference`, at standard deviation `std` (statsmodels' TTestPower).
+
+    Infinite where there is no difference to detect; NaN where the spread is zero (no t-test applies).
+    """
+    if not std > 0:
         return math.nan
-    return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    if difference == 0:
+        return math.inf
+    test = dict(effect_size=abs(difference) / std, alpha=1 - LEVEL, alternative="two-sided")
+    analysis = TTestPower()
+    if analysis.power(nobs=2, **test) >= POWER:  # a difference so large that the fewest seeds a t-test takes do
+        return 2.0
+    return _quiet(lambda: analysis.solve_power(power=POWER, **test))
+
+
+@dataclass(frozen=True)
+class Paired:
+    """B − A over the seeds both arms have: the differences' mean, its interval, tests and effect size."""
+
+    n: int
+    mean: float
+    ci_low: float
+    ci_high: float
+    t_p: float  # paired t-test (scipy.stats.ttest_rel), two-sided
+    wilcoxon_p: float  # Wilcoxon signed-rank test (scipy.stats.wilcoxon), two-sided
+    effect: float  # Cohen's d_z: mean difference over the differences' standard deviation
+    wilcoxon_floor: float  # the smallest p-value the signed-rank test can give with n pairs
+
+
+def paired(a, b) -> Paired:
+    """Do two arms that share seeds differ? `a[i]` and `b[i]` are the same seed's values.
+
+    Pairing removes what a seed does to both arms (split, shuffling order, initial weights). NaN where a
+    test is undefined: fewer than two pairs, or differences that are all equal (zero spread).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    diff = b - a
+    n = len(diff)
+    nan = math.nan
+    if n == 0:
+        return Paired(0, nan, nan, nan, nan, nan, nan, nan)
+    mean = float(diff.mean())
+    if n < 2:
+        return Paired(n, mean, nan, nan, nan, nan, nan, nan)
+    floor = _quiet(lambda: scipy_stats.wilcoxon(np.arange(1.0, n + 1)).pvalue)  # every difference one sign
+    wilcoxon_p = _quiet(lambda: scipy_stats.wilcoxon(b, a).pvalue) if diff.any() else nan
+    sd = float(diff.std(ddof=1))
+    if sd == 0:
+        return Paired(n, mean, mean, mean, nan, wilcoxon_p, nan, floor)
+    result = scipy_stats.ttest_rel(b, a)
+    interval = result.confidence_interval(LEVEL)
+    return Paired(n, mean, float(interval.low), float(interval.high), float(result.pvalue), wilcoxon_p, mean / sd, floor)
+
+
+@dataclass(frozen=True)
+class Unpaired:
+    """B − A for two independent samples: difference of means, Welch's t-test, Mann-Whitney U."""
+
+    a: Summary
+    b: Summary
+    difference: float
+    welch_p: float
+    mann_whitney_p: float
+
+
+def unpaired(a, b) -> Unpaired:
+    """Do two independent samples differ? Welch's t-test (unequal variances) on the means and the
+    Mann-Whitney U test on the distributions, both two-sided (NaN below two values a side)."""
+    a, b = finite(a), finite(b)
+    sa, sb = summarize(a), summarize(b)
+    if len(a) < 2 or len(b) < 2:
+        return Unpaired(sa, sb, sb.mean - sa.mean, math.nan, math.nan)
+    welch = _quiet(lambda: scipy_stats.ttest_ind(b, a, equal_var=False).pvalue)
+    mann_whitney = float(scipy_stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+    return Unpaired(sa, sb, sb.mean - sa.mean, welch, mann_whitney)
+
+
+def _quiet(compute) -> float:
+    """A scipy p-value with its warnings about degenerate samples (identical values) silenced; NaN stays NaN."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return float(compute())

@@ -163,3 +163,24 @@ def test_same_initial_weights_and_outputs_as_the_tutorials_class(registry, exp_i
         assert torch.equal(a, b)
     x = torch.rand(5, 4) if exp.data["dataset"] == "iris" else torch.rand(5, 28 * 28)
     assert torch.equal(theirs(x), ours(x))
+
+
+@pytest.mark.parametrize("a_id,b_id", [("iris-mse", "iris-mylinear"), ("mnist-mlp", "mnist-mlp-mylinear"),
+                                       ("mnist-cnn-50", "mnist-cnn-dropout-50"), ("mnist-mynet-adam", "mnist-mynet-adam-logits")])
+def test_paired_arms_start_alike_for_a_seed(registry, a_id, b_id):
+    """What the report's paired comparisons rely on: for one seed, both arms start from the same weights
+    (MyLinear's biases: the same draws on its narrower range, 1/in against 1/sqrt(in)) and leave the random
+    stream where the other does, so the split and data order drawn next are the same too."""
+    arms = []
+    for exp_id in (a_id, b_id):
+        torch.manual_seed(7)
+        model = build_model(registry[exp_id].model)
+        arms.append((dict(model.named_parameters()), torch.rand(3)))
+    (params, after), (other, other_after) = arms
+    assert torch.equal(after, other_after)
+    for name, value in params.items():
+        if name.endswith("bias") and registry[b_id].model["layer"] == "mylinear":
+            fan_in = params[name.replace("bias", "weight")].shape[1]
+            assert torch.allclose(other[name], value / fan_in**0.5)
+        else:
+            assert torch.equal(other[name], value), name

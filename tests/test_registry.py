@@ -27,9 +27,18 @@ min = 0.5
 """
 
 
+# A published section for GOOD, whose recipe (10 epochs) gets `log_every = 5`: epochs 5 and 10 are logged.
+PUBLISHED = """[published]
+metric = "test_acc"
+value = 0.9
+epoch = 10
+{extra}
+[smoke]"""
+
+
 def write(tmp_path: Path, text: str, name: str = "exp") -> Path:
     path = tmp_path / f"{name}.toml"
-    path.write_text(text.format(id=name))
+    path.write_text(text.replace("{id}", name))
     return path
 
 
@@ -70,11 +79,26 @@ def test_good_file_loads_with_defaults(tmp_path):
         ('min = 0.5', 'min = 0.5\n[fashion_thresholds]\ntest_acc = 0.8', "[fashion_thresholds] applies to MNIST experiments only"),
         ('min = 0.5', 'min = 0.5\n[fashion_smoke]\nmin = 0.5', "[fashion_smoke] applies to MNIST experiments only"),
         ('min = 0.5', 'min = 0.5\n[fashion_thresholds]\ntest_ac = 0.8', "unknown key 'fashion_thresholds.test_ac'"),
+        ('source = "s"', 'source = "s"\nseeds = 0', "'seeds' must be greater than 0"),
+        ('source = "s"', 'source = "s"\nseeds = 10001', "'seeds' must be at most 10000"),
+        ('source = "s"', 'source = "s"\nseeds = "30"', "'seeds' must be an integer"),
+        ('[smoke]', PUBLISHED.format(extra="").replace("epoch = 10\n", ""), "missing key 'published.epoch'"),
+        ('[smoke]', PUBLISHED.format(extra="").replace("epoch = 10", "epoch = 11"), "'published.epoch' is 11, not an epoch the recipe logs"),
+        ('[smoke]', PUBLISHED.format(extra="").replace("epoch = 10", "epoch = 0"), "'published.epoch' must be greater than 0"),
+        ('[smoke]', PUBLISHED.format(extra="tolerance = 0.05"), "unknown key 'published.tolerance'"),
+        ('[smoke]', PUBLISHED.format(extra='figures = [{ metric = "train_loss", epoch = 3, value = 0.1 }]'),
+         "'published.figures[0].epoch' is 3, not an epoch the recipe logs (1 to training.epochs = 10, a multiple of training.log_every = 5"),
+        ('[smoke]', PUBLISHED.format(extra='figures = [{ metric = "train_loss", value = 0.1 }]'), "missing key 'published.figures[0].epoch'"),
+        ('[smoke]', PUBLISHED.format(extra='figures = [{ metric = "train_los", epoch = 5, value = 0.1 }]'),
+         "'published.figures[0].metric' is 'train_los'"),
+        ('[smoke]', PUBLISHED.format(extra='figures = [{ metric = "train_loss", epoch = 5, value = 0.1, tolerance = 0.1 }]'),
+         "unknown key 'published.figures[0].tolerance'"),
+        ('[smoke]', PUBLISHED.format(extra='figures = [0.1]'), "'published.figures' must be a list of tables with keys metric, epoch, value"),
     ],
 )
 def test_bad_files_name_file_and_key(tmp_path, old, new, expect):
     assert old in GOOD
-    path = write(tmp_path, GOOD.replace(old, new, 1))
+    path = write(tmp_path, GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5").replace(old, new, 1))
     with pytest.raises(RegistryError) as err:
         load_experiment(path)
     assert str(path) in str(err.value) and expect in str(err.value)
@@ -176,3 +200,33 @@ def test_config_hashes_of_the_t1_experiments_are_unchanged(registry):
     # recipes came to state which evaluations their tutorial performs (`tutorial_valid`, `tutorial_test`).
     expected = {"iris-mse": "1d6304c5212e", "mnist-mlp": "400010308cf9", "mnist-cnn-50": "ec6af3cbf534"}
     assert {k: registry[k].config_hash() for k in expected} == expected
+
+
+def test_published_figures_and_default_seeds(tmp_path):
+    extra = 'figures = [{ metric = "train_loss", epoch = 5, value = 0.25 }]'
+    text = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5").replace("[smoke]", PUBLISHED.format(extra=extra))
+    exp = load_experiment(write(tmp_path, text))
+    assert exp.seeds == 5  # no `seeds` in the file: the global default
+    assert exp.published_figures == [{"metric": "test_acc", "epoch": 10, "value": 0.9},
+                                     {"metric": "train_loss", "epoch": 5, "value": 0.25}]
+    # Neither the default seeds nor the published figures are part of the recipe.
+    seeded = load_experiment(write(tmp_path, text.replace('source = "s"', 'source = "s"\nseeds = 40'), "other"))
+    assert seeded.seeds == 40 and seeded.config == exp.config
+
+
+def test_every_published_figure_carries_its_epoch(registry):
+    cnn50 = registry["mnist-cnn-50"].published_figures
+    assert cnn50[0] == {"metric": "valid_acc", "epoch": 12, "value": 0.988583}  # T1 #10's best, not its epoch 50
+    assert {(f["metric"], f["epoch"]) for f in cnn50[1:]} == {("valid_acc", 1), ("valid_acc", 4), ("valid_acc", 10), ("train_acc", 13)}
+    assert [(f["metric"], f["epoch"]) for f in registry["iris-mse"].published_figures] == [
+        ("test_acc", 2000), ("train_loss", 2000), ("train_acc", 2000)]
+    assert registry["mnist-mlp"].published_figures[0]["epoch"] == registry["mnist-cnn"].published_figures[0]["epoch"] == 2
+
+
+def test_default_seeds_per_experiment(registry):
+    seeds = {exp_id: exp.seeds for exp_id, exp in registry.items()}
+    assert all(seeds[e] == 50 for e in ("iris-mse", "iris-ce", "iris-mylinear", "iris-simplenet"))
+    assert all(seeds[e] >= 30 for e in ("mnist-mlp", "mnist-mlp-mylinear", "mnist-cnn", "mnist-mynet-adam", "mnist-mynet-adam-logits"))
+    assert seeds["mnist-cnn-50"] == seeds["mnist-cnn-dropout-50"] == 5
+    assert all(v.seeds == registry[v.variant_of].seeds for v in variants(registry).values())
+    assert sum(seeds.values()) == 380  # the runs `make all` trains (README)

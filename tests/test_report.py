@@ -6,12 +6,15 @@ import math
 import statistics
 import uuid
 
+import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from harness.cli import main
 from harness.registry import variants
 from harness.results import ResultsStore
-from harness.stats import BETTER, NO_PUBLISHED, REPRODUCED, WORSE, summarize, verdict
+from harness.report.tables import verdict_sentences
+from harness.stats import CONSISTENT, single_draw
 
 T_975 = {2: 4.302652729911275, 4: 2.7764451051977987}  # Student t 97.5% quantiles by degrees of freedom
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,10 +30,33 @@ def report(results_dir) -> str:
     return (results_dir / "REPORT.md").read_text()
 
 
-def summary_cells(text, exp_id):
-    """The cells of an experiment's row in the summary tables (the speed table names no metric)."""
-    (line,) = [x for x in text.splitlines() if x.startswith(f"| {exp_id} ") and ("_acc " in x or "_loss " in x)]
+def section(text, heading):
+    """The text of one `## heading` section of the report."""
+    start = text.index(f"## {heading}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def cells(line):
     return [c.strip() for c in line.strip("|").split("|")]
+
+
+def summary_cells(text, exp_id):
+    """The cells of an experiment's row in the tables of the seeds (the speed table names no metric)."""
+    text = text.replace(section(text, "Published figures") if "## Published figures" in text else "", "")
+    (line,) = [x for x in text.splitlines() if x.startswith(f"| {exp_id} ") and ("_acc " in x or "_loss " in x)]
+    return cells(line)
+
+
+def published_cells(text, exp_id, figure):
+    """The cells of the verdict row of one published figure ('valid_acc @12')."""
+    rows = [cells(x) for x in section(text, "Published figures").splitlines() if x.startswith(f"| {exp_id} ")]
+    (row,) = [r for r in rows if r[3].split(" (")[0] == figure]
+    return dict(zip(PUBLISHED_COLUMNS, row))
+
+
+PUBLISHED_COLUMNS = ["experiment", "device", "engine", "figure", "published", "seeds", "mean ± std", "ci", "pi",
+                     "empirical", "percentile", "verdict", "seeds needed"]
 
 
 def pct(value):
@@ -68,33 +94,20 @@ def test_summary_of_real_runs_matches_independent_statistics(iris_quick_runs):
     values = [float(r["train_acc"]) for r in read(iris_quick_runs / "runs.csv")]  # iris-ce's headline metric
     mean, sd = statistics.mean(values), statistics.stdev(values)
     half = T_975[2] * sd / math.sqrt(3)
-    cells = summary_cells(text, "iris-ce")
-    assert cells[3:7] == ["epochs=200", "3", "train_acc", f"{pct(mean)} ± {pct(sd)}"]
-    assert cells[7:] == [f"[{pct(mean - half)}, {pct(mean + half)}]", pct(min(values)), pct(max(values))]
+    row = summary_cells(text, "iris-ce")
+    assert row[3:7] == ["epochs=200", "3", "train_acc", f"{pct(mean)} ± {pct(sd)}"]
+    assert row[7:] == [f"[{pct(mean - half)}, {pct(mean + half)}]", pct(min(values)), pct(max(values))]
     # Quick runs are kept out of the comparison with the published value.
     assert "## Quick runs (not faithful)" in text and "No faithful runs yet" in text
 
 
 def test_plots_exist_are_png_and_are_referenced(iris_quick_runs):
     text = (iris_quick_runs / "REPORT.md").read_text()
-    for name in ("curves-iris-ce.png", "final-metric.png", "speed.png"):
+    for name in ("curves-iris-ce.png", "headline.png", "speed.png"):
         path = iris_quick_runs / "plots" / name
         assert path.read_bytes()[:8] == PNG_MAGIC
         assert f"(plots/{name})" in text  # relative, so it renders where the directory is browsed
     assert "AMD" in text or "| cpu " in text  # the environment table names the device
-
-
-def test_verdict_rules():
-    inside = summarize([0.96, 0.97, 0.98])  # CI about [0.945, 0.995]
-    assert verdict(inside, 0.99, 0.0, "test_acc") == REPRODUCED
-    assert verdict(inside, 0.999, 0.0, "test_acc") == WORSE  # published far above the CI: we fall short
-    assert verdict(inside, 0.90, 0.0, "test_acc") == BETTER
-    assert verdict(inside, 0.999, 0.03, "test_acc") == REPRODUCED  # within the tolerance of the mean
-    assert verdict(inside, 0.90, 0.0, "train_loss") == WORSE  # a higher loss is worse
-    assert verdict(inside, None, 0.0, "test_acc") == NO_PUBLISHED
-    one = summarize([0.97])
-    assert math.isnan(one.ci_low) and verdict(one, 0.975, 0.0, "test_acc") == WORSE  # one seed: tolerance only
-    assert verdict(one, 0.975, 0.01, "test_acc") == REPRODUCED
 
 
 def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
@@ -104,7 +117,7 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
     # Superseded by a later --force run of seed 0 (0.97 above), so 0.10 must not count.
     runs.insert(0, fake_run(registry, "iris-ce", 0, started="2025-12-31T00:00:00+00:00", train_acc=0.10))
     runs.append(fake_run(registry, "iris-ce", 7, config_hash="0ld0ld0ld0ld", train_acc=0.2))  # an earlier recipe
-    runs.append(fake_run(registry, "iris-mse", 0, test_acc=0.5))  # published 1.0, tolerance 0.05: far below
+    runs.append(fake_run(registry, "iris-mse", 0, test_acc=0.5))  # one seed: no verdict
     runs.append(fake_run(registry, "mnist-mlp-mylinear", 0, test_acc=0.92))  # nothing published
     runs.append(fake_run(registry, "iris-ce", 1, config_hash="f00f00f00f00", experiment="retired-exp", test_acc=0.5))
     epochs = fake_epochs(runs[1], [{"train_loss": 1.0, "train_acc": 0.9}, {"train_loss": 0.6, "train_acc": 0.97}])
@@ -113,12 +126,17 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
 
     mean, sd = statistics.mean(values), statistics.stdev(values)
     half = T_975[4] * sd / math.sqrt(5)
-    cells = summary_cells(text, "iris-ce")
-    assert cells[3:9] == ["5", "train_acc", f"{pct(mean)} ± {pct(sd)}", f"[{pct(mean - half)}, {pct(mean + half)}]",
+    row = summary_cells(text, "iris-ce")
+    assert row[3:9] == ["5", "train_acc", f"{pct(mean)} ± {pct(sd)}", f"[{pct(mean - half)}, {pct(mean + half)}]",
                           pct(min(values)), pct(max(values))]
-    assert cells[9] == f"{pct(registry['iris-ce'].published['value'])} (T1 #3)" and cells[11] == REPRODUCED
-    assert summary_cells(text, "iris-mse")[-1] == WORSE
-    assert summary_cells(text, "mnist-mlp-mylinear")[-1] == NO_PUBLISHED
+    verdict = published_cells(text, "iris-ce", "train_acc @2000")
+    assert verdict["published"] == f"{pct(registry['iris-ce'].published['value'])} (T1 #3)"
+    assert verdict["seeds"] == "5" and verdict["verdict"] == CONSISTENT
+    one_seed = published_cells(text, "iris-mse", "test_acc @2000")
+    assert one_seed["verdict"] == "one seed: no spread to judge by"
+    assert one_seed["figure"] == "test_acc @2000 (38 samples: steps of 2.6 pp)"
+    assert summary_cells(text, "mnist-mlp-mylinear")[5] == "92.00%"  # nothing published: described only
+    assert "mnist-mlp-mylinear" not in section(text, "Published figures")
     assert "1 row(s) superseded" in text
     assert "1 stale row(s) from an earlier recipe" in text and "iris-ce (1)" in text
     assert "no longer in the registry were ignored: retired-exp (1)" in text
@@ -126,31 +144,86 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
     assert (out / "plots" / "curves-iris-ce.png").read_bytes()[:8] == PNG_MAGIC
 
 
-def test_trace_and_dropout_gap(registry, tmp_path):
+def test_trace_plots(registry, tmp_path):
     out = tmp_path / "res"
     with_variants = {**registry, **variants(registry)}
-    runs, epochs, trace = [], [], []
+    runs, trace = [], []
     for seed in range(3):
-        for exp_id, gap in (("mnist-cnn-50", 0.02), ("mnist-cnn-dropout-50", 0.005)):
-            run = fake_run(registry, exp_id, seed, valid_acc=0.98, test_acc=0.98)
-            runs.append(run)
-            epochs += fake_epochs(run, [{"train_acc": 0.95 + e * 0.01 + gap + seed * 1e-3, "valid_acc": 0.95 + e * 0.01,
-                                         "train_loss": 0.2 - e * 0.01, "valid_loss": 0.2 - e * 0.01 + gap}
-                                        for e in range(4)])
         for exp_id in ("mnist-mlp", "mnist-mlp@fashion-mnist"):
             run = fake_run(with_variants, exp_id, seed, test_acc=0.93 - 0.1 * ("@" in exp_id) + 1e-3 * seed)
             runs.append(run)
             trace += [{"run_id": run["run_id"], "epoch": 1 + step // 3000, "step": step,
                        "samples": 20 * (step % 3000 or 3000), "running_loss": 1.0 / (step / 500) + 0.01 * seed}
                       for step in range(500, 6001, 500)]
-    ResultsStore(out).append(runs, epochs, trace)
+    ResultsStore(out).append(runs, [], trace)
     text = report(out)
-    for name in ("dropout-gap.png", "trace-mnist-mlp.png", "trace-mnist-mlp@fashion-mnist.png", "speed.png"):
+    for name in ("trace-mnist-mlp.png", "trace-mnist-mlp@fashion-mnist.png", "speed.png"):
         assert (out / "plots" / name).read_bytes()[:8] == PNG_MAGIC
     # The published trace is MNIST's: the Fashion-MNIST variant's plot has nothing to set against.
     assert "Running training loss of mnist-mlp against the published one:" in text
     assert "Running training loss of mnist-mlp@fashion-mnist:" in text
-    assert "the data support the claim that dropout curbs over-fitting" in text
+    # Unpaired: Welch's t-test and Mann-Whitney U on MNIST against Fashion-MNIST.
+    mnist, fashion = ([0.93 - 0.1 * f + 1e-3 * s for s in range(3)] for f in (0, 1))
+    row = [cells(x) for x in section(text, "MNIST versus Fashion-MNIST").splitlines() if x.startswith("| mnist-mlp ")][0]
+    assert row[-2:] == [f"{scipy_stats.ttest_ind(fashion, mnist, equal_var=False).pvalue:.2g}",
+                        f"{scipy_stats.mannwhitneyu(fashion, mnist).pvalue:.2g}"]
+
+
+def valid_loss_curve(minimum_at: int, rise: float, epochs: int = 10) -> list[float]:
+    """A validation loss falling to its minimum at `minimum_at`, then rising linearly by `rise` to the end."""
+    return [0.2 - 0.01 * e if e <= minimum_at else 0.2 - 0.01 * minimum_at + rise * (e - minimum_at) / (epochs - minimum_at)
+            for e in range(1, epochs + 1)]
+
+
+def test_dropout_outcomes_paired_by_seed(registry, tmp_path):
+    out = tmp_path / "res"
+    runs, epochs = [], []
+    plain_rise = [0.030, 0.034, 0.027, 0.031, 0.036]
+    dropout_rise = [0.004, 0.002, 0.006, 0.003, 0.001]
+    plain_test = [0.9890, 0.9895, 0.9881, 0.9902, 0.9888]
+    dropout_test = [0.9893, 0.9891, 0.9886, 0.9899, 0.9890]  # no consistent difference
+    for seed in range(5):
+        for exp_id, minimum_at, rise, test in (("mnist-cnn-50", 4, plain_rise, plain_test),
+                                               ("mnist-cnn-dropout-50", 8, dropout_rise, dropout_test)):
+            run = fake_run(registry, exp_id, seed, valid_acc=0.988, test_acc=test[seed])
+            runs.append(run)
+            epochs += fake_epochs(run, [{"train_acc": 0.97 + 0.002 * e, "valid_acc": 0.98 + 0.0008 * e, "train_loss": 0.1,
+                                         "valid_loss": loss, "test_acc": test[seed] if e == 9 else 0.98}
+                                        for e, loss in enumerate(valid_loss_curve(minimum_at, rise[seed]))])
+    runs.append(fake_run(registry, "mnist-cnn-50", 5, valid_acc=0.99, test_acc=0.99))  # no partner: not paired
+    ResultsStore(out).append(runs, epochs, [])
+    text = section(report(out), "Over-fitting")
+    rows = {cells(x)[0]: cells(x) for x in text.splitlines() if x.startswith("| ") and "---" not in x}
+    rise_row = rows["rise of the validation loss from its minimum to the last epoch"]
+    differences = [d - p for p, d in zip(plain_rise, dropout_rise)]
+    assert rise_row[3] == "5"  # pairs: seed 5 has one arm only
+    assert rise_row[6] == f"{scipy_stats.ttest_rel(dropout_rise, plain_rise).pvalue:.2g}"
+    low, high = scipy_stats.t.interval(0.95, 4, loc=np.mean(differences), scale=scipy_stats.sem(differences))
+    assert rise_row[5] == f"[{low:+.4f}, {high:+.4f}]"
+    assert rows["epoch of the minimum validation loss"][1:3] == ["4.0", "8.0"]
+    assert rows["test accuracy at the last epoch"][6] == f"{scipy_stats.ttest_rel(dropout_test, plain_test).pvalue:.2g}"
+    assert ("The data support that dropout curbs the rise of the validation loss, and do not show that it improves "
+            "validation or test accuracy.") in text
+    assert "with 5 pairs the signed-rank test cannot go below p = 0.062" in text
+    assert (out / "plots" / "dropout.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_ablation_is_paired_by_seed(registry, tmp_path):
+    out = tmp_path / "res"
+    softmax = {0: 0.951, 1: 0.948, 2: 0.960, 3: 0.955, 4: 0.940}
+    logits = {0: 0.970, 1: 0.969, 2: 0.972, 3: 0.971}  # seed 4 missing, and seed 3 failed below
+    runs = [fake_run(registry, "mnist-mynet-adam", s, test_acc=v, valid_acc=v) for s, v in softmax.items()]
+    runs += [fake_run(registry, "mnist-mynet-adam-logits", s, test_acc=v, valid_acc=v) for s, v in logits.items()]
+    runs[-1]["status"] = "diverged"
+    ResultsStore(out).append(runs, [], [])
+    text = section(report(out), "Ablation: T2's output Softmax")
+    (row,) = [cells(x) for x in text.splitlines() if x.startswith("| cpu ") and "| test_acc " in x]
+    shared = [0, 1, 2]
+    a, b = [softmax[s] for s in shared], [logits[s] for s in shared]
+    paired_t = scipy_stats.ttest_rel(b, a)
+    assert row[5] == "3" and row[6] == f"{100 * np.mean(np.subtract(b, a)):+.2f} pp"
+    assert row[8] == f"{paired_t.pvalue:.2g}" and row[9] == f"{scipy_stats.wilcoxon(b, a).pvalue:.2g}"
+    assert "B's test_acc is higher by" in text
 
 
 def test_one_run(registry, tmp_path):
@@ -160,9 +233,10 @@ def test_one_run(registry, tmp_path):
         f.write("0123456789ab,mnist-mlp,1\n")  # a line cut short
     text = report(out)
     assert "1 malformed row(s)" in text
-    cells = summary_cells(text, "mnist-mlp")
-    assert cells[3:7] == ["1", "test_acc", "93.00%", "–"]  # no spread, no interval from one seed
-    assert cells[-1] == REPRODUCED  # within the registry's tolerance (0.005) of 92.78%
+    row = summary_cells(text, "mnist-mlp")
+    assert row[3:7] == ["1", "test_acc", "93.00%", "–"]  # no spread, no interval from one seed
+    one = published_cells(text, "mnist-mlp", "test_acc @2")
+    assert one["pi"] == "–" and one["verdict"] == "one seed: no spread to judge by" and one["percentile"] == "0"
     assert "have no epoch rows" in text and not (out / "plots" / "curves-mnist-mlp.png").exists()
 
 
@@ -180,3 +254,48 @@ def test_no_runs(tmp_path, capsys):
     assert main(["report", "--results-dir", str(empty)]) == 2
     err = capsys.readouterr().err
     assert "missing column(s)" in err and "Traceback" not in err
+
+
+def test_published_figure_is_judged_at_its_epoch_as_one_draw(registry, tmp_path):
+    out = tmp_path / "res"
+    at_12 = [0.9871, 0.9855, 0.9866, 0.9849, 0.9862]  # T1 #10 printed 98.8583% after epoch 12
+    runs, epochs = [], []
+    for seed, value in enumerate(at_12):
+        run = fake_run(registry, "mnist-cnn-50", seed, valid_acc=0.99, test_acc=0.99)  # epoch 50: not the one compared
+        runs.append(run)
+        epochs += fake_epochs(run, [{"valid_acc": value if e == 12 else 0.97, "valid_loss": 0.05} for e in range(1, 14)])
+    diverged = fake_run(registry, "mnist-cnn-50", 5, status="diverged", valid_acc=0.1, message="loss is nan")
+    runs.append(diverged)
+    epochs += fake_epochs(diverged, [{"valid_acc": 0.1, "valid_loss": 9.0} for _ in range(1, 14)])
+    # All seeds equal: the interval is that one value.
+    same = 0.9821428571428571
+    runs += [fake_run(registry, "iris-mylinear", s, train_acc=same, test_acc=0.97) for s in range(3)]
+    ResultsStore(out).append(runs, epochs, [])
+    text = report(out)
+
+    row = published_cells(text, "mnist-cnn-50", "valid_acc @12")
+    n, mean, sd = 5, np.mean(at_12), np.std(at_12, ddof=1)
+    low, high = scipy_stats.t.interval(0.95, n - 1, loc=mean, scale=sd * np.sqrt(1 + 1 / n))
+    assert row["seeds"] == "5 (+1 failed)"  # the diverged seed is counted, not used
+    assert row["mean ± std"] == f"{pct(mean)} ± {pct(sd)}" and row["pi"] == f"[{pct(low)}, {pct(high)}]"
+    assert 0.988583 <= high and row["percentile"] == "100" and row["verdict"] == CONSISTENT
+    assert "(12,000 samples: steps of 0.0083 pp)" in text  # an accuracy on a finite split says so
+    assert "mnist-cnn-50 seed 5 [cpu, fast] ended diverged: loss is nan; left out of every statistic." in text
+    flat = published_cells(text, "iris-mylinear", "train_acc @2000")
+    assert flat["pi"] == f"[{pct(same)}, {pct(same)}]" and flat["verdict"] == CONSISTENT and flat["seeds needed"] == "–"
+    assert "(112 samples: steps of 0.89 pp)" in flat["figure"]
+    # A single run could have printed it, though the seeds' mean lies below it: both are said.
+    assert ("mnist-cnn-50 [cpu, fast] valid_acc @12: published 98.86% is consistent with one run (percentile 100), "
+            "but the seeds' mean differs from it") in text
+
+
+def test_verdict_sentences_name_what_the_table_shows():
+    skewed = [0.95] * 19 + [0.80]  # one poor seed widens the t interval past what the seeds themselves reach
+    figure = {"metric": "test_acc", "epoch": 2}
+    draws = [("a [cpu, fast]", figure, single_draw(skewed, 0.97)),
+             ("b [cpu, fast]", figure, single_draw([0.90, 0.91, 0.92], 0.99))]
+    text = "\n".join(verdict_sentences(draws))
+    assert draws[0][2].verdict == CONSISTENT and "1 of 2 published figure(s) are consistent" in text
+    assert "a [cpu, fast] test_acc @2: published 97.00%: the t interval and the seeds' own 2.5-97.5% range" in text
+    assert "b [cpu, fast] test_acc @2: published 99.00% lies above the 95% prediction interval" in text
+    assert "(percentile 100 of 3 seeds)" in text

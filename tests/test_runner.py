@@ -1,6 +1,8 @@
 import csv
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +18,7 @@ SPEC_RUN_COLUMNS = (
     "config_hash, git_commit, torch_version, python_version, host"
 ).split(", ")
 SPEC_EPOCH_COLUMNS = "run_id, epoch, train_loss, train_acc, valid_loss, valid_acc, test_loss, test_acc, epoch_time_s, samples_per_s".split(", ")
+PROJECT = Path(__file__).resolve().parent.parent
 METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc"]
 
 
@@ -96,6 +99,10 @@ def test_list_shows_every_experiment(registry, capsys):
     for exp_id in registry:
         assert exp_id in out
     assert "9278/10000" in out
+    (header,) = [line for line in out.splitlines() if line.startswith("| id ")]
+    (iris,) = [line for line in out.splitlines() if line.startswith("| iris-mse ")]
+    seeds_column = [c.strip() for c in header.split("|")].index("seeds")
+    assert iris.split("|")[seeds_column].strip() == "50"  # runs without --seeds train seeds 0-49
 
 
 def test_list_mentions_variants_and_lists_them_on_request(registry, capsys):
@@ -165,3 +172,29 @@ def test_dataset_option_refuses_what_cannot_run_on_it(capsys):
     assert main(["run", "iris-ce", "--dataset", "fashion-mnist", "--results-dir", "unused"]) == 2
     err = capsys.readouterr().err
     assert "iris-ce trains on iris" in err and "Traceback" not in err
+
+
+def test_run_without_seeds_uses_each_experiments_default(tmp_path):
+    registry_dir = tmp_path / "experiments"
+    registry_dir.mkdir()
+    for exp_id, seeds in (("iris-ce", 3), ("iris-mse", 2)):
+        text = (PROJECT / "experiments" / f"{exp_id}.toml").read_text(encoding="utf-8")
+        (registry_dir / f"{exp_id}.toml").write_text(text.replace("\nseeds = 50\n", f"\nseeds = {seeds}\n"), encoding="utf-8")
+    common = ["--epochs", "1", "--experiments-dir", str(registry_dir), "--results-dir", str(tmp_path / "res")]
+    assert main(["run", "iris-ce", "iris-mse", *common]) == 0
+    seeds = {(r["experiment"], int(r["seed"])) for r in read(tmp_path / "res" / "runs.csv")}
+    assert seeds == {("iris-ce", 0), ("iris-ce", 1), ("iris-ce", 2), ("iris-mse", 0), ("iris-mse", 1)}
+    assert main(["run", "iris-ce", "--seeds", "7", *common]) == 0  # --seeds overrides every default
+    assert {int(r["seed"]) for r in read(tmp_path / "res" / "runs.csv")} == {0, 1, 2, 7}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_passes_seeds_only_when_set():
+    def run_line(*variables):
+        out = subprocess.run(["make", "-n", "run", "VENV=/nonexistent-venv", *variables], cwd=PROJECT,
+                             capture_output=True, text=True, check=True).stdout
+        (line,) = [x for x in out.splitlines() if "-m harness run" in x]
+        return line
+
+    assert "--seeds" not in run_line()  # each experiment's registry default
+    assert "--seeds 0-2 " in run_line("SEEDS=0-2")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import random_split
 
-from ..datasets import image_dataset, iris_split
+from ..datasets import image_dataset, iris_split, train_size
 from ..training import RunOutcome, fresh_model, labels_for, set_determinism, train
 
 
@@ -38,9 +38,9 @@ def split_indices(n: int, valid_fraction: float, split_seed: int | None) -> tupl
     """
     if not valid_fraction:
         return list(range(n)), []
-    train_size = int(n * (1 - valid_fraction))
+    train = train_size(n, valid_fraction)
     generator = torch.Generator().manual_seed(split_seed) if split_seed is not None else torch.default_generator
-    train, valid = random_split(range(n), (train_size, n - train_size), generator=generator)
+    train, valid = random_split(range(n), (train, n - train), generator=generator)
     return list(train.indices), list(valid.indices)
 
 

@@ -1,0 +1,99 @@
+"""`harness report`: REPORT.md and plots/*.png in the results directory, from runs/epochs/trace.csv.
+
+The parts, each readable on its own:
+- loading.py: which rows count (`load_results`), and the values taken from them;
+- tables.py: what was read, the published figures judged as one draw each, the seeds, speed;
+- comparisons.py: ablations and dropout paired by seed, datasets as independent samples;
+- plots.py: learning curves, running loss, the headline figure per seed, dropout, speed;
+- environment.py: hosts, versions, commits, data checksums.
+The statistics themselves are in harness/stats.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import HarnessError
+from .comparisons import ablation_section, dataset_section, overfitting_section
+from .environment import environment_section
+from .formatting import table
+from .loading import Results, load_results
+from .plots import plot_headline, plot_learning_curves, plot_selection, plot_speed, plot_trace
+from .tables import accounting, published_section, seeds_sections, speed_rows
+
+__all__ = ["Results", "build_report", "load_results", "write_report"]
+
+
+def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
+    """The report's markdown and the plots written (names under plots/)."""
+    results = load_results(results_dir, registry)
+    runs, epochs = results.runs, results.epochs
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    lines = ["# Results report", "", f"Generated {now} from `{results_dir}` by `harness report`.", "",
+             "## What was read", ""] + accounting(results, registry)
+    if runs.empty:
+        lines += ["Nothing to report yet: no current runs. `harness run` records some "
+                  f"(e.g. `harness run iris-ce --results-dir {results_dir}`).", ""]
+        return "\n".join(lines), []
+
+    plots = results_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    for old in plots.glob("*.png"):  # a plot not drawn this time would describe results no longer counted
+        old.unlink()
+    lines += published_section(results, registry)
+    lines += seeds_sections(runs, registry)
+    lines += _curves_and_headline(results, registry, plots)
+    lines += overfitting_section(registry, runs, epochs, plots)
+    lines += ablation_section(registry, runs)
+    lines += dataset_section(registry, runs)
+    lines += _speed_section(runs, plots)
+    lines += environment_section(runs, registry)
+    return "\n".join(lines), sorted(p.name for p in plots.glob("*.png"))
+
+
+def _curves_and_headline(results: Results, registry: dict, plots: Path) -> list[str]:
+    """Each experiment's learning curves and running loss, then the headline metric per seed."""
+    lines = ["## Learning curves", ""]
+    selections = []
+    for exp_id in results.runs["experiment"].unique():
+        exp = registry[exp_id]
+        selection, label = plot_selection(results.runs, exp_id)
+        selections.append((exp, selection, label))
+        if plot_learning_curves(exp, selection, label, results.epochs, plots / f"curves-{exp_id}.png"):
+            lines += [f"![{exp_id} learning curves](plots/curves-{exp_id}.png)", ""]
+        if plot_trace(exp, selection, label, results.trace, plots / f"trace-{exp_id}.png"):
+            against = " against the published one" if exp.published_trace else ""
+            lines += [f"Running training loss of {exp_id}{against}:", "",
+                      f"![{exp_id} running loss](plots/trace-{exp_id}.png)", ""]
+    lines += ["## Headline metric per seed", "",
+              "One dot per seed, at the published figure's epoch where there is one (faithful runs), else at the end; "
+              "the published value and the 95% prediction interval for one run marked.", ""]
+    if plot_headline(selections, results.epochs, plots / "headline.png"):
+        lines += ["![headline metric per seed](plots/headline.png)", ""]
+    return lines
+
+
+def _speed_section(runs, plots: Path) -> list[str]:
+    lines = ["## Speed", "", "Training samples per second count the training steps only; wall time is the whole run.", "",
+             table(speed_rows(runs), ["experiment", "device", "engine", "setting", "runs", "wall time", "train samples/s"]), ""]
+    if plot_speed(runs, plots / "speed.png"):
+        lines += ["![wall time and throughput](plots/speed.png)", ""]
+    return lines
+
+
+def write_report(results_dir: Path | str, registry: dict, log=print) -> int:
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        log(f"no results in {results_dir} (no such directory): nothing to report; `harness run` records results there")
+        return 0
+    try:
+        text, plots = build_report(results_dir, registry)
+        (results_dir / "REPORT.md").write_text(text + "\n", encoding="utf-8")
+    except OSError as e:
+        raise HarnessError(f"{e.filename or results_dir}: cannot write the report ({e.strerror}); check the directory's permissions") from None
+    if plots:
+        log(f"wrote {results_dir / 'REPORT.md'} and {len(plots)} plot(s) in {results_dir / 'plots'}")
+    else:
+        log(f"wrote {results_dir / 'REPORT.md'}: no current runs to report yet")
+    return 0

@@ -1,0 +1,66 @@
+"""How numbers read in the report: accuracies in percent, losses to four places, p-values to two digits."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from tabulate import tabulate
+
+from ..stats import Summary
+
+DASH = "–"
+
+
+def is_accuracy(metric: str) -> bool:
+    return metric.endswith("_acc")
+
+
+def fmt(metric: str, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return DASH
+    return f"{100 * value:.2f}%" if is_accuracy(metric) else f"{value:.4f}"
+
+
+def fmt_diff(metric: str, value: float) -> str:
+    if math.isnan(value):
+        return DASH
+    return f"{100 * value:+.2f} pp" if is_accuracy(metric) else f"{value:+.4f}"
+
+
+def fmt_interval(metric: str, low: float, high: float, diff: bool = False) -> str:
+    if math.isnan(low):
+        return DASH
+    show = fmt_diff if diff else fmt
+    return f"[{show(metric, low)}, {show(metric, high)}]"
+
+
+def fmt_p(p: float) -> str:
+    return DASH if math.isnan(p) else f"{p:.2g}"
+
+
+def mean_std(metric: str, s: Summary) -> str:
+    if s.n == 0:
+        return DASH
+    return fmt(metric, s.mean) + ("" if s.n == 1 else f" ± {fmt(metric, s.std)}")
+
+
+def spread(s: Summary, pattern: str) -> str:
+    """Mean ± standard deviation in a pattern of the caller's ('{:.1f} s')."""
+    if s.n == 0:
+        return DASH
+    return pattern.format(s.mean) + ("" if s.n == 1 else " ± " + pattern.format(s.std))
+
+
+def short_source(source: str) -> str:
+    """'T1 "..." (...), #7' -> 'T1 #7'; other sources as written."""
+    m = re.match(r"(T\d+)\b.*?(#[\w\-]+)?\s*(\(.*\))?$", source)
+    return " ".join(p for p in (m.group(1), m.group(2)) if p) if m else source
+
+
+def headline_metric(exp) -> str:
+    return exp.published["metric"] if exp.published else "test_acc"
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

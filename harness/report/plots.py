@@ -1,0 +1,218 @@
+"""The report's plots: learning curves, running loss, the headline figure per seed, over-fitting, speed.
+
+Each function draws one PNG and says whether it drew anything (False: no data to show).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.ticker  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ..stats import single_draw  # noqa: E402
+from .formatting import headline_metric, short_source  # noqa: E402
+from .loading import at_epoch  # noqa: E402
+
+SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
+GROUP_STYLES = ("-", "--", ":", "-.")
+DPI = 80
+
+def plot_selection(runs: pd.DataFrame, exp_id: str) -> tuple[pd.DataFrame, str]:
+    """The runs an experiment's plots show: its faithful ok runs, else its most common quick-run setting."""
+    mine = runs[(runs["experiment"] == exp_id) & (runs["status"] == "ok")]
+    if mine["faithful"].any():
+        return mine[mine["faithful"]], "faithful"
+    if mine.empty:
+        return mine, ""
+    setting = mine["setting"].value_counts().index[0]
+    return mine[mine["setting"] == setting], f"quick run: {setting}"
+
+
+def _groups(selection: pd.DataFrame):
+    """(label, runs) per device x engine."""
+    return [(f"{device}, {engine}", g) for (device, engine), g in selection.groupby(["device", "engine"], sort=True)]
+
+
+def _mean_std_over_runs(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    return frame.groupby(x)[y].agg(["mean", "std", "count"]).reset_index().dropna(subset=["mean"])
+
+
+def _band(ax, stats: pd.DataFrame, x: str, color: str, style: str, label: str) -> None:
+    ax.plot(stats[x], stats["mean"], color=color, linestyle=style, label=label)
+    std = stats["std"].fillna(0)
+    ax.fill_between(stats[x], stats["mean"] - std, stats["mean"] + std, color=color, alpha=0.2, linewidth=0)
+
+
+def _save(fig, path: Path, title: str | None = None) -> None:
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.set_layout_engine("constrained")  # unlike tight_layout, it keeps a tall grid's panel titles off the suptitle
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.DataFrame, path: Path) -> bool:
+    rows = epochs[epochs["run_id"].isin(selection["run_id"])]
+    if rows.empty:
+        return False
+    groups = _groups(selection)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, kind in zip(axes, ("loss", "acc")):
+        for style, (group_label, group) in zip(GROUP_STYLES * 4, groups):
+            mine = rows[rows["run_id"].isin(group["run_id"])]
+            for split, color in SPLIT_COLORS.items():
+                stats = _mean_std_over_runs(mine, "epoch", f"{split}_{kind}")
+                if not stats.empty:
+                    suffix = f" ({group_label})" if len(groups) > 1 else ""
+                    _band(ax, stats, "epoch", color, style, f"{split}{suffix}")
+        published = exp.published
+        if published and published["curve_epochs"] and published["curve_metric"].endswith(f"_{kind}"):
+            ax.plot(published["curve_epochs"], published["curve_values"], "kx", markersize=7,
+                    label=f"published {published['curve_metric']} ({short_source(exp.source)})")
+        judged = [f for f in exp.published_figures if f["metric"].endswith(f"_{kind}")]
+        if judged:  # the figures the verdict table judges, at their epochs
+            ax.plot([f["epoch"] for f in judged], [f["value"] for f in judged], "*", color="C3", markersize=10,
+                    linestyle="none", label="published figures judged")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylabel("mean loss" if kind == "loss" else "accuracy")
+        if ax.has_data():
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    n = selection["run_id"].nunique()
+    _save(fig, path, f"{exp.id}: learning curves, mean ± 1 std over {n} run(s) ({label})")
+    return True
+
+
+def plot_trace(exp, selection: pd.DataFrame, label: str, trace: pd.DataFrame, path: Path) -> bool:
+    rows = trace[trace["run_id"].isin(selection["run_id"])].copy()
+    published = exp.published_trace
+    if rows.empty:
+        return False
+    batch = exp.training["batch_size"] or 1
+    rows["samples_seen"] = rows["step"] * batch  # every batch is full but possibly an epoch's last
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    stats = _mean_std_over_runs(rows, "samples_seen", "running_loss")
+    _band(ax, stats, "samples_seen", "C0", "-", f"this harness, mean ± 1 std over {rows['run_id'].nunique()} run(s)")
+    if published:
+        every = exp.training["trace_every"] * batch
+        ax.plot([every * (i + 1) for i in range(len(published))], published, "kx-", markersize=7, linewidth=0.8,
+                label=f"published ({short_source(exp.source)})")
+    ax.set_xlabel("training samples seen")
+    ax.set_ylabel(f"mean loss over {exp.training['trace_every']} steps")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{exp.id}: running training loss ({label})", fontsize=11)
+    _save(fig, path)
+    return True
+
+
+def plot_headline(selections: list[tuple], epochs: pd.DataFrame, path: Path) -> bool:
+    """One panel per experiment: a dot per seed of the headline metric, at the published figure's epoch
+    (faithful runs; otherwise at the run's end), the published value and each group's 95% prediction
+    interval for one run marked."""
+    panels = [(exp, sel, label) for exp, sel, label in selections if not sel.empty]
+    if not panels:
+        return False
+    cols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3.2 * nrows), squeeze=False)
+    rng = np.random.default_rng(0)  # jitter only
+    for ax, (exp, sel, label) in zip(axes.flat, panels):
+        metric = headline_metric(exp)
+        figure = exp.published_figures[0] if exp.published and label == "faithful" else None
+        groups = _groups(sel)
+        shown = [figure["value"]] if figure else []
+        for i, (_, group) in enumerate(groups):
+            if figure:
+                values = at_epoch(group, epochs, metric, figure["epoch"], exp.training["epochs"]).to_numpy()
+            else:
+                values = group[metric].dropna().to_numpy()
+            ax.plot(i + rng.uniform(-0.12, 0.12, len(values)), values, "o", color="C0", alpha=0.7, markersize=5)
+            if len(values):
+                ax.plot([i - 0.25, i + 0.25], [values.mean()] * 2, color="C0", linewidth=2)
+            shown += list(values)
+            draw = single_draw(values, figure["value"]) if figure else None
+            if draw and draw.verdict:
+                ax.fill_between([i - 0.3, i + 0.3], draw.pi_low, draw.pi_high, color="C0", alpha=0.12, linewidth=0,
+                                label="95% prediction interval" if i == 0 else None)
+                shown += [draw.pi_low, draw.pi_high]
+        if figure:
+            ax.axhline(figure["value"], color="C3", linestyle="--", label="published")
+            ax.legend(fontsize=7, loc="best")
+        if shown:
+            pad = max(0.1 * (max(shown) - min(shown)), 0.005)
+            ax.set_ylim(min(shown) - pad, max(shown) + pad)
+        ax.set_xticks(range(len(groups)), [g for g, _ in groups], fontsize=8)
+        ax.set_xlim(-0.6, len(groups) - 0.4)
+        where = f" @{figure['epoch']}" if figure else ""
+        ax.set_title(f"{exp.id}" + ("" if label == "faithful" else f"\n({label})"), fontsize=9)
+        ax.set_ylabel(metric + where, fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    _save(fig, path, "Headline metric at the published epoch: one dot per seed, bar = mean")
+    return True
+
+
+def _compact(value: float, _pos=None) -> str:
+    """A log axis's tick label kept short enough not to run into its neighbours: 0.5, 20, 50k, 2M."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def plot_speed(runs: pd.DataFrame, path: Path) -> bool:
+    ok = runs[runs["status"] == "ok"]
+    if ok.empty:
+        return False
+    grouped = ok.groupby(["experiment", "device", "engine", "setting"], sort=True)
+    labels = [f"{e} [{d}, {g}]" + ("" if s == "faithful" else f" ({s})") for (e, d, g, s) in grouped.groups]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.2 + 0.35 * len(labels)), sharey=True)
+    for ax, column, title in ((axes[0], "wall_time_s", "wall time per run (s)"),
+                              (axes[1], "train_samples_per_s", "training samples / s")):
+        stats = grouped[column].agg(["mean", "std"])
+        ax.errorbar(stats["mean"], np.arange(len(stats)), xerr=stats["std"].fillna(0), fmt="o", color="C0", capsize=3)
+        ax.set_xscale("log")  # iris and 50-epoch MNIST runs differ by orders of magnitude
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_compact))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_title(title + ", mean ± 1 std", fontsize=10)
+        ax.grid(alpha=0.3, axis="x", which="both")
+    axes[0].set_yticks(np.arange(len(labels)), labels, fontsize=8)
+    axes[0].invert_yaxis()
+    _save(fig, path)
+    return True
+
+
+
+
+def plot_dropout(arms: dict[str, pd.DataFrame], path: Path) -> bool:
+    """Validation loss and accuracy per epoch of two arms (epoch rows by id), mean ± 1 std over seeds, and
+    the train − validation accuracy gap, labelled as measured with dropout active during training."""
+    if any(rows.empty for rows in arms.values()):
+        return False
+    panels = (("valid_loss", "validation loss"), ("valid_acc", "validation accuracy"),
+              ("acc_gap", "train acc − valid acc\n(train acc with dropout active)"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (column, ylabel) in zip(axes, panels):
+        for (exp_id, rows), color in zip(arms.items(), ("C3", "C0")):
+            rows = rows.assign(acc_gap=rows["train_acc"] - rows["valid_acc"])
+            _band(ax, _mean_std_over_runs(rows, "epoch", column), "epoch", color, "-",
+                  f"{exp_id} ({rows['run_id'].nunique()} runs)")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    _save(fig, path, "With and without dropout, per epoch: mean ± 1 std over seeds")
+    return True
