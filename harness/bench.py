@@ -11,6 +11,7 @@ measured in the same invocation, on the same device and thread count.
 from __future__ import annotations
 
 import csv
+import os
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
@@ -90,6 +91,18 @@ def add_speedups(rows: list[dict]) -> None:
         r["speedup_vs_reference"] = r["samples_per_s"] / base if base else None
 
 
+def writable_output(out: Path) -> None:
+    """Refuse an --out that cannot be written before anything is measured (its directory is created)."""
+    if out.is_dir():
+        raise HarnessError(f"--out {out}: is a directory; name the CSV file to write, e.g. {out / 'bench.csv'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HarnessError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}); pass another --out") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise HarnessError(f"--out {out}: directory {out.parent} is not writable; pass another --out")
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
@@ -158,7 +171,10 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
                 log(f"{exp.id} {engine} {device} seeds={row['seeds']}: {row['samples_per_s']:,.0f} samples/s "
                     f"({row['step_time_ms_median']:.3f} ms/step)")
     add_speedups(rows)
-    write_csv(rows, out)
-    plot(rows, out.with_suffix(".png"))
-    out.with_suffix(".md").write_text(markdown(rows, command))
+    try:
+        write_csv(rows, out)
+        plot(rows, out.with_suffix(".png"))
+        out.with_suffix(".md").write_text(markdown(rows, command))
+    except OSError as e:  # checked before measuring, but the place can change (or fill) meanwhile
+        raise MeasurementFailed(f"--out {out}: cannot write {e.filename or out} ({e.strerror})") from None
     return rows

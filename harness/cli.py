@@ -6,11 +6,14 @@ Exit status: 0 success, 1 a run or check failed, 2 bad input (registry, command 
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import os
 import signal
 import sys
 from pathlib import Path
 
+from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_EPOCHS, MAX_SAMPLES, MAX_SEEDS, check_count, usable_cpus
 from .errors import HarnessError, Terminated
 
 
@@ -52,14 +55,16 @@ def _cmd_run(args) -> int:
     experiments = select(registry, args.ids, args.dataset)
     seeds = parse_seeds(args.seeds)
     engine = check_engine(args.engine)
-    for flag, value in (("--epochs", args.epochs), ("--train-limit", args.train_limit), ("--eval-limit", args.eval_limit)):
-        _positive(flag, value)
+    check_count("--epochs", args.epochs, MAX_EPOCHS)
+    for flag, value in (("--train-limit", args.train_limit), ("--eval-limit", args.eval_limit)):
+        check_count(flag, value, MAX_SAMPLES)
+    # Each job is a whole training process: more than the cores only share them out thinner.
+    check_count("--jobs", args.jobs, usable_cpus())
     # Absolute paths: Ray workers do not share the driver's working directory.
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
                          eval_limit=args.eval_limit)
     matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force)
-    _positive("--jobs", args.jobs)
     if args.executor == "local":
         for flag, value in (("--ray-address", args.ray_address), ("--cpus-per-task", args.cpus_per_task)):
             if value is not None:
@@ -78,29 +83,24 @@ def _cmd_run(args) -> int:
         return run_matrix(devices=execute.parse_devices(args.devices), execute=execute, **matrix)
 
 
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise HarnessError(f"{name} must be a positive integer, got {value}")
-
-
 def _cmd_bench(args) -> int:
-    from pathlib import Path
-
-    from .bench import run_bench
+    from .bench import run_bench, writable_output
     from .engines.sources import RunOptions
     from .registry import load_registry, select
     from .runner import check_engine, parse_devices
 
     experiments = select(load_registry(args.experiments_dir), args.ids)
     engines = [check_engine(e.strip()) for e in args.engines.split(",")]
-    for name in ("--steps", "--repeats", "--seeds"):
-        _positive(name, getattr(args, name[2:]))
-    if args.warmup < 0:
-        raise HarnessError("--warmup must be 0 or more")
+    check_count("--steps", args.steps, MAX_BENCH_STEPS)
+    check_count("--repeats", args.repeats, MAX_BENCH_REPEATS)
+    check_count("--warmup", args.warmup, MAX_BENCH_REPEATS, least=0)
+    check_count("--seeds", args.seeds, MAX_SEEDS)
+    out = Path(args.out)
+    writable_output(out)
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
     command = "harness " + " ".join(sys.argv[1:])
     run_bench(experiments, engines, parse_devices(args.devices), args.steps, args.repeats, args.warmup, args.seeds,
-              options, Path(args.out), command.strip())
+              options, out, command.strip())
     print(f"wrote {args.out} and its .png and .md")
     return 0
 
@@ -207,6 +207,60 @@ def _raise_terminated(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stdout is None:  # started with stdout closed: the next file opened would take its place
+        print("harness: error: standard output is closed; redirect it instead (e.g. >/dev/null)", file=sys.stderr)
+        return 2
+    if hasattr(sys.stdout, "reconfigure"):  # a terminal or pipe that cannot show a title gets escapes, not a crash
+        sys.stdout.reconfigure(errors="backslashreplace")
+    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
+    try:
+        status = _run(argv)
+        sys.stdout.flush()
+        return status
+    except _OutputFailed as e:
+        _to_devnull(stdout)
+        if e.errno != errno.EPIPE:  # a closed pipe (`harness list | head -1`) is the reader's choice: no word
+            print(f"harness: error: cannot write to standard output ({e.strerror})", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+class _OutputFailed(OSError):
+    """Standard output could not be written: its reader is gone, or its device full."""
+
+
+class _Output:
+    """Standard output, with its write errors told apart from those of the files the harness writes."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise _OutputFailed(e.errno, e.strerror) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise _OutputFailed(e.errno, e.strerror) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _to_devnull(stream) -> None:
+    """Point a failed stream at /dev/null, so that the interpreter's last flush has nowhere to fail."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:  # SIGTERM (kill, a scheduler's time limit) takes Ctrl-C's clean way out instead of dying mid-write
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -215,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except HarnessError as e:
-        print(f"harness: error: {e}", file=sys.stderr)
+        # One line whatever a file name or a field holds.
+        print(f"harness: error: {e}".replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt as e:
         signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
