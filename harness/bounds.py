@@ -16,6 +16,8 @@ MAX_SEED = 2**32 - 1
 MAX_SEEDS = 1000  # seeds in one invocation
 MAX_EPOCHS = 100_000  # the longest recipe trains 2000
 MAX_SAMPLES = 1_000_000  # --train-limit / --eval-limit; the largest training set holds 60000
+# The quick-run overrides `harness run` takes, as a row's `overrides` names them, and their bounds.
+OVERRIDE_LIMITS = {"epochs": MAX_EPOCHS, "train_limit": MAX_SAMPLES, "eval_limit": MAX_SAMPLES}
 MAX_BENCH_STEPS = 100_000
 MAX_BENCH_REPEATS = 1000  # --repeats and --warmup
 

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_EPOCHS, MAX_SAMPLES, MAX_SEEDS, check_count, usable_cpus
+from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, usable_cpus
 from .errors import HarnessError, Terminated
 
 
@@ -55,9 +55,8 @@ def _cmd_run(args) -> int:
     experiments = select(registry, args.ids, args.dataset)
     seeds = parse_seeds(args.seeds)
     engine = check_engine(args.engine)
-    check_count("--epochs", args.epochs, MAX_EPOCHS)
-    for flag, value in (("--train-limit", args.train_limit), ("--eval-limit", args.eval_limit)):
-        check_count(flag, value, MAX_SAMPLES)
+    for key, most in OVERRIDE_LIMITS.items():  # --epochs, --train-limit, --eval-limit
+        check_count("--" + key.replace("_", "-"), getattr(args, key), most)
     # Each job is a whole training process: more than the cores only share them out thinner.
     check_count("--jobs", args.jobs, usable_cpus())
     # Absolute paths: Ray workers do not share the driver's working directory.
@@ -120,6 +119,11 @@ def _cmd_report(args) -> int:
     return write_report(args.results_dir, {**registry, **variants(registry)})
 
 
+def _one_line(text: str) -> str:
+    """A message as one line, whatever a file name or a results field it quotes holds."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _cmd_check(args) -> int:
     from .check import integrity_failures, threshold_failures
     from .registry import load_registry
@@ -132,7 +136,7 @@ def _cmd_check(args) -> int:
         if not failures:  # otherwise integrity_failures has named what makes the files unreadable
             raise
     for line in failures:
-        print(f"FAIL {line}")
+        print(f"FAIL {_one_line(line)}")
     if failures:
         return 1
     print(f"results intact and all thresholds met in {args.results_dir}")
@@ -269,8 +273,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         return args.func(args)
     except HarnessError as e:
-        # One line whatever a file name or a field holds.
-        print(f"harness: error: {e}".replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
+        print(f"harness: error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt as e:
         signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT

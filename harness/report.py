@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from .check import run_row_problem  # noqa: E402
 from .errors import HarnessError  # noqa: E402
 from .registry import METRICS  # noqa: E402
 from .results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, is_current, latest_rows  # noqa: E402
@@ -85,7 +86,7 @@ class Results:
 def load_results(results_dir: Path, registry: dict) -> Results:
     runs_text = _read_csv(results_dir / "runs.csv", RUN_COLUMNS, KEY_COLUMNS)
     records = runs_text.to_dict("records")
-    well_formed = [r for r in records if all(r[c] for c in KEY_COLUMNS) and r["seed"].isdigit()]
+    well_formed = [r for r in records if not run_row_problem(r)]  # the rows `harness check` accepts
     latest = latest_rows(well_formed)
     kept, stale, unregistered = [], {}, {}
     for row in latest:
