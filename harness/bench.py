@@ -11,7 +11,6 @@ measured in the same invocation, on the same device and thread count.
 from __future__ import annotations
 
 import csv
-import os
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,18 +88,6 @@ def add_speedups(rows: list[dict]) -> None:
     for r in rows:
         base = reference.get((r["experiment"], r["device"]))
         r["speedup_vs_reference"] = r["samples_per_s"] / base if base else None
-
-
-def writable_output(out: Path) -> None:
-    """Refuse an --out that cannot be written before anything is measured (its directory is created)."""
-    if out.is_dir():
-        raise HarnessError(f"--out {out}: is a directory; name the CSV file to write, e.g. {out / 'bench.csv'}")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise HarnessError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}); pass another --out") from None
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise HarnessError(f"--out {out}: directory {out.parent} is not writable; pass another --out")
 
 
 def write_csv(rows: list[dict], path: Path) -> None:

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, usable_cpus
+from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, parse_seeds, usable_cpus
 from .errors import HarnessError, Terminated
 
 
@@ -45,20 +45,23 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .engines.sources import RunOptions
     from .registry import load_registry, select
-    import torch
-
-    from .runner import InProcesses, check_engine, parse_devices, parse_seeds, run_matrix
 
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids, args.dataset)
+    # The bounds first, before torch is even loaded.
     seeds = parse_seeds(args.seeds)
-    engine = check_engine(args.engine)
     for key, most in OVERRIDE_LIMITS.items():  # --epochs, --train-limit, --eval-limit
         check_count("--" + key.replace("_", "-"), getattr(args, key), most)
     # Each job is a whole training process: more than the cores only share them out thinner.
     check_count("--jobs", args.jobs, usable_cpus())
+
+    import torch
+
+    from .engines.sources import RunOptions
+    from .runner import InProcesses, check_engine, parse_devices, run_matrix
+
+    engine = check_engine(args.engine)
     # Absolute paths: Ray workers do not share the driver's working directory.
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
@@ -83,25 +86,41 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .bench import run_bench, writable_output
-    from .engines.sources import RunOptions
     from .registry import load_registry, select
-    from .runner import check_engine, parse_devices
 
     experiments = select(load_registry(args.experiments_dir), args.ids)
-    engines = [check_engine(e.strip()) for e in args.engines.split(",")]
     check_count("--steps", args.steps, MAX_BENCH_STEPS)
     check_count("--repeats", args.repeats, MAX_BENCH_REPEATS)
     check_count("--warmup", args.warmup, MAX_BENCH_REPEATS, least=0)
     check_count("--seeds", args.seeds, MAX_SEEDS)
     out = Path(args.out)
-    writable_output(out)
+    _check_writable(out)
+
+    from .bench import run_bench
+    from .engines.sources import RunOptions
+    from .runner import check_engine, parse_devices
+
+    engines = [check_engine(e.strip()) for e in args.engines.split(",")]
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
     command = "harness " + " ".join(sys.argv[1:])
     run_bench(experiments, engines, parse_devices(args.devices), args.steps, args.repeats, args.warmup, args.seeds,
               options, out, command.strip())
     print(f"wrote {args.out} and its .png and .md")
     return 0
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written before anything is measured (its directory is created)."""
+    if out.is_dir():
+        raise HarnessError(f"--out {out}: is a directory; name the CSV file to write, e.g. {out / 'bench.csv'}")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise HarnessError(f"--out {out}: {out.parent} is not a directory; pass another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HarnessError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}); pass another --out") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise HarnessError(f"--out {out}: directory {out.parent} is not writable; pass another --out")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
