@@ -349,16 +349,18 @@ def _read_registry_file(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO does not wait for a writer
     except OSError as e:
         raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
-    with open(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise RegistryError(f"{path}: not a regular file; an experiment is a TOML text file")
         if info.st_size > MAX_FILE_BYTES:
             raise RegistryError(f"{path}: {info.st_size:,} bytes; an experiment file is at most {MAX_FILE_BYTES:,}")
-        try:
+        with open(fd, "rb", closefd=False) as f:
             data = f.read(MAX_FILE_BYTES + 1)  # the size may have grown since fstat
-        except OSError as e:
-            raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise RegistryError(f"{path}: more than {MAX_FILE_BYTES:,} bytes; an experiment file is at most that")
     try:
