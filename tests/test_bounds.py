@@ -1,14 +1,17 @@
 """Input a user could not mean is refused before anything is allocated; output that cannot be written is
-one line, never a traceback. Everything here goes through `python -m harness` as a shell would run it.
+one line, never a traceback. The command lines go through `python -m harness` as a shell would run them.
 
-README, "What the harness guarantees about your results files", is covered here sentence by sentence:
-- "Bounds": test_absurd_command_line_is_refused_at_once, test_largest_seed_is_the_one_every_recipe_takes,
-  test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load, test_refused_recipe_runs_nothing,
+README, "What the harness guarantees about your results files", sentence by sentence:
+- "Bounds: what no one could mean is refused at once": test_absurd_command_line_is_refused_at_once,
+  test_absurd_options_are_refused_before_torch_loads, test_largest_seed_is_the_one_every_recipe_takes,
   test_registry_file_that_is_not_a_small_regular_file_is_refused, test_deeply_nested_toml_is_one_line,
+  test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load, test_refused_recipe_runs_nothing,
   test_bench_out_that_cannot_be_written_is_refused_before_measuring.
-- "Ids": test_ids_are_plain_names.
-- "Output": test_reader_gone_before_the_output_exits_quietly, test_closed_stdout_is_one_line,
-  test_full_stdout_is_one_line, test_stdout_that_cannot_encode_a_title_gets_escapes.
+- "Ids are plain names": test_ids_are_plain_names (and, in test_tamper.py, test_free_text_cannot_start_a_formula).
+- "Output": test_reader_gone_before_the_output_exits_quietly, test_full_stdout_is_one_line,
+  test_closed_stdout_is_one_line, test_stdout_that_cannot_encode_a_title_gets_escapes; one line whatever a
+  file name holds: test_ids_are_plain_names ('two\\nlines'); `FAIL` lines: test_tamper.py's
+  test_check_output_stays_one_line_per_failure.
 """
 
 import os
@@ -85,6 +88,13 @@ def test_absurd_command_line_is_refused_at_once(tmp_path, args, expect):
     where = ["--results-dir", results] if args[0] == "run" else ["--out", results / "bench.csv"]
     assert_refused(harness(*args, *where), expect)
     assert not results.exists()
+
+
+def test_absurd_options_are_refused_before_torch_loads():
+    code = ("import sys; from harness.cli import main; "
+            "status = main(['run', 'iris-mse', '--seeds', '0-999999999999']); print(status, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert proc.stdout == "2 False\n", proc
 
 
 def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):

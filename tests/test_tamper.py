@@ -1,10 +1,12 @@
 """Hand-edited results: `harness check` refuses every row the harness could not have written, naming it,
 and `harness report` counts none of them. Free text that reaches a CSV cannot start a spreadsheet formula.
 
-README, "What the harness guarantees about your results files", is covered here sentence by sentence:
-- "Tampering": test_check_names_each_tampered_row, test_check_names_tampered_epoch_rows,
-  test_report_counts_only_rows_check_accepts, test_check_output_stays_one_line_per_failure.
-- "Formulas": test_free_text_cannot_start_a_formula.
+README, "What the harness guarantees about your results files", sentence by sentence:
+- "Tampering: `harness check` refuses every row the harness could not have written": FAULTS, through
+  test_check_names_each_tampered_row and test_check_names_tampered_epoch_rows; "`harness report` counts
+  only the rows `check` accepts": test_report_counts_only_rows_check_accepts.
+- "Ids are plain names" (free text written with a leading '): test_free_text_cannot_start_a_formula.
+- "Output" (every `FAIL` line is one line): test_check_output_stays_one_line_per_failure.
 """
 
 import csv
