@@ -21,6 +21,7 @@ from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.multiseed import vmap_fallback_is_an_error
 from .engines.sources import RunOptions
 from .errors import HarnessError
+from .registry import training_samples
 from .runner import device_name, git_commit
 
 COLUMNS = [
@@ -148,6 +149,10 @@ def markdown(rows: list[dict], command: str) -> str:
 def run_bench(experiments, engines: list[str], devices: list[str], steps: int, repeats: int, warmup: int,
               seeds: int | None, options: RunOptions, out: Path, command: str, log=print) -> list[dict]:
     """Measure every combination, then write `out` (CSV), its plot (.png) and markdown (.md) beside it."""
+    for exp in experiments:  # a measurement of more batches than there are would time fewer steps than it says
+        batches = training_samples(exp.data) // (exp.training["batch_size"] or training_samples(exp.data))
+        if exp.data["dataset"] != "iris" and steps > batches:
+            raise HarnessError(f"--steps {steps}: {exp.id} has {batches} batches in its training set; allowed: 1 to {batches}")
     rows = []
     for device in devices:
         for exp in experiments:

@@ -325,14 +325,23 @@ def _validate_sizes(exp: dict, path: Path) -> None:
     if training["loss"] == "mse" and model["arch"] != "mlp":
         raise RegistryError(f"{path}: loss 'mse' regresses the class index with one output: it needs arch 'mlp' "
                             "with 'model.sizes' ending in 1")
-    n = TRAINING_SET_SIZES[dataset]
-    if dataset == "iris":  # sklearn's train_test_split: ceil(fraction * n) test samples
-        _check_split(path, "data.test_fraction", data["test_fraction"], n, math.ceil(data["test_fraction"] * n))
-    elif data["valid_fraction"]:  # random_split as split_indices calls it: int(n * (1 - fraction)) to train
-        _check_split(path, "data.valid_fraction", data["valid_fraction"], n, n - int(n * (1 - data["valid_fraction"])))
-    if training["batch_size"] is not None and training["batch_size"] > n:
-        raise RegistryError(f"{path}: 'training.batch_size' is {training['batch_size']}; allowed: 1 to {n} "
-                            f"({dataset}'s training set)")
+    n, trained = TRAINING_SET_SIZES[dataset], training_samples(data)
+    if dataset == "iris":
+        _check_split(path, "data.test_fraction", data["test_fraction"], n, n - trained)
+    elif data["valid_fraction"]:
+        _check_split(path, "data.valid_fraction", data["valid_fraction"], n, n - trained)
+    if training["batch_size"] is not None and training["batch_size"] > trained:
+        raise RegistryError(f"{path}: 'training.batch_size' is {training['batch_size']}; allowed: 1 to {trained} "
+                            f"(the samples it trains on)")
+
+
+def training_samples(data: dict) -> int:
+    """How many samples a recipe trains on: what its test or validation split leaves of the training set."""
+    n = TRAINING_SET_SIZES[data["dataset"]]
+    if data["dataset"] == "iris":  # sklearn's train_test_split holds out ceil(fraction * n)
+        return n - math.ceil(data["test_fraction"] * n)
+    # random_split as split_indices calls it keeps int(n * (1 - fraction)) to train
+    return int(n * (1 - data["valid_fraction"])) if data["valid_fraction"] else n
 
 
 def _check_split(path: Path, key: str, fraction: float, n: int, held_out: int) -> None:

@@ -6,7 +6,7 @@ README, "What the harness guarantees about your results files", sentence by sent
   test_absurd_options_are_refused_before_torch_loads, test_largest_seed_is_the_one_every_recipe_takes,
   test_registry_file_that_is_not_a_small_regular_file_is_refused, test_deeply_nested_toml_is_one_line,
   test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load, test_refused_recipe_runs_nothing,
-  test_bench_out_that_cannot_be_written_is_refused_before_measuring.
+  test_bench_out_that_cannot_be_written_is_refused_before_measuring, test_bench_steps_fit_the_training_set.
 - "Ids are plain names": test_ids_are_plain_names (and, in test_tamper.py, test_free_text_cannot_start_a_formula).
 - "Output": test_reader_gone_before_the_output_exits_quietly, test_full_stdout_is_one_line,
   test_closed_stdout_is_one_line, test_stdout_that_cannot_encode_a_title_gets_escapes; one line whatever a
@@ -90,6 +90,13 @@ def test_absurd_command_line_is_refused_at_once(tmp_path, args, expect):
     assert not results.exists()
 
 
+def test_bench_steps_fit_the_training_set(tmp_path, capsys):
+    # More steps than batches would time one epoch and divide it by the steps asked for.
+    proc = harness_here(capsys, "bench", "mnist-mlp", "--steps", "3001", "--out", tmp_path / "bench.csv")
+    assert_refused(proc, "--steps 3001: mnist-mlp has 3000 batches in its training set; allowed: 1 to 3000")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_absurd_options_are_refused_before_torch_loads():
     code = ("import sys; from harness.cli import main; "
             "status = main(['run', 'iris-mse', '--seeds', '0-999999999999']); print(status, 'torch' in sys.modules)")
@@ -128,7 +135,7 @@ def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):
     ("iris-mse", "epochs = 2000\nlog", "epochs = 99999999999999999999\nlog", "'training.epochs' is 99999999999999999999; allowed: 1 to 100000"),
     ("iris-mse", "[smoke]\nepochs = 2000", "[smoke]\nepochs = 100001", "'smoke.epochs' is 100001; allowed: 1 to 100000"),
     ("iris-mse", "log_every = 100", "log_every = 10000000", "'training.log_every' is 10000000; allowed: 1 to 100000"),
-    ("mnist-cnn", "batch_size = 20", "batch_size = 100000000", "'training.batch_size' is 100000000; allowed: 1 to 60000"),
+    ("mnist-cnn", "batch_size = 20", "batch_size = 100000000", "'training.batch_size' is 100000000; allowed: 1 to 60000 (the samples it trains on)"),
     ("mnist-cnn", "momentum = 0.9", "momentum = 5.0", "'training.momentum' is 5.0; allowed: 0 to 1.0"),
     ("mnist-cnn-dropout-50", "dropout = 0.5", "dropout = 1.0", "'model.dropout' must be in [0, 1)"),
     ("mnist-cnn", "train_limit = 20000", "train_limit = 100000000", "'smoke.train_limit' is 100000000; allowed: 1 to 1000000"),
