@@ -150,8 +150,9 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
               seeds: int | None, options: RunOptions, out: Path, command: str, log=print) -> list[dict]:
     """Measure every combination, then write `out` (CSV), its plot (.png) and markdown (.md) beside it."""
     for exp in experiments:  # a measurement of more batches than there are would time fewer steps than it says
-        batches = training_samples(exp.data) // (exp.training["batch_size"] or training_samples(exp.data))
-        if exp.data["dataset"] != "iris" and steps > batches:
+        batch = exp.training["batch_size"]
+        if exp.data["dataset"] != "iris" and batch and steps * batch > training_samples(exp.data):
+            batches = training_samples(exp.data) // batch
             raise HarnessError(f"--steps {steps}: {exp.id} has {batches} batches in its training set; allowed: 1 to {batches}")
     rows = []
     for device in devices:

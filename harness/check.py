@@ -17,8 +17,8 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
-from .errors import HarnessError
 from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
+from .errors import HarnessError
 from .registry import DATASETS, ID_PATTERN, VARIANT_SEPARATOR, variants
 from .results import FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, is_current, latest_rows, read_table
 
@@ -90,7 +90,7 @@ def _field_problem(row: dict, columns: list[str]) -> str | None:
                 value = _number(text, int)
                 if value is not None and value < 0:
                     return f"{column} {text!r} is negative"
-                if value is not None and value > MOST.get(column, value):
+                if value is not None and column in MOST and value > MOST[column]:
                     return f"{column} {text!r} is beyond {MOST[column]}, more than the harness runs"
             elif column in RUN_METRICS or column in TIMES or column == "running_loss":
                 value = _number(text)
