@@ -52,19 +52,19 @@ def parse_seeds(text: str) -> list[int]:
         part = part.strip()
         m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
         if not m:
-            raise HarnessError(f"--seeds: {_shown(part)!r} is not a seed or range; use forms like 0-4 or 0,3,7")
+            raise HarnessError(f"--seeds: {clipped(part)!r} is not a seed or range; use forms like 0-4 or 0,3,7")
         # Length first: int() refuses numbers of more than 4300 digits with an error of its own.
         if any(len(g) > len(str(MAX_SEED)) or int(g) > MAX_SEED for g in m.groups() if g):
-            raise HarnessError(f"--seeds: {_shown(part)!r} goes beyond the largest seed, {MAX_SEED} (2**32 - 1, what NumPy takes)")
+            raise HarnessError(f"--seeds: {clipped(part)!r} goes beyond the largest seed, {MAX_SEED} (2**32 - 1, what NumPy takes)")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise HarnessError(f"--seeds: range {part!r} runs backwards; write it as {hi}-{lo}")
         ranges.append(range(lo, hi + 1))
     if sum(map(len, ranges)) > MAX_SEEDS:  # repeats counted too: this bounds the work of listing them
-        raise HarnessError(f"--seeds {_shown(text)!r} names more than {MAX_SEEDS} seeds; run at most {MAX_SEEDS} at a time")
+        raise HarnessError(f"--seeds {clipped(text)!r} names more than {MAX_SEEDS} seeds; run at most {MAX_SEEDS} at a time")
     return sorted({seed for r in ranges for seed in r})
 
 
-def _shown(text: str, width: int = 40) -> str:
+def clipped(text: str, width: int = 40) -> str:
     """User input quoted in a message, cut short: an error line stays one readable line."""
     return text if len(text) <= width else text[: width - 3] + "..."

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, parse_seeds, usable_cpus
+from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
 from .errors import HarnessError, Terminated
 
 
@@ -111,14 +111,19 @@ def _cmd_bench(args) -> int:
 
 def _check_writable(out: Path) -> None:
     """Refuse an --out that cannot be written before anything is measured (its directory is created)."""
-    if out.is_dir():
-        raise HarnessError(f"--out {out}: is a directory; name the CSV file to write, e.g. {out / 'bench.csv'}")
-    if out.parent.exists() and not out.parent.is_dir():
-        raise HarnessError(f"--out {out}: {out.parent} is not a directory; pass another --out")
+    longest = 255  # NAME_MAX of every common file system; the directory's own is asked once it exists
     try:
+        if out.parent.exists():
+            longest = os.pathconf(out.parent, "PC_NAME_MAX")
+        if max(len(os.fsencode(out.with_suffix(s).name)) for s in (out.suffix, ".png", ".md")) > longest:
+            raise HarnessError(f"--out: file name {clipped(out.name)!r} is too long; allowed: {longest} bytes with its .png and .md")
+        if out.is_dir():
+            raise HarnessError(f"--out {out}: is a directory; name the CSV file to write, e.g. {out / 'bench.csv'}")
+        if out.parent.exists() and not out.parent.is_dir():
+            raise HarnessError(f"--out {out}: {out.parent} is not a directory; pass another --out")
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise HarnessError(f"--out {out}: cannot create its directory {out.parent} ({e.strerror}); pass another --out") from None
+        raise HarnessError(f"--out {clipped(str(out), 80)}: cannot create it or its directory ({e.strerror}); pass another --out") from None
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise HarnessError(f"--out {out}: directory {out.parent} is not writable; pass another --out")
 

@@ -203,8 +203,10 @@ def test_ids_are_plain_names(tmp_path, capsys, new_id, expect):
 
 @pytest.mark.parametrize("out,expect", [
     ("file/bench.csv", "file is not a directory"),
-    ("file/deeper/bench.csv", "cannot create its directory"),
+    ("file/deeper/bench.csv", "cannot create it or its directory (Not a directory)"),
     (".", "is a directory; name the CSV file to write"),
+    ("b" * 253 + ".c", "is too long; allowed: 255 bytes with its .png and .md"),  # the name fits, its .png would not
+    ("b" * 300 + "/bench.csv", "cannot create it or its directory (File name too long)"),
 ])
 def test_bench_out_that_cannot_be_written_is_refused_before_measuring(tmp_path, out, expect):
     (tmp_path / "file").write_text("")
