@@ -21,6 +21,7 @@ from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.multiseed import vmap_fallback_is_an_error
 from .engines.sources import RunOptions
 from .errors import HarnessError
+from .registry import training_samples
 from .runner import device_name, git_commit
 
 COLUMNS = [
@@ -148,6 +149,11 @@ def markdown(rows: list[dict], command: str) -> str:
 def run_bench(experiments, engines: list[str], devices: list[str], steps: int, repeats: int, warmup: int,
               seeds: int | None, options: RunOptions, out: Path, command: str, log=print) -> list[dict]:
     """Measure every combination, then write `out` (CSV), its plot (.png) and markdown (.md) beside it."""
+    for exp in experiments:  # a measurement of more batches than there are would time fewer steps than it says
+        batch = exp.training["batch_size"]
+        if exp.data["dataset"] != "iris" and batch and steps * batch > training_samples(exp.data):
+            batches = training_samples(exp.data) // batch
+            raise HarnessError(f"--steps {steps}: {exp.id} has {batches} batches in its training set; allowed: 1 to {batches}")
     rows = []
     for device in devices:
         for exp in experiments:
@@ -158,7 +164,10 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
                 log(f"{exp.id} {engine} {device} seeds={row['seeds']}: {row['samples_per_s']:,.0f} samples/s "
                     f"({row['step_time_ms_median']:.3f} ms/step)")
     add_speedups(rows)
-    write_csv(rows, out)
-    plot(rows, out.with_suffix(".png"))
-    out.with_suffix(".md").write_text(markdown(rows, command))
+    try:
+        write_csv(rows, out)
+        plot(rows, out.with_suffix(".png"))
+        out.with_suffix(".md").write_text(markdown(rows, command))
+    except OSError as e:  # checked before measuring, but the place can change (or fill) meanwhile
+        raise MeasurementFailed(f"--out {out}: cannot write {e.filename or out} ({e.strerror})") from None
     return rows

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
+from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
 from .errors import HarnessError
-from .registry import variants
+from .registry import DATASETS, ID_PATTERN, VARIANT_SEPARATOR, variants
 from .results import FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, is_current, latest_rows, read_table
 
 
@@ -61,6 +64,14 @@ def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
 
 RUN_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 TIMES = ("wall_time_s", "train_time_s", "train_samples_per_s", "epoch_time_s", "samples_per_s")
+LOSSES = ("train_loss", "valid_loss", "test_loss", "running_loss")
+INTEGERS = ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch")
+# The largest value an integer column can hold as the harness writes it (the others: any).
+MOST = {"seed": MAX_SEED, "epochs": MAX_EPOCHS, "epoch": MAX_EPOCHS, "diverged_epoch": MAX_EPOCHS}
+# What identifies a run: never empty in a row the harness wrote.
+REQUIRED = ("run_id", "experiment", "seed", "device", "engine", "epochs", "faithful", "status", "config_hash", "started_at")
+STARTED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00")  # isoformat(timespec="seconds") in UTC
+EXPERIMENT = re.compile(rf"{ID_PATTERN.pattern}(?:{VARIANT_SEPARATOR}(?:{'|'.join(map(re.escape, DATASETS))}))?")
 
 
 def _number(text: str | None, kind=float):
@@ -75,39 +86,82 @@ def _field_problem(row: dict, columns: list[str]) -> str | None:
     for column in columns:
         text = row[column]
         try:
-            if column in ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch"):
+            if column in INTEGERS:
                 value = _number(text, int)
                 if value is not None and value < 0:
                     return f"{column} {text!r} is negative"
+                if value is not None and column in MOST and value > MOST[column]:
+                    return f"{column} {text!r} is beyond {MOST[column]}, more than the harness runs"
             elif column in RUN_METRICS or column in TIMES or column == "running_loss":
                 value = _number(text)
                 if column.endswith("_acc") and value is not None and not 0 <= value <= 1:
                     return f"{column} {text!r} is outside [0, 1]"
+                if column in TIMES and value is not None and not (math.isfinite(value) and value >= 0):
+                    return f"{column} {text!r} is not a finite time or rate of 0 or more"
+                if column in LOSSES and value is not None and value < 0:  # both losses are 0 or more; nan: diverged
+                    return f"{column} {text!r} is negative"
         except ValueError:
             return f"{column} {text!r} is not a number"
     return None
 
 
 def run_row_problem(row: dict) -> str | None:
-    """What makes a runs.csv row malformed, if anything."""
+    """What makes a runs.csv row one the harness could not have written, if anything: None for a row
+    `harness check` accepts, the only rows `harness report` counts."""
     problem = _field_problem(row, RUN_COLUMNS)
     if problem:
         return problem
-    if not row["run_id"]:
-        return "run_id is empty"
+    empty = [c for c in REQUIRED if not row[c]]
+    if empty:
+        return f"{', '.join(empty)} empty"
+    if not EXPERIMENT.fullmatch(row["experiment"]):
+        return f"experiment {row['experiment']!r} is not an experiment id"
     if row["status"] not in STATUSES:
         return f"status {row['status']!r} is not one of {', '.join(STATUSES)}"
     if row["faithful"] not in ("true", "false"):
         return f"faithful {row['faithful']!r} is not true or false"
+    if (row["faithful"] == "true") != (row["overrides"] == ""):
+        return f"faithful {row['faithful']!r} with overrides {row['overrides']!r}: a run is faithful exactly when nothing is overridden"
+    if row["status"] in FINISHED_STATUSES and int(row["epochs"]) < 1:
+        return f"status {row['status']} after {row['epochs']} epochs"
     if (row["status"] == "diverged") != (row["diverged_epoch"] != ""):
         return "diverged_epoch must be given exactly when status is diverged"
+    if row["diverged_epoch"] and not 1 <= int(row["diverged_epoch"]) <= int(row["epochs"]):
+        return f"diverged_epoch {row['diverged_epoch']} is not one of the run's {row['epochs']} epochs"
     if row["status"] == "ok" and any(row[m] != "" and not math.isfinite(float(row[m])) for m in RUN_METRICS):
         return "status ok with a non-finite metric"
+    if not _utc_timestamp(row["started_at"]):
+        return f"started_at {row['started_at']!r} is not a UTC time as the harness writes it (e.g. 2025-01-31T12:00:00+00:00)"
+    return _overrides_problem(row["overrides"])
+
+
+def _utc_timestamp(text: str) -> bool:
+    if not STARTED_AT.fullmatch(text):
+        return False
     try:
-        if not isinstance(json.loads(row["overrides"] or "{}"), dict):
-            raise ValueError
-    except ValueError:
-        return f"overrides {row['overrides']!r} is not a JSON object"
+        datetime.fromisoformat(text)
+    except ValueError:  # a day or hour that does not exist
+        return False
+    return True
+
+
+def _overrides_problem(text: str) -> str | None:
+    """Overrides are empty, or the JSON object the runner writes: known keys, integers in bounds, keys sorted."""
+    if not text:
+        return None
+    try:
+        overrides = json.loads(text)
+    except (ValueError, RecursionError):
+        overrides = None
+    if not isinstance(overrides, dict) or not overrides:
+        return f"overrides {text!r} is not a JSON object of overrides"
+    for key, value in overrides.items():
+        if key not in OVERRIDE_LIMITS:
+            return f"overrides {text!r}: {key!r} is not one of {', '.join(OVERRIDE_LIMITS)}"
+        if type(value) is not int or not 1 <= value <= OVERRIDE_LIMITS[key]:
+            return f"overrides {text!r}: {key} is not an integer from 1 to {OVERRIDE_LIMITS[key]}"
+    if text != json.dumps(overrides, sort_keys=True):
+        return f"overrides {text!r} is not as the harness writes it ({json.dumps(overrides, sort_keys=True)})"
     return None
 
 

@@ -6,11 +6,14 @@ Exit status: 0 success, 1 a run or check failed, 2 bad input (registry, command 
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import os
 import signal
 import sys
 from pathlib import Path
 
+from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
 from .errors import HarnessError, Terminated
 
 
@@ -42,24 +45,28 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .engines.sources import RunOptions
     from .registry import load_registry, select
-    import torch
-
-    from .runner import InProcesses, check_engine, parse_devices, parse_seeds, run_matrix
 
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids, args.dataset)
+    # The bounds first, before torch is even loaded.
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None  # None: each experiment's own default
+    for key, most in OVERRIDE_LIMITS.items():  # --epochs, --train-limit, --eval-limit
+        check_count("--" + key.replace("_", "-"), getattr(args, key), most)
+    # Each job is a whole training process: more than the cores only share them out thinner.
+    check_count("--jobs", args.jobs, usable_cpus())
+
+    import torch
+
+    from .engines.sources import RunOptions
+    from .runner import InProcesses, check_engine, parse_devices, run_matrix
+
     engine = check_engine(args.engine)
-    for flag, value in (("--epochs", args.epochs), ("--train-limit", args.train_limit), ("--eval-limit", args.eval_limit)):
-        _positive(flag, value)
     # Absolute paths: Ray workers do not share the driver's working directory.
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
                          eval_limit=args.eval_limit)
     matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force)
-    _positive("--jobs", args.jobs)
     if args.executor == "local":
         for flag, value in (("--ray-address", args.ray_address), ("--cpus-per-task", args.cpus_per_task)):
             if value is not None:
@@ -78,31 +85,47 @@ def _cmd_run(args) -> int:
         return run_matrix(devices=execute.parse_devices(args.devices), execute=execute, **matrix)
 
 
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise HarnessError(f"{name} must be a positive integer, got {value}")
-
-
 def _cmd_bench(args) -> int:
-    from pathlib import Path
+    from .registry import load_registry, select
+
+    experiments = select(load_registry(args.experiments_dir), args.ids)
+    check_count("--steps", args.steps, MAX_BENCH_STEPS)
+    check_count("--repeats", args.repeats, MAX_BENCH_REPEATS)
+    check_count("--warmup", args.warmup, MAX_BENCH_REPEATS, least=0)
+    check_count("--seeds", args.seeds, MAX_SEEDS)
+    out = Path(args.out)
+    _check_writable(out)
 
     from .bench import run_bench
     from .engines.sources import RunOptions
-    from .registry import load_registry, select
     from .runner import check_engine, parse_devices
 
-    experiments = select(load_registry(args.experiments_dir), args.ids)
     engines = [check_engine(e.strip()) for e in args.engines.split(",")]
-    for name in ("--steps", "--repeats", "--seeds"):
-        _positive(name, getattr(args, name[2:]))
-    if args.warmup < 0:
-        raise HarnessError("--warmup must be 0 or more")
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
     command = "harness " + " ".join(sys.argv[1:])
     run_bench(experiments, engines, parse_devices(args.devices), args.steps, args.repeats, args.warmup, args.seeds,
-              options, Path(args.out), command.strip())
+              options, out, command.strip())
     print(f"wrote {args.out} and its .png and .md")
     return 0
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an --out that cannot be written before anything is measured (its directory is created)."""
+    longest = 255  # NAME_MAX of every common file system; the directory's own is asked once it exists
+    try:
+        if out.parent.exists():
+            longest = os.pathconf(out.parent, "PC_NAME_MAX")
+        if max(len(os.fsencode(out.with_suffix(s).name)) for s in (out.suffix, ".png", ".md")) > longest:
+            raise HarnessError(f"--out: file name {clipped(out.name)!r} is too long; allowed: {longest} bytes with its .png and .md")
+        if out.is_dir():
+            raise HarnessError(f"--out {out}: is a directory; name the CSV file to write, e.g. {out / 'bench.csv'}")
+        if out.parent.exists() and not out.parent.is_dir():
+            raise HarnessError(f"--out {out}: {out.parent} is not a directory; pass another --out")
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HarnessError(f"--out {clipped(str(out), 80)}: cannot create it or its directory ({e.strerror}); pass another --out") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise HarnessError(f"--out {out}: directory {out.parent} is not writable; pass another --out")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -120,6 +143,11 @@ def _cmd_report(args) -> int:
     return write_report(args.results_dir, {**registry, **variants(registry)})
 
 
+def _one_line(text: str) -> str:
+    """A message as one line, whatever a file name or a results field it quotes holds."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _cmd_check(args) -> int:
     from .check import integrity_failures, threshold_failures
     from .registry import load_registry
@@ -132,7 +160,7 @@ def _cmd_check(args) -> int:
         if not failures:  # otherwise integrity_failures has named what makes the files unreadable
             raise
     for line in failures:
-        print(f"FAIL {line}")
+        print(f"FAIL {_one_line(line)}")
     if failures:
         return 1
     print(f"results intact and all thresholds met in {args.results_dir}")
@@ -209,6 +237,60 @@ def _raise_terminated(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stdout is None:  # started with stdout closed: the next file opened would take its place
+        print("harness: error: standard output is closed; redirect it instead (e.g. >/dev/null)", file=sys.stderr)
+        return 2
+    if hasattr(sys.stdout, "reconfigure"):  # a terminal or pipe that cannot show a title gets escapes, not a crash
+        sys.stdout.reconfigure(errors="backslashreplace")
+    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
+    try:
+        status = _run(argv)
+        sys.stdout.flush()
+        return status
+    except _OutputFailed as e:
+        _to_devnull(stdout)
+        if e.errno != errno.EPIPE:  # a closed pipe (`harness list | head -1`) is the reader's choice: no word
+            print(f"harness: error: cannot write to standard output ({e.strerror})", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+class _OutputFailed(OSError):
+    """Standard output could not be written: its reader is gone, or its device full."""
+
+
+class _Output:
+    """Standard output, with its write errors told apart from those of the files the harness writes."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as e:
+            raise _OutputFailed(e.errno, e.strerror) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as e:
+            raise _OutputFailed(e.errno, e.strerror) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _to_devnull(stream) -> None:
+    """Point a failed stream at /dev/null, so that the interpreter's last flush has nowhere to fail."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:  # SIGTERM (kill, a scheduler's time limit) takes Ctrl-C's clean way out instead of dying mid-write
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -217,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except HarnessError as e:
-        print(f"harness: error: {e}", file=sys.stderr)
+        print(f"harness: error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt as e:
         signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT

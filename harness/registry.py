@@ -13,11 +13,14 @@ import hashlib
 import json
 import math
 import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
 from .errors import RegistryError
 
 DATASETS = ("iris", "mnist", "fashion-mnist")
@@ -37,10 +40,6 @@ VARIANT_DATASETS = {"mnist": ("fashion-mnist",)}
 VARIANT_SEPARATOR = "@"
 
 _REQUIRED = object()
-
-
-# A registry file may ask for at most this many seeds by default (a typo's extra zeros would run for days).
-MAX_SEEDS = 10_000
 
 
 def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False, nonnegative=False, maximum=None):
@@ -64,7 +63,7 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "source": _key(str),
         "notes": _key(str, ""),
         # How many seeds (0..N-1) `harness run` trains when no --seeds is given.
-        "seeds": _key(int, 5, positive=True, maximum=MAX_SEEDS),
+        "seeds": _key(int, 5, positive=True, maximum=MAX_SEEDS),  # a typo's extra zeros would run for days
     },
     "data": {
         "dataset": _key(str, choices=DATASETS),
@@ -128,6 +127,26 @@ SCHEMA: dict[str, dict[str, dict]] = {
 SCHEMA["fashion_thresholds"] = SCHEMA["thresholds"]
 SCHEMA["fashion_smoke"] = SCHEMA["smoke"]
 OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke"}
+
+# Bounds beyond the schema's types: values a recipe could not mean, which would otherwise pass and
+# then fail inside every cell, or run until the machine gives out. (section, key) -> (least, most).
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("data", "split_seed"): (0, MAX_SEED),
+    ("training", "lr"): (0, 10.0),
+    ("training", "momentum"): (0, 1.0),
+    ("training", "epochs"): (1, MAX_EPOCHS),
+    ("training", "log_every"): (1, MAX_EPOCHS),
+    ("smoke", "epochs"): (1, MAX_EPOCHS),
+    ("smoke", "train_limit"): (1, MAX_SAMPLES),
+}
+MAX_PARAMETERS = 100_000_000  # an mlp's weights and biases (the largest recipe has 535,818)
+MAX_LAYERS = 64  # widths in model.sizes
+TRAINING_SET_SIZES = {"iris": 150, "mnist": 60000, "fashion-mnist": 60000}  # iris: before its test split
+CLASSES = {"iris": 3, "mnist": 10, "fashion-mnist": 10}
+MIN_SPLIT = 10  # samples each side of a train/test or train/validation split
+# Ids name files and land in CSVs: letters a spreadsheet reads as a formula (= + - @) cannot start one.
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MAX_FILE_BYTES = 1 << 20  # the registry's files are a few kB
 
 
 @dataclass(frozen=True)
@@ -234,6 +253,15 @@ def _is_type(value: Any, rule_type: type) -> bool:
     return isinstance(value, rule_type)
 
 
+def _ranged_section(name: str) -> str:
+    return name.removeprefix("fashion_")  # [fashion_smoke] follows [smoke]'s rules
+
+
+def _check_range(value, bounds: tuple | None, where: str) -> None:
+    if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+        raise RegistryError(f"{where} is {value!r}; allowed: {bounds[0]} to {bounds[1]}")
+
+
 def _section(raw: dict, name: str, path: Path) -> dict:
     return _checked_keys(raw, SCHEMA[name], path, f"{name}." if name else "")
 
@@ -247,6 +275,7 @@ def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
             raise RegistryError(f"{path}: unknown key '{prefix}{key}'{hint}; allowed: {', '.join(rules)}")
     out = {}
     for key, rule in rules.items():
+        where = f"{path}: '{prefix}{key}'"
         if key not in raw:
             if rule["default"] is _REQUIRED:
                 raise RegistryError(f"{path}: missing key '{prefix}{key}' ({_type_name(rule['type'])})")
@@ -254,7 +283,8 @@ def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
         elif _is_table_list(rule["type"]):
             out[key] = _checked_tables(raw[key], rule["type"], path, f"{prefix}{key}")
         else:
-            out[key] = _check_value(raw[key], rule, f"{path}: '{prefix}{key}'")
+            out[key] = _check_value(raw[key], rule, where)
+            _check_range(out[key], RANGES.get((_ranged_section(prefix.split(".")[0]), key)), where)
     return out
 
 
@@ -289,6 +319,7 @@ def _validate_together(exp: dict, path: Path) -> None:
         raise RegistryError(f"{path}: 'model.sizes' must start with 784 (28x28 images)")
     if training["loss"] == "mse" and model["arch"] == "mlp" and model["sizes"][-1] != 1:
         raise RegistryError(f"{path}: loss 'mse' regresses the class index: 'model.sizes' must end with 1")
+    _validate_sizes(exp, path)
     if data["dataset"] == "iris" and data["valid_fraction"]:
         raise RegistryError(f"{path}: 'data.valid_fraction' applies to MNIST-style datasets only")
     if training["optimizer"] == "adam" and training["momentum"]:
@@ -332,15 +363,84 @@ def _check_logged_epoch(epoch: int, training: dict, path: Path, key: str) -> Non
         )
 
 
-def load_experiment(path: Path) -> Experiment:
+def _validate_sizes(exp: dict, path: Path) -> None:
+    """Bounds that depend on the dataset: the net's size and outputs, the splits, the batch."""
+    model, data, training = exp["model"], exp["data"], exp["training"]
+    dataset = data["dataset"]
+    if model["arch"] == "mlp":
+        sizes = model["sizes"]
+        parameters = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+        if len(sizes) > MAX_LAYERS or parameters > MAX_PARAMETERS:
+            raise RegistryError(f"{path}: 'model.sizes' makes {len(sizes)} widths and {parameters:,} parameters; "
+                                f"allowed: at most {MAX_LAYERS} widths and {MAX_PARAMETERS:,} parameters")
+        classes = CLASSES[dataset]
+        if training["loss"] == "cross-entropy" and sizes[-1] < classes:
+            raise RegistryError(f"{path}: 'model.sizes' ends with {sizes[-1]}, but cross-entropy over {dataset}'s "
+                                f"{classes} classes needs an output per class: allowed: {classes} or more")
+    if training["loss"] == "mse" and model["arch"] != "mlp":
+        raise RegistryError(f"{path}: loss 'mse' regresses the class index with one output: it needs arch 'mlp' "
+                            "with 'model.sizes' ending in 1")
+    n, trained = TRAINING_SET_SIZES[dataset], training_samples(data)
+    if dataset == "iris":
+        _check_split(path, "data.test_fraction", data["test_fraction"], n, n - trained)
+    elif data["valid_fraction"]:
+        _check_split(path, "data.valid_fraction", data["valid_fraction"], n, n - trained)
+    if training["batch_size"] is not None and training["batch_size"] > trained:
+        raise RegistryError(f"{path}: 'training.batch_size' is {training['batch_size']}; allowed: 1 to {trained} "
+                            f"(the samples it trains on)")
+
+
+def training_samples(data: dict) -> int:
+    """How many samples a recipe trains on: what its test or validation split leaves of the training set."""
+    n = TRAINING_SET_SIZES[data["dataset"]]
+    if data["dataset"] == "iris":  # sklearn's train_test_split holds out ceil(fraction * n)
+        return n - math.ceil(data["test_fraction"] * n)
+    # random_split as split_indices calls it keeps int(n * (1 - fraction)) to train
+    return int(n * (1 - data["valid_fraction"])) if data["valid_fraction"] else n
+
+
+def _check_split(path: Path, key: str, fraction: float, n: int, held_out: int) -> None:
+    if not MIN_SPLIT <= held_out <= n - MIN_SPLIT:
+        raise RegistryError(
+            f"{path}: '{key}' {fraction!r} holds out {held_out} of {n} samples, leaving {n - held_out} to train; "
+            f"each side needs at least {MIN_SPLIT}: allowed: about {MIN_SPLIT / n:.4g} to {1 - MIN_SPLIT / n:.4g}")
+
+
+def _read_registry_file(path: Path) -> str:
+    """A registry file's text, refusing what is not a small regular file before reading any of it
+    (a FIFO would block forever, a link to /dev/zero never end)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise RegistryError(f"{path}: not valid TOML: {e}") from None
-    except UnicodeDecodeError:
-        raise RegistryError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO does not wait for a writer
     except OSError as e:
         raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise RegistryError(f"{path}: not a regular file; an experiment is a TOML text file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise RegistryError(f"{path}: {info.st_size:,} bytes; an experiment file is at most {MAX_FILE_BYTES:,}")
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # the size may have grown since fstat
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise RegistryError(f"{path}: more than {MAX_FILE_BYTES:,} bytes; an experiment file is at most that")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RegistryError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+
+
+def load_experiment(path: Path) -> Experiment:
+    text = _read_registry_file(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RegistryError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise RegistryError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     sections = {name for name in SCHEMA if name}
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
     for name, value in raw.items():
@@ -360,6 +460,9 @@ def load_experiment(path: Path) -> Experiment:
         raise RegistryError(f"{path}: 'id' is {exp['id']!r} but the file is named {path.name}; make them agree")
     if VARIANT_SEPARATOR in exp["id"]:
         raise RegistryError(f"{path}: 'id' may not contain {VARIANT_SEPARATOR!r} (it names dataset variants)")
+    if not ID_PATTERN.fullmatch(exp["id"]):
+        raise RegistryError(f"{path}: 'id' {exp['id']!r} is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, "
+                            "starting with a letter or digit")
     for name in ("thresholds", "fashion_thresholds"):
         exp[name] = {k: v for k, v in exp[name].items() if v is not None}
     _validate_together(exp, path)

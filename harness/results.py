@@ -58,6 +58,16 @@ CLAIMS = ".claims"
 BOOKKEEPING = (".lock", f"{CLAIMS}/", ".*.tmp", ".write-test.*")
 
 
+# Columns of free text, from outside the harness's control (an exception's message, a host or device name).
+FREE_TEXT_COLUMNS = ("device_name", "host", "message")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def spreadsheet_safe(text: str | None) -> str | None:
+    """Free text a spreadsheet opening the CSV shows as text: a leading ' where it would start a formula."""
+    return "'" + text if text and text.startswith(FORMULA_STARTS) else text
+
+
 def cell_key(row: dict) -> tuple:
     """What identifies a cell of the matrix: a finished one is skipped unless --force."""
     return (row["experiment"], int(row["seed"]), row["device"], row["engine"], row["config_hash"])

@@ -27,25 +27,10 @@ from .datasets import dataset_md5, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
 from .errors import HarnessError
-from .results import ResultsStore
+from .results import FREE_TEXT_COLUMNS, ResultsStore, spreadsheet_safe
 from .training import RunOutcome
 
 METRIC_NAMES = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-4', '0,3,7' or a mix ('0-2,9') into a sorted list without repeats."""
-    seeds: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            raise HarnessError(f"--seeds: {part!r} is not a seed or range; use forms like 0-4 or 0,3,7")
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if hi < lo:
-            raise HarnessError(f"--seeds: range {part!r} runs backwards; write it as {hi}-{lo}")
-        seeds.update(range(lo, hi + 1))
-    return sorted(seeds)
 
 
 def parse_devices(text: str, cuda_count: int | None = None, where: str = "this machine") -> list[str]:
@@ -191,6 +176,7 @@ def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOut
         "dataset_md5": dataset_md5(exp.data["dataset"]),
         "diverged_epoch": outcome.diverged_epoch, "message": outcome.message,
     }
+    run.update({column: spreadsheet_safe(run[column]) for column in FREE_TEXT_COLUMNS})
     epochs = [{"run_id": run_id, **e} for e in outcome.epochs]
     trace = [{"run_id": run_id, **t} for t in outcome.trace]
     return run, epochs, trace

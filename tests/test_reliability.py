@@ -214,7 +214,7 @@ def test_no_network_and_no_mirror_names_the_fix(tmp_path, capsys, no_training, n
 
 
 def test_divergence_is_recorded_and_the_matrix_continues(tmp_path, capsys):
-    reg = make_registry(tmp_path / "reg", **{"iris-blowup": variant("iris-blowup", "lr = 0.003", "lr = 1e6")})
+    reg = make_registry(tmp_path / "reg", **{"iris-blowup": variant("iris-blowup", "lr = 0.003", "lr = 10")})
     results = tmp_path / "res"
     args = ["run", "iris-blowup", "iris-mse", "--seeds", "0", "--epochs", "20", "--results-dir", results, "--experiments-dir", reg]
     status, out, _ = harness(capsys, *args)

@@ -10,7 +10,8 @@ import torch
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.results import EPOCH_COLUMNS, RUN_COLUMNS
-from harness.runner import parse_devices, parse_seeds
+from harness.bounds import parse_seeds
+from harness.runner import parse_devices
 
 SPEC_RUN_COLUMNS = (
     "run_id, experiment, seed, device, device_name, engine, epochs, faithful, status, train_loss, train_acc, "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..check import run_row_problem
 from ..errors import HarnessError
 from ..registry import METRICS
 from ..results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, is_current, latest_rows
@@ -63,7 +64,7 @@ def load_results(results_dir: Path, registry: dict) -> Results:
     """The rows the report counts, and how many of the others were set aside, and why."""
     runs_text = _read_csv(results_dir / "runs.csv", RUN_COLUMNS, KEY_COLUMNS)
     records = runs_text.to_dict("records")
-    well_formed = [r for r in records if all(r[c] for c in KEY_COLUMNS) and r["seed"].isdigit()]
+    well_formed = [r for r in records if not run_row_problem(r)]  # the rows `harness check` accepts
     latest = latest_rows(well_formed)
     kept, stale, unregistered = [], {}, {}
     for row in latest:

@@ -1,0 +1,243 @@
+"""Input a user could not mean is refused before anything is allocated; output that cannot be written is
+one line, never a traceback. The command lines go through `python -m harness` as a shell would run them.
+
+README, "What the harness guarantees about your results files", sentence by sentence:
+- "Bounds: what no one could mean is refused at once": test_absurd_command_line_is_refused_at_once,
+  test_absurd_options_are_refused_before_torch_loads, test_largest_seed_is_the_one_every_recipe_takes,
+  test_registry_file_that_is_not_a_small_regular_file_is_refused, test_deeply_nested_toml_is_one_line,
+  test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load, test_refused_recipe_runs_nothing,
+  test_bench_out_that_cannot_be_written_is_refused_before_measuring, test_bench_steps_fit_the_training_set.
+- "Ids are plain names": test_ids_are_plain_names (and, in test_tamper.py, test_free_text_cannot_start_a_formula).
+- "Output": test_reader_gone_before_the_output_exits_quietly, test_full_stdout_is_one_line,
+  test_closed_stdout_is_one_line, test_stdout_that_cannot_encode_a_title_gets_escapes; one line whatever a
+  file name holds: test_ids_are_plain_names ('two\\nlines'); `FAIL` lines: test_tamper.py's
+  test_check_output_stays_one_line_per_failure.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from harness.bounds import MAX_SEED
+from harness.cli import main
+from harness.registry import load_registry
+
+from .conftest import ROOT
+
+EXPERIMENTS = ROOT / "experiments"
+# A safety net against a hang (the harness must refuse at once); never what a test asserts.
+HANG = 120
+
+
+def harness(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=HANG, **kwargs)
+
+
+def harness_here(capsys, *args) -> subprocess.CompletedProcess:
+    """`harness` with these arguments in this process (the same command line, without a new interpreter)."""
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, out, err)
+
+
+def assert_refused(proc, *expected, status=2):
+    assert proc.returncode == status, proc
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("harness: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    for text in expected:
+        assert text in proc.stderr, proc.stderr
+
+
+def registry_with(tmp_path, base: str, old: str, new: str, name: str | None = None):
+    """A registry directory holding one experiment file: `base` with `old` replaced by `new`."""
+    text = (EXPERIMENTS / f"{base}.toml").read_text()
+    assert old in text
+    directory = tmp_path / "reg"
+    directory.mkdir(exist_ok=True)
+    path = directory / f"{name or base}.toml"
+    path.write_text(text.replace(old, new, 1))
+    return directory, path
+
+
+# ---------------------------------------------------------------------------------------------------
+# The command line
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["run", "iris-mse", "--seeds", "0-999999999999"], "--seeds: '0-999999999999' goes beyond the largest seed, 4294967295"),
+    (["run", "iris-mse", "--seeds", str(MAX_SEED + 1)], "goes beyond the largest seed"),
+    (["run", "iris-mse", "--seeds", "9" * 5000], "goes beyond the largest seed"),  # int() itself stops at 4300 digits
+    (["run", "iris-mse", "--seeds", "0-1000"], "names more than 1000 seeds"),
+    (["run", "iris-mse", "--seeds", ",".join(["0-999"] * 2)], "names more than 1000 seeds"),
+    (["run", "iris-mse", "--epochs", "99999999999999999999"], "--epochs 99999999999999999999 is beyond what a run can mean; allowed: 1 to 100000"),
+    (["run", "iris-mse", "--train-limit", "10000000"], "--train-limit 10000000 is beyond"),
+    (["run", "iris-mse", "--eval-limit", "10000000"], "--eval-limit 10000000 is beyond"),
+    (["run", "iris-mse", "--jobs", "100000"], "--jobs 100000 is beyond"),
+    (["bench", "iris-mse", "--steps", "1000000000"], "--steps 1000000000 is beyond"),
+    (["bench", "iris-mse", "--repeats", "1000000"], "--repeats 1000000 is beyond"),
+    (["bench", "iris-mse", "--warmup", "1000000"], "--warmup 1000000 is beyond"),
+    (["bench", "iris-mse", "--seeds", "1000000"], "--seeds 1000000 is beyond"),
+])
+def test_absurd_command_line_is_refused_at_once(tmp_path, args, expect):
+    results = tmp_path / "res"
+    where = ["--results-dir", results] if args[0] == "run" else ["--out", results / "bench.csv"]
+    assert_refused(harness(*args, *where), expect)
+    assert not results.exists()
+
+
+def test_bench_steps_fit_the_training_set(tmp_path, capsys):
+    # More steps than batches would time one epoch and divide it by the steps asked for.
+    proc = harness_here(capsys, "bench", "mnist-mlp", "--steps", "3001", "--out", tmp_path / "bench.csv")
+    assert_refused(proc, "--steps 3001: mnist-mlp has 3000 batches in its training set; allowed: 1 to 3000")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_absurd_options_are_refused_before_torch_loads():
+    code = ("import sys; from harness.cli import main; "
+            "status = main(['run', 'iris-mse', '--seeds', '0-999999999999']); print(status, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=HANG)
+    assert proc.stdout == "2 False\n", proc
+
+
+def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):
+    # torch.manual_seed takes up to 2**64 - 1; iris's split goes through NumPy, which stops at 2**32 - 1.
+    data = np.zeros((10, 1))
+    train_test_split(data, test_size=0.5, random_state=MAX_SEED)
+    with pytest.raises(ValueError):
+        train_test_split(data, test_size=0.5, random_state=MAX_SEED + 1)
+    reg, _ = registry_with(tmp_path, "iris-mse", "[thresholds]\ntest_acc = 0.90\n", "")
+    assert main(["run", "iris-mse", "--seeds", str(MAX_SEED), "--epochs", "2", "--results-dir", str(tmp_path / "res"),
+                 "--experiments-dir", str(reg)]) == 0, capsys.readouterr()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Registry files
+
+
+@pytest.mark.parametrize("base,old,new,expect", [
+    ("iris-mse", "lr = 0.003", "lr = 1e308", "'training.lr' is 1e+308; allowed: 0 to 10.0"),
+    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 100000000000, 1]", "'model.sizes' makes 3 widths and 600,000,000,001 parameters; allowed: at most 64 widths and 100,000,000"),
+    ("iris-mse", "sizes = [4, 5, 1]", f"sizes = [4, {', '.join(['2'] * 70)}, 1]", "allowed: at most 64 widths"),
+    ("iris-ce", "sizes = [4, 5, 3]", "sizes = [4, 5, 1]", "'model.sizes' ends with 1, but cross-entropy over iris's 3 classes needs an output per class: allowed: 3 or more"),
+    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 5, 3]", "loss 'mse' regresses the class index: 'model.sizes' must end with 1"),
+    ("mnist-cnn", 'loss = "cross-entropy"', 'loss = "mse"', "loss 'mse' regresses the class index with one output: it needs arch 'mlp'"),
+    ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.0", "'data.test_fraction' 0.0 holds out 0 of 150 samples"),
+    ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.999", "'data.test_fraction' 0.999 holds out 150 of 150 samples, leaving 0 to train"),
+    ("mnist-cnn", 'dataset = "mnist"', 'dataset = "mnist"\nvalid_fraction = 0.99999', "'data.valid_fraction' 0.99999 holds out 60000 of 60000"),
+    ("mnist-cnn", 'dataset = "mnist"', 'dataset = "mnist"\nvalid_fraction = 0.00001', "'data.valid_fraction' 1e-05 holds out 1 of 60000"),
+    ("mnist-cnn", 'dataset = "mnist"', 'dataset = "mnist"\nsplit_seed = 4294967296', "'data.split_seed' is 4294967296; allowed: 0 to 4294967295"),
+    ("mnist-cnn", 'dataset = "mnist"', 'dataset = "mnist"\nsplit_seed = -1', "'data.split_seed' is -1; allowed: 0 to 4294967295"),
+    ("iris-mse", "epochs = 2000\nlog", "epochs = 99999999999999999999\nlog", "'training.epochs' is 99999999999999999999; allowed: 1 to 100000"),
+    ("iris-mse", "[smoke]\nepochs = 2000", "[smoke]\nepochs = 100001", "'smoke.epochs' is 100001; allowed: 1 to 100000"),
+    ("iris-mse", "log_every = 100", "log_every = 10000000", "'training.log_every' is 10000000; allowed: 1 to 100000"),
+    ("mnist-cnn", "batch_size = 20", "batch_size = 100000000", "'training.batch_size' is 100000000; allowed: 1 to 60000 (the samples it trains on)"),
+    ("mnist-cnn", "momentum = 0.9", "momentum = 5.0", "'training.momentum' is 5.0; allowed: 0 to 1.0"),
+    ("mnist-cnn-dropout-50", "dropout = 0.5", "dropout = 1.0", "'model.dropout' must be in [0, 1)"),
+    ("mnist-cnn", "train_limit = 20000", "train_limit = 100000000", "'smoke.train_limit' is 100000000; allowed: 1 to 1000000"),
+])
+def test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load(tmp_path, capsys, base, old, new, expect):
+    reg, path = registry_with(tmp_path, base, old, new)
+    assert_refused(harness_here(capsys, "list", "--experiments-dir", reg), str(path), expect)
+
+
+@pytest.mark.parametrize("old,new,name", [("lr = 0.003", "lr = 1e308", None), ('id = "iris-mse"', 'id = "=cmd"', "=cmd")])
+def test_refused_recipe_runs_nothing(tmp_path, old, new, name):
+    reg, _ = registry_with(tmp_path, "iris-mse", old, new, name=name)
+    results = tmp_path / "res"
+    assert_refused(harness("run", "--seeds", "0", "--results-dir", results, "--experiments-dir", reg))
+    assert not results.exists()
+
+
+def test_every_registered_experiment_still_loads():
+    assert len(load_registry(EXPERIMENTS)) == 13
+    assert harness("list", "--variants").returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "huge", "directory"])
+def test_registry_file_that_is_not_a_small_regular_file_is_refused(tmp_path, kind):
+    reg, _ = registry_with(tmp_path, "iris-mse", "", "")
+    path = reg / "other.toml"
+    if kind == "fifo":  # opening it for reading would wait for a writer forever
+        os.mkfifo(path)
+        expect = "not a regular file"
+    elif kind == "link to /dev/zero":  # reading it would never end
+        path.symlink_to("/dev/zero")
+        expect = "not a regular file"
+    elif kind == "huge":
+        with open(path, "wb") as f:
+            f.truncate(2 << 30)  # sparse: 2 GiB that take no disk
+        expect = "2,147,483,648 bytes; an experiment file is at most 1,048,576"
+    else:
+        path.mkdir()
+        expect = "not a regular file"
+    assert_refused(harness("list", "--experiments-dir", reg), str(path), expect)
+
+
+def test_deeply_nested_toml_is_one_line(tmp_path):
+    reg, path = registry_with(tmp_path, "iris-mse", 'title = "', f"deep = {'[' * 5000}{']' * 5000}\ntitle = \"")
+    assert_refused(harness("list", "--experiments-dir", reg), str(path), "not valid TOML: arrays or tables nested too deeply")
+
+
+@pytest.mark.parametrize("new_id,expect", [
+    ("=cmd", "'id' '=cmd' is not a plain name"),
+    ("-rm", "'id' '-rm' is not a plain name"),
+    ("+sum", "'id' '+sum' is not a plain name"),
+    ("Iris-MSE", "'id' 'Iris-MSE' is not a plain name"),
+    ("a" * 65, "is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -"),
+    ("a" * 250, "is not a plain name"),  # its claim file's name would pass the file system's 255
+    ("two\nlines", "'id' 'two\\nlines' is not a plain name"),  # the message stays on one line
+])
+def test_ids_are_plain_names(tmp_path, capsys, new_id, expect):
+    reg, _ = registry_with(tmp_path, "iris-mse", 'id = "iris-mse"', f'id = "{new_id}"'.replace("\n", "\\n"), name=new_id)
+    assert_refused(harness_here(capsys, "list", "--experiments-dir", reg), expect)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Where the output goes
+
+
+@pytest.mark.parametrize("out,expect", [
+    ("file/bench.csv", "file is not a directory"),
+    ("file/deeper/bench.csv", "cannot create it or its directory (Not a directory)"),
+    (".", "is a directory; name the CSV file to write"),
+    ("b" * 253 + ".c", "is too long; allowed: 255 bytes with its .png and .md"),  # the name fits, its .png would not
+    ("b" * 300 + "/bench.csv", "cannot create it or its directory (File name too long)"),
+])
+def test_bench_out_that_cannot_be_written_is_refused_before_measuring(tmp_path, out, expect):
+    (tmp_path / "file").write_text("")
+    assert_refused(harness("bench", "iris-mse", "--out", tmp_path / out), expect)
+
+
+def test_reader_gone_before_the_output_exits_quietly():
+    # `harness list | head -1`, with the reader gone before anything was written.
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "list", "--variants"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=HANG) == 1 and err == ""
+
+
+def test_closed_stdout_is_one_line():
+    proc = subprocess.run(["bash", "-c", f"exec {sys.executable} -m harness list >&-"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=HANG)
+    assert_refused(proc, "standard output is closed; redirect it instead")
+
+
+def test_full_stdout_is_one_line():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "harness", "list"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=HANG)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr == "harness: error: cannot write to standard output (No space left on device)\n"
+
+
+def test_stdout_that_cannot_encode_a_title_gets_escapes():
+    proc = harness("list", env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.isascii()
+    assert "\\u4f5c\\u3063\\u3066" in proc.stdout  # 作って, of T1's title
