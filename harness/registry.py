@@ -112,7 +112,12 @@ SCHEMA: dict[str, dict[str, dict]] = {
 # The same recipe on Fashion-MNIST: its thresholds and smoke run (MNIST experiments only).
 SCHEMA["fashion_thresholds"] = SCHEMA["thresholds"]
 SCHEMA["fashion_smoke"] = SCHEMA["smoke"]
-OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke"}
+# Equivalence margins of `harness compare` for this experiment, in the metric's own units (absolute),
+# replacing the defaults per metric kind; not part of the recipe, so not of its config hash.
+SCHEMA["margins"] = {m: _key(float, None, nonnegative=True) for m in METRICS}
+OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins"}
+# Optional sections of per-metric values: absent means none set.
+METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class Experiment:
     fashion_smoke: dict | None
     path: Path = field(compare=False)
     variant_of: str | None = None  # the registered experiment this one runs on another dataset
+    margins: dict = field(default_factory=dict)  # metric -> absolute equivalence margin (harness compare)
 
     @property
     def config(self) -> dict:
@@ -294,7 +300,7 @@ def load_experiment(path: Path) -> Experiment:
     for name in sections:
         if name not in raw:
             if name in OPTIONAL_SECTIONS:
-                exp[name] = _section({}, name, path) if "thresholds" in name else None
+                exp[name] = _section({}, name, path) if name in METRIC_SECTIONS else None
                 continue
             raise RegistryError(f"{path}: missing section [{name}]")
         exp[name] = _section(raw[name], name, path)
@@ -302,7 +308,7 @@ def load_experiment(path: Path) -> Experiment:
         raise RegistryError(f"{path}: 'id' is {exp['id']!r} but the file is named {path.name}; make them agree")
     if VARIANT_SEPARATOR in exp["id"]:
         raise RegistryError(f"{path}: 'id' may not contain {VARIANT_SEPARATOR!r} (it names dataset variants)")
-    for name in ("thresholds", "fashion_thresholds"):
+    for name in METRIC_SECTIONS:
         exp[name] = {k: v for k, v in exp[name].items() if v is not None}
     _validate_together(exp, path)
     return Experiment(path=path, **exp)

@@ -63,11 +63,12 @@ def cell_key(row: dict) -> tuple:
     return (row["experiment"], int(row["seed"]), row["device"], row["engine"], row["config_hash"])
 
 
-def latest_rows(rows: list[dict]) -> list[dict]:
-    """One row per cell: the most recent (a --force re-run supersedes the earlier row)."""
+def latest_rows(rows: list[dict], also: tuple[str, ...] = ()) -> list[dict]:
+    """One row per cell: the most recent (a --force re-run supersedes the earlier row). With `also`,
+    one per cell and value of those columns (the latest of each torch version, say)."""
     latest: dict[tuple, dict] = {}
     for row in rows:
-        key = cell_key(row)
+        key = cell_key(row) + tuple(row.get(c) or "" for c in also)
         if key not in latest or row["started_at"] >= latest[key]["started_at"]:
             latest[key] = row
     return list(latest.values())
