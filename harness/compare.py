@@ -141,10 +141,11 @@ def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = (),
 
 
 def split_side(side: Side, column: str) -> list[Side]:
-    """One side per value of `column`, in sorted order."""
+    """One side per value of `column`, in the order they were first run (the baseline first)."""
     runs = side.runs.astype({column: str})
+    groups = sorted(runs.groupby(column), key=lambda item: (item[1]["started_at"].min(), item[0]))
     return [Side(f"{column}={value or '?'}", group, side.epochs[side.epochs["run_id"].isin(set(group["run_id"]))])
-            for value, group in sorted(runs.groupby(column), key=lambda item: item[0])]
+            for value, group in groups]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -173,11 +174,12 @@ def match_columns(a: Side, b: Side, by: str | None) -> list[str]:
 def arms(a: Side, b: Side, columns: list[str], registry: dict) -> list[Arm]:
     groups_a = dict(iter(a.runs.groupby(columns, sort=True)))
     groups_b = dict(iter(b.runs.groupby(columns, sort=True)))
+    named = [c for c in ("device", "engine") if c in columns and pd.concat([a.runs[c], b.runs[c]]).nunique() > 1]
     found = []
     for key in sorted(set(groups_a) & set(groups_b)):
         values = dict(zip(columns, key))
         first = groups_a[key].iloc[0]
-        extra = [values[c] for c in ("device", "engine") if c in values]
+        extra = [values[c] for c in named]
         if first["overrides"]:
             extra.append(first["overrides"])
         label = values["experiment"] + (f" [{', '.join(extra)}]" if extra else "")
@@ -390,7 +392,7 @@ def compare_sides(a: Side, b: Side, registry: dict, margins: dict[str, Margin], 
 
 
 def compare_directories(dirs: list[str], registry: dict, margins: dict[str, Margin], by: str | None = None) -> list[PairReport]:
-    """`harness compare A B`, or `harness compare DIR --by COLUMN` (each later group against the first)."""
+    """`harness compare A B`, or `harness compare DIR --by COLUMN` (each group against the one run first)."""
     if by is not None and by not in GROUPINGS:
         raise HarnessError(f"--by: unknown column {by!r}; use one of {', '.join(GROUPINGS)}")
     if by is None and len(dirs) != 2:
