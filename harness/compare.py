@@ -523,7 +523,7 @@ def across_environments_section(runs: pd.DataFrame, registry: dict, epochs: pd.D
     """The report's "Across environments" section: for each of device, engine and torch version that
     takes more than one value within an experiment, its groups compared as `harness compare --by` does.
     `runs` (and `epochs`) are the report's counted rows; empty when no experiment is run more than one way."""
-    runs = runs.copy()
+    runs = runs[runs["status"] == "ok"].copy()
     for column in ACROSS_COLUMNS + ("overrides", "kernel_settings", "cpu_capability"):
         runs[column] = runs[column].fillna("").astype(str)
     epochs = epochs if epochs is not None else pd.DataFrame(columns=EPOCH_COLUMNS)
