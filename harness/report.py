@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from .compare import across_environments_section  # noqa: E402
 from .errors import HarnessError  # noqa: E402
 from .registry import METRICS  # noqa: E402
 from .results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, is_current, latest_rows  # noqa: E402
@@ -633,6 +634,8 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
         written.append("speed.png")
         lines += ["![wall time and throughput](plots/speed.png)", ""]
 
+    across = across_environments_section(runs, registry, epochs)
+    lines += [across] if across else []
     lines += environment_section(runs, registry)
     return "\n".join(lines), written
 

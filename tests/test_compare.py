@@ -223,6 +223,17 @@ def test_report_section_across_engines(registry, tmp_path):
     assert "| iris-ce " in text and EQUIVALENT in text
 
 
+def test_report_has_the_section_when_engines_are_mixed(registry, tmp_path):
+    d = write_results(tmp_path / "r", registry, engine="fast")
+    assert main(["report", "--results-dir", str(d)]) == 0
+    assert "Across environments" not in (d / "REPORT.md").read_text()
+    write_results(d, registry, nudged(BASE), engine="multiseed", started="2026-01-02T00:00:00+00:00")
+    assert main(["report", "--results-dir", str(d)]) == 0
+    text = (d / "REPORT.md").read_text()
+    assert text.index("## Across environments") < text.index("## Environment")
+    assert "engine=multiseed against engine=fast: 0 of 5 cells bit for bit" in text
+
+
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the portable settings name x86 instruction sets")
 def test_portable_records_its_settings(tmp_path):
     """--portable starts the run again with the settings in force; the rows say so."""
