@@ -5,6 +5,7 @@ import csv
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import uuid
@@ -247,3 +248,13 @@ def test_portable_records_its_settings(tmp_path):
     assert set(row["kernel_settings"].split()) == {"ATEN_CPU_CAPABILITY=avx2", "MKL_CBWR=AVX2,STRICT", "ONEDNN_MAX_CPU_ISA=AVX2",
                                                  "DNNL_MAX_CPU_ISA=AVX2", "mkldnn=off"}
     assert math.isfinite(float(row["test_acc"]))
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("results, compared", [("/tmp/elsewhere", True), ("results", False), ("./results/", False)])
+def test_make_all_compares_results_written_elsewhere(results, compared):
+    """make all's last step alone (the others marked done; echo stands in for the harness)."""
+    done = subprocess.run(["make", "-s", "-o", "setup", "-o", "run", "-o", "report", "-o", "check", "all",
+                           f"RESULTS={results}", "HARNESS=echo harness"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert (f"harness compare results {results}" in done.stdout) == compared
