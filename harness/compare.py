@@ -39,7 +39,7 @@ from tabulate import tabulate
 from .check import run_row_problem
 from .errors import HarnessError
 from .registry import METRICS
-from .results import EPOCH_COLUMNS, RUN_COLUMNS, ResultsStore, is_current, latest_rows
+from .results import EPOCH_COLUMNS, RUN_COLUMNS, ResultsStore, is_current, latest_rows, overrides_text
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
 CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
@@ -181,7 +181,7 @@ def arms(a: Side, b: Side, columns: list[str], registry: dict) -> list[Arm]:
         first = groups_a[key].iloc[0]
         extra = [values[c] for c in named]
         if first["overrides"]:
-            extra.append(first["overrides"])
+            extra.append(overrides_text(first["overrides"]))
         label = values["experiment"] + (f" [{', '.join(extra)}]" if extra else "")
         found.append(Arm(key, label, registry.get(values["experiment"]), groups_a[key], groups_b[key]))
     return found
@@ -452,7 +452,7 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
         for label, c in report.distribution
     ]
     speed = [[label, s.metric, f"{s.n_a}/{s.n_b}", _num(s.median_a), _num(s.median_b),
-              f"{s.ratio:.3f} [{_num(s.ci_low, '.3f')}, {_num(s.ci_high, '.3f')}]", _num(s.p_mannwhitney, ".2g")]
+              f"{s.ratio:.3g} [{_num(s.ci_low, '.3g')}, {_num(s.ci_high, '.3g')}]", _num(s.p_mannwhitney, ".2g")]
              for label, s in report.speed]
     return [
         ("Environment: what differs", ["column", "A", "B"], env),

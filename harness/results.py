@@ -84,6 +84,14 @@ def is_current(row: dict, experiment) -> bool:
     return row["config_hash"] == experiment.config_hash(overrides)
 
 
+def overrides_text(overrides: str) -> str:
+    """A row's quick-run overrides as text ('epochs=1, train_limit=5000'); '' for a faithful run."""
+    try:
+        return ", ".join(f"{k}={v}" for k, v in sorted(json.loads(overrides).items())) if overrides else ""
+    except (ValueError, AttributeError):
+        return overrides
+
+
 def _parsed_key(row: dict) -> tuple | None:
     """`cell_key`, or None for a row too damaged to name its cell (`harness check` reports it)."""
     try:
