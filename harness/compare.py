@@ -11,10 +11,12 @@ column but the grouping one); the cells of one experiment (and configuration, de
 - environment: what differs between A and B (CPU or GPU, threads, kernels, torch, Python, commit,
   data, configuration): it explains the rest;
 - bitwise: cells identical in every metric of runs.csv and epochs.csv, and where the others part;
-- distribution: per arm and headline metric, the two samples over seeds. Does the mean differ (Welch's
-  t-test, its 95% interval; Mann-Whitney beside it)? Is it within the margin (TOST)? Verdict:
-  identical (every seed's value bit for bit), equivalent (TOST p < 0.05), different (Welch p < 0.05
-  and not equivalent), or undecided, with the seeds per arm that would decide at the observed spread;
+- distribution: per arm and headline metric, A's seeds against B's. Does the mean differ (a t-test,
+  its 95% interval; a rank test beside it)? Is it within the margin (TOST)? Where both sides hold the
+  same seeds the runs are compared as pairs (paired t-test, Wilcoxon, paired TOST), otherwise as two
+  samples (Welch, Mann-Whitney, TOST). Verdict: identical (every seed's value bit for bit), equivalent
+  (TOST p < 0.05), different (t-test p < 0.05 and not equivalent), or undecided, with the seeds per
+  side that would decide at the observed spread;
 - speed: samples/s and wall time per run, the ratio B/A of their geometric means with its 95% interval
   (Welch on the logarithms) and Mann-Whitney's p.
 
@@ -26,14 +28,15 @@ from __future__ import annotations
 import csv
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
-from statsmodels.stats.power import TTestIndPower
-from statsmodels.stats.weightstats import ttost_ind
+from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from tabulate import tabulate
 
 from .check import run_row_problem
@@ -244,49 +247,74 @@ class Comparison:
     mean_b: float
     margin: float
     verdict: str
+    test: str = ""  # PAIRED or WELCH
     diff: float = math.nan  # mean B - mean A
-    ci_low: float = math.nan  # its 95% interval (Welch)
+    ci_low: float = math.nan  # its 95% interval
     ci_high: float = math.nan
-    p_welch: float = math.nan
-    p_mannwhitney: float = math.nan
+    p_t: float = math.nan  # t-test of a difference (paired, or Welch's)
+    p_rank: float = math.nan  # its rank counterpart (Wilcoxon signed-rank, or Mann-Whitney)
     p_tost: float = math.nan
-    seeds_needed: int | None = None  # per arm, for an undecided verdict
+    seeds_needed: int | None = None  # per side, for an undecided verdict
     note: str = ""
 
 
+PAIRED, WELCH = "paired", "Welch"
+
+
 def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> Comparison:
-    """`a` and `b`: the metric by seed. See the module's docstring for the questions answered."""
-    x, y = a.dropna().to_numpy(float), b.dropna().to_numpy(float)
-    base = dict(metric=metric, n_a=len(x), n_b=len(y), mean_a=float(np.mean(x)) if len(x) else math.nan,
-                mean_b=float(np.mean(y)) if len(y) else math.nan)
-    base["margin"] = margin.around(base["mean_a"])
-    base["diff"] = base["mean_b"] - base["mean_a"]
-    identical = len(x) > 0 and a.index.equals(b.index) and all(_same(p, q) for p, q in zip(a, b))
-    if identical:
+    """`a` and `b`: the metric by seed. See the module's docstring for the questions answered.
+
+    Where both sides hold the same seeds, each seed's two runs start from the same weights, split and
+    shuffling order, and part only where the kernels differ: they are compared as pairs (the spread
+    that matters is that of the differences, not the seeds'). Otherwise as two independent samples.
+    """
+    a, b = a.dropna(), b.dropna()
+    x, y = a.to_numpy(float), b.to_numpy(float)
+    mean_a = float(np.mean(x)) if len(x) else math.nan
+    base = dict(metric=metric, n_a=len(x), n_b=len(y), mean_a=mean_a, mean_b=float(np.mean(y)) if len(y) else math.nan,
+                margin=margin.around(mean_a))
+    base["diff"] = base["mean_b"] - mean_a
+    paired = a.index.equals(b.index)
+    if len(x) and paired and all(_same(p, q) for p, q in zip(x, y)):
         return Comparison(**base, verdict=IDENTICAL)
     if len(x) < 2 or len(y) < 2:
         return Comparison(**base, verdict=UNDECIDED, note="fewer than 2 seeds on a side: no spread to judge by")
-    sd = math.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2)
-    if sd == 0:  # every seed alike on each side: the difference is exact, no test needed
+    sd = float(np.std(y - x, ddof=1)) if paired else math.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2)
+    base["test"] = PAIRED if paired else WELCH
+    if sd == 0:  # no spread: the difference is exact, no test needed
         verdict = EQUIVALENT if abs(base["diff"]) <= base["margin"] else DIFFERENT
-        return Comparison(**base, verdict=verdict, ci_low=base["diff"], ci_high=base["diff"], note="no spread over seeds")
-    welch = scipy_stats.ttest_ind(y, x, equal_var=False)
-    ci = welch.confidence_interval(1 - ALPHA)
-    p_tost = float(ttost_ind(y, x, -base["margin"], base["margin"], usevar="unequal")[0]) if base["margin"] > 0 else 1.0
-    p_welch = float(welch.pvalue)
+        return Comparison(**base, verdict=verdict, ci_low=base["diff"], ci_high=base["diff"], note="no spread")
+    if paired:
+        t_test = scipy_stats.ttest_rel(y, x)
+        p_tost = ttost_paired(y, x, -base["margin"], base["margin"])[0]
+        p_rank = _wilcoxon_p(y, x)
+    else:
+        t_test = scipy_stats.ttest_ind(y, x, equal_var=False)
+        p_tost = ttost_ind(y, x, -base["margin"], base["margin"], usevar="unequal")[0]
+        p_rank = scipy_stats.mannwhitneyu(y, x, alternative="two-sided").pvalue
+    p_tost = float(p_tost) if base["margin"] > 0 else 1.0
+    ci = t_test.confidence_interval(1 - ALPHA)
     if p_tost < ALPHA:
         verdict = EQUIVALENT
-    elif p_welch < ALPHA:
+    elif t_test.pvalue < ALPHA:
         verdict = DIFFERENT
     else:
         verdict = UNDECIDED
-    return Comparison(**base, verdict=verdict, ci_low=float(ci.low), ci_high=float(ci.high), p_welch=p_welch,
-                      p_mannwhitney=float(scipy_stats.mannwhitneyu(y, x, alternative="two-sided").pvalue), p_tost=p_tost,
-                      seeds_needed=seeds_to_decide(base["diff"], sd, base["margin"]) if verdict == UNDECIDED else None)
+    needed = seeds_to_decide(base["diff"], sd, base["margin"], paired) if verdict == UNDECIDED else None
+    return Comparison(**base, verdict=verdict, ci_low=float(ci.low), ci_high=float(ci.high), p_t=float(t_test.pvalue),
+                      p_rank=float(p_rank), p_tost=p_tost, seeds_needed=needed)
 
 
-def seeds_to_decide(diff: float, sd: float, margin: float) -> int | None:
-    """Seeds per arm that would decide, at the observed difference and spread, with 80% power.
+def _wilcoxon_p(y, x) -> float:
+    """Wilcoxon's signed-rank p; NaN where every pair is tied (no ranks to test)."""
+    try:
+        return float(scipy_stats.wilcoxon(y, x).pvalue)
+    except ValueError:
+        return math.nan
+
+
+def seeds_to_decide(diff: float, sd: float, margin: float, paired: bool) -> int | None:
+    """Seeds per side that would decide, at the observed difference and spread, with 80% power.
 
     Within the margin the question is equivalence: TOST rejects when both one-sided tests do, and the
     bound nearer the difference decides, so it takes about the seeds of a one-sided t-test at effect
@@ -299,11 +327,13 @@ def seeds_to_decide(diff: float, sd: float, margin: float) -> int | None:
         effect, alternative = abs(diff) / sd, "two-sided"
     else:
         return None
+    power = TTestPower() if paired else TTestIndPower()
     try:
-        n = TTestIndPower().solve_power(effect_size=effect, alpha=ALPHA, power=POWER, alternative=alternative)
+        n = power.solve_power(effect_size=effect, alpha=ALPHA, power=POWER, alternative=alternative)
     except (ValueError, RuntimeError):
         return None
-    return max(2, math.ceil(float(np.asarray(n).item()))) if np.isfinite(n) else None
+    n = float(np.asarray(n).item())
+    return max(2, math.ceil(n)) if np.isfinite(n) else None
 
 
 def headline_metrics(exp) -> list[str]:
@@ -381,6 +411,12 @@ class PairReport:
 
 def compare_sides(a: Side, b: Side, registry: dict, margins: dict[str, Margin], by: str | None = None) -> PairReport:
     found = arms(a, b, match_columns(a, b, by), registry)
+    with warnings.catch_warnings():  # scipy's "nearly identical data": the point of most comparisons here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _compare_arms(a, b, found, margins)
+
+
+def _compare_arms(a: Side, b: Side, found: list[Arm], margins: dict[str, Margin]) -> PairReport:
     report = PairReport(a, b, environment_rows(a, b), [bitwise_row(arm, a, b) for arm in found],
                         [row for arm in found for row in distribution_rows(arm, margins)])
     for arm in found:
@@ -448,7 +484,8 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
     distribution = [
         [label, c.metric, f"{c.n_a}/{c.n_b}", _num(c.mean_a), _num(c.mean_b),
          f"{_num(c.diff, '+.2g')} [{_num(c.ci_low, '+.2g')}, {_num(c.ci_high, '+.2g')}]",
-         _num(c.p_welch, ".2g"), _num(c.p_mannwhitney, ".2g"), _num(c.margin, ".2g"), _num(c.p_tost, ".2g"), _verdict_text(c)]
+         c.test or "–", _num(c.p_t, ".2g"), _num(c.p_rank, ".2g"), _num(c.margin, ".2g"), _num(c.p_tost, ".2g"),
+         _verdict_text(c)]
         for label, c in report.distribution
     ]
     speed = [[label, s.metric, f"{s.n_a}/{s.n_b}", _num(s.median_a), _num(s.median_b),
@@ -458,8 +495,8 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
         ("Environment: what differs", ["column", "A", "B"], env),
         ("Bitwise: cells identical in every metric, and where the others first part",
          ["experiment", "identical cells", "first parting"], bitwise),
-        ("Distribution over seeds (Welch, Mann-Whitney; TOST against the margin)",
-         ["experiment", "metric", "seeds A/B", "mean A", "mean B", "B − A [95% CI]", "Welch p", "MW p", "margin",
+        ("Distribution over seeds: t-test and rank test (paired by seed, else Welch and Mann-Whitney); TOST against the margin",
+         ["experiment", "metric", "seeds A/B", "mean A", "mean B", "B − A [95% CI]", "test", "t p", "rank p", "margin",
           "TOST p", "verdict"], distribution),
         ("Speed per run: B/A ratio of geometric means [95% CI], Mann-Whitney",
          ["experiment", "metric", "runs A/B", "median A", "median B", "B/A [95% CI]", "MW p"], speed),
@@ -494,13 +531,13 @@ def write_csv(reports: list[PairReport], path: Path | str) -> None:
         for label, c in r.distribution:
             records.append({"section": "distribution", **sides, "experiment": label, "metric": c.metric, "n_a": c.n_a,
                             "n_b": c.n_b, "value_a": c.mean_a, "value_b": c.mean_b, "difference": c.diff,
-                            "ci_low": c.ci_low, "ci_high": c.ci_high, "p_welch": c.p_welch,
-                            "p_mannwhitney": c.p_mannwhitney, "margin": c.margin, "p_tost": c.p_tost,
+                            "ci_low": c.ci_low, "ci_high": c.ci_high, "test": c.test, "p_t": c.p_t,
+                            "p_rank": c.p_rank, "margin": c.margin, "p_tost": c.p_tost,
                             "verdict": c.verdict, "seeds_needed": c.seeds_needed})
         for label, s in r.speed:
             records.append({"section": "speed", **sides, "experiment": label, "metric": s.metric, "n_a": s.n_a, "n_b": s.n_b,
                             "value_a": s.median_a, "value_b": s.median_b, "ratio": s.ratio, "ci_low": s.ci_low,
-                            "ci_high": s.ci_high, "p_mannwhitney": s.p_mannwhitney})
+                            "ci_high": s.ci_high, "p_rank": s.p_mannwhitney})
     columns = list(dict.fromkeys(k for record in records for k in record))
     try:
         with open(path, "w", newline="", encoding="utf-8") as f:
@@ -539,6 +576,6 @@ def across_environments_section(runs: pd.DataFrame, registry: dict, epochs: pd.D
     if not parts:
         return ""
     intro = ("Experiments run more than one way in this directory, compared as `harness compare DIR --by COLUMN` "
-             "does: cells bit for bit, the headline metrics' distributions over seeds (Welch, Mann-Whitney, TOST "
+             "does: cells bit for bit, the headline metrics' distributions over seeds (t-test, rank test, TOST "
              "against each metric's margin) and speed.")
     return "\n".join(["## Across environments", "", intro, "", *parts])
