@@ -18,7 +18,7 @@ from harness import portable
 from harness.cli import main
 from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin, across_environments_section,
                              compare_directories, compare_metric, parse_margins)
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RegistryError
 from harness.registry import load_registry
 from harness.results import RUN_COLUMNS, ResultsStore
 
@@ -203,6 +203,10 @@ def test_registry_margins_count_and_leave_the_config_hash_alone(registry, tmp_pa
     assert verdicts(compare_directories([a, b], mine, {}))[(EXP, "test_acc")] == EQUIVALENT
     # The command line wins over the registry.
     assert verdicts(compare_directories([a, b], mine, parse_margins(["test_acc=0.001"])))[(EXP, "test_acc")] == DIFFERENT
+    for bad, message in (("test_acc = -0.1", "must be 0 or more"), ("accuracy = 0.1", "unknown key 'margins.accuracy'")):
+        (experiments / f"{EXP}.toml").write_text(text + f"\n[margins]\n{bad}\n")
+        with pytest.raises(RegistryError, match=message):
+            load_registry(experiments)
 
 
 def test_parse_margins():
