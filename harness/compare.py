@@ -128,7 +128,7 @@ def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
     return frame
 
 
-def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = (), label: str | None = None) -> Side:
+def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ()) -> Side:
     """The rows of `directory` that count (latest of each cell, split by the columns `also` too)."""
     directory = Path(directory)
     if not (directory / "runs.csv").is_file():
@@ -140,7 +140,7 @@ def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = (),
     runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
     epochs = pd.DataFrame(store.rows("epochs.csv"), columns=EPOCH_COLUMNS)
     epochs = _numeric(epochs[epochs["run_id"].isin(set(runs["run_id"]))], ["epoch", *METRICS])
-    return Side(label or str(directory), runs, epochs)
+    return Side(str(directory), runs, epochs)
 
 
 def split_side(side: Side, column: str) -> list[Side]:
@@ -159,7 +159,6 @@ def split_side(side: Side, column: str) -> list[Side]:
 class Arm:
     """The cells of one experiment (and configuration, device, engine) on each side."""
 
-    key: tuple
     label: str
     exp: object  # registry entry
     a: pd.DataFrame
@@ -186,7 +185,7 @@ def arms(a: Side, b: Side, columns: list[str], registry: dict) -> list[Arm]:
         if first["overrides"]:
             extra.append(overrides_text(first["overrides"]))
         label = values["experiment"] + (f" [{', '.join(extra)}]" if extra else "")
-        found.append(Arm(key, label, registry.get(values["experiment"]), groups_a[key], groups_b[key]))
+        found.append(Arm(label, registry.get(values["experiment"]), groups_a[key], groups_b[key]))
     return found
 
 
