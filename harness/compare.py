@@ -189,11 +189,12 @@ def arms(a: Side, b: Side, columns: list[str], registry: dict) -> list[Arm]:
     return found
 
 
-def environment_rows(a: Side, b: Side) -> list[dict]:
-    """The environment columns whose values differ between the sides' runs."""
+def environment_rows(found: list[Arm]) -> list[dict]:
+    """The environment columns whose values differ between the two sides' runs of the arms compared."""
     rows = []
+    runs_a, runs_b = (pd.concat([getattr(arm, side) for arm in found]) for side in ("a", "b"))
     for column in ENVIRONMENT_COLUMNS:
-        values_a, values_b = (sorted(set(side.runs[column].astype(str))) for side in (a, b))
+        values_a, values_b = (sorted(set(runs[column].astype(str))) for runs in (runs_a, runs_b))
         if values_a != values_b:
             rows.append({"column": column, "A": ", ".join(v or "(none)" for v in values_a),
                          "B": ", ".join(v or "(none)" for v in values_b)})
@@ -416,7 +417,7 @@ def compare_sides(a: Side, b: Side, registry: dict, margins: dict[str, Margin], 
 
 
 def _compare_arms(a: Side, b: Side, found: list[Arm], margins: dict[str, Margin]) -> PairReport:
-    report = PairReport(a, b, environment_rows(a, b), [bitwise_row(arm, a, b) for arm in found],
+    report = PairReport(a, b, environment_rows(found) if found else [], [bitwise_row(arm, a, b) for arm in found],
                         [row for arm in found for row in distribution_rows(arm, margins)])
     for arm in found:
         for metric in SPEED_METRICS:

@@ -274,3 +274,14 @@ def test_make_all_compares_results_written_elsewhere(results, compared):
                            f"RESULTS={results}", "HARNESS=echo harness"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert (f"harness compare results {results}" in done.stdout) == compared
+
+
+def test_environment_is_that_of_the_experiments_compared(registry, tmp_path):
+    a = write_results(tmp_path / "a", registry)
+    b = write_results(tmp_path / "b", registry)
+    exp = registry["mnist-mlp"]
+    ResultsStore(b).append([{**dict.fromkeys(RUN_COLUMNS, ""), "run_id": "m", "experiment": exp.id, "seed": 0, "device": "cpu",
+                             "engine": "fast", "config_hash": exp.config_hash(), "status": "ok", "faithful": True,
+                             "started_at": "2026", "host": "elsewhere", "dataset_md5": "mnist-md5"}], [], [])
+    (report,) = compare_directories([a, b], registry, {})
+    assert report.environment == [] and [r["arm"] for r in report.bitwise] == [EXP]
