@@ -115,8 +115,8 @@ def _add_data(p: argparse.ArgumentParser) -> None:
 
 def _add_portable(p: argparse.ArgumentParser) -> None:
     p.add_argument("--portable", action="store_true",
-                   help="pin the CPU kernels to AVX2 (ATen, MKL in strict CNR mode) with oneDNN off, so that x86 "
-                   "machines of other makes can compute the same bits; recorded in kernel_settings (see README)")
+                   help="pin the CPU kernels: ATen and MKL (strict CNR mode) at AVX2, oneDNN off, whatever the "
+                   "machine would choose; recorded in kernel_settings (see README's portable mode)")
 
 
 def _cmd_report(args) -> int:
