@@ -285,3 +285,18 @@ def test_environment_is_that_of_the_experiments_compared(registry, tmp_path):
                              "started_at": "2026", "host": "elsewhere", "dataset_md5": "mnist-md5"}], [], [])
     (report,) = compare_directories([a, b], registry, {})
     assert report.environment == [] and [r["arm"] for r in report.bitwise] == [EXP]
+
+
+def test_portable_settings_reach_workers(monkeypatch):
+    """Ray tasks start torch with the driver's settings; any process running cells turns oneDNN off."""
+    import torch
+
+    from harness.ray_executor import runtime_env
+
+    assert "env_vars" not in runtime_env()
+    for name, value in portable.environment().items():
+        monkeypatch.setenv(name, value)
+    assert runtime_env()["env_vars"] == portable.environment()
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", True)
+    portable.apply_in_process()
+    assert torch.backends.mkldnn.enabled is False
