@@ -42,7 +42,7 @@ from tabulate import tabulate
 from .check import run_row_problem
 from .errors import HarnessError
 from .registry import METRICS
-from .results import EPOCH_COLUMNS, RUN_COLUMNS, ResultsStore, is_current, latest_rows, overrides_text
+from .results import EPOCH_COLUMNS, RUN_COLUMNS, is_current, latest_rows, overrides_text, read_table
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
 CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
@@ -134,13 +134,26 @@ def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ())
     if not (directory / "runs.csv").is_file():
         what = "no such directory" if not directory.is_dir() else "no runs.csv in it"
         raise HarnessError(f"{directory}: {what}; name a results directory that `harness run` wrote")
-    store = ResultsStore(directory)
-    rows = latest_rows([r for r in store.rows() if not run_row_problem(r)], also=also)
+    rows = latest_rows([r for r in _read_rows(directory / "runs.csv", RUN_COLUMNS) if not run_row_problem(r)], also=also)
     kept = [r for r in rows if r["status"] == "ok" and r["experiment"] in registry and is_current(r, registry[r["experiment"]])]
     runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
-    epochs = pd.DataFrame(store.rows("epochs.csv"), columns=EPOCH_COLUMNS)
+    epochs = pd.DataFrame(_read_rows(directory / "epochs.csv", EPOCH_COLUMNS), columns=EPOCH_COLUMNS)
     epochs = _numeric(epochs[epochs["run_id"].isin(set(runs["run_id"]))], ["epoch", *METRICS])
     return Side(str(directory), runs, epochs)
+
+
+def _read_rows(path: Path, columns: list[str]) -> list[dict]:
+    """A table's rows by column, also from an earlier version of the harness (columns it did not have
+    yet read empty), since comparing with older results is the point."""
+    header, records = read_table(path)
+    if header is None:
+        return []
+    unknown = [c for c in header if c not in columns]
+    if unknown or header != [c for c in columns if c in header] or "run_id" not in header:
+        raise HarnessError(f"{path}: not a harness results table (columns {', '.join(unknown) or 'out of order'}); "
+                           "name a results directory that `harness run` wrote")
+    return [{c: (record[header.index(c)] if c in header and header.index(c) < len(record) else "") for c in columns}
+            for record in records]
 
 
 def split_side(side: Side, column: str) -> list[Side]:

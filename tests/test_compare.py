@@ -300,3 +300,21 @@ def test_portable_settings_reach_workers(monkeypatch):
     monkeypatch.setattr(torch.backends.mkldnn, "enabled", True)
     portable.apply_in_process()
     assert torch.backends.mkldnn.enabled is False
+
+
+def test_results_of_an_earlier_version_are_read(registry, tmp_path):
+    """A runs.csv written before the kernel columns existed compares; a foreign table is refused."""
+    a = write_results(tmp_path / "a", registry)
+    old = tmp_path / "old"
+    old.mkdir()
+    with open(a / "runs.csv") as f:
+        rows = list(csv.reader(f))
+    with open(old / "runs.csv", "w", newline="") as f:
+        csv.writer(f).writerows(row[:-2] for row in rows)  # cpu_capability and kernel_settings: the last two
+    (old / "epochs.csv").write_text((a / "epochs.csv").read_text())
+    (report,) = compare_directories([old, a], registry, {})
+    assert report.bitwise[0]["identical"] == 5
+    assert {r["column"] for r in report.environment} == {"cpu_capability"}
+    (old / "runs.csv").write_text("run_id,colour\nx,red\n")
+    with pytest.raises(HarnessError, match="not a harness results table"):
+        compare_directories([old, a], registry, {})
