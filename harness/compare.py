@@ -519,7 +519,7 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
 def render(reports: list[PairReport], markdown: bool = False, heading: str = "##") -> str:
     """The summaries first, then each comparison's sections: a terminal table or markdown."""
     fmt = "github" if markdown else "simple"
-    lines = [r.summary() for r in reports]
+    lines = [("- " if markdown else "") + r.summary() for r in reports]
     for report in reports:
         lines += ["", f"{heading} A = {report.a.label}, B = {report.b.label}" if markdown else
                   f"=== A = {report.a.label}   B = {report.b.label}"]
