@@ -449,8 +449,7 @@ def compare_directories(dirs: list[str], registry: dict, margins: dict[str, Marg
     if by is not None and len(dirs) != 1:
         raise HarnessError(f"compare --by {by} takes one results directory; got {len(dirs)}")
     if by is None:
-        a, b = (read_side(d, registry) for d in dirs)
-        sides = [a, b]
+        sides = [read_side(d, registry) for d in dirs]
     else:
         sides = split_side(read_side(dirs[0], registry, also=(by,)), by)
         if len(sides) < 2:
