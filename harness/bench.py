@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from . import portable
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.multiseed import vmap_fallback_is_an_error
 from .engines.sources import RunOptions
@@ -46,6 +47,7 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
 
 def measure(exp, engine: str, device: str, steps: int, repeats: int, warmup: int, seeds: int, options: RunOptions) -> dict:
     """Time `repeats` measurements of `steps` training steps (after `warmup` more) and summarise them."""
+    portable.apply_in_process()
     iris = exp.data["dataset"] == "iris"
     batch = None if iris else exp.training["batch_size"]
     measurements = warmup + repeats

@@ -1,6 +1,6 @@
-"""The command line: `harness list | run | report | check | bench` (also `python -m harness`).
+"""The command line: `harness list | run | report | check | compare | bench` (also `python -m harness`).
 
-Exit status: 0 success, 1 a run or check failed, 2 bad input (registry, command line, data).
+Exit status: 0 success, 1 a run or check failed (or compare found a difference), 2 bad input (registry, command line, data).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
+from . import portable
 from .errors import HarnessError, Terminated
 
 
@@ -135,6 +136,12 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
 
 
+def _add_portable(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--portable", action="store_true",
+                   help="pin the CPU kernels: ATen and MKL (strict CNR mode) at AVX2, oneDNN off, whatever the "
+                   "machine would choose; recorded in kernel_settings (see README's portable mode)")
+
+
 def _cmd_report(args) -> int:
     from .registry import load_registry, variants
     from .report import write_report
@@ -165,6 +172,18 @@ def _cmd_check(args) -> int:
         return 1
     print(f"results intact and all thresholds met in {args.results_dir}")
     return 0
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare_directories, parse_margins, render, write_csv
+    from .registry import load_registry, variants
+
+    registry = load_registry(args.experiments_dir)
+    reports = compare_directories(args.dirs, {**registry, **variants(registry)}, parse_margins(args.margin), args.by)
+    print(render(reports, markdown=args.markdown))
+    if args.csv:
+        write_csv(reports, args.csv)
+    return 1 if any(r.any_different for r in reports) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: RAY_ADDRESS's cluster where set, else a new local Ray instance)")
     p.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
                    help="with --executor ray: CPUs (and torch threads) each CPU cell asks for (default 1)")
+    _add_portable(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="write REPORT.md and plots/*.png: reproduced versus published, with statistics")
@@ -223,7 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None, help="seeds trained together by multiseed (default 64 on CUDA, 5 on the CPU)")
     p.add_argument("--out", default="results/bench.csv", help="CSV to write; the plot (.png) and markdown (.md) go beside it")
     _add_data(p)
+    _add_portable(p)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("compare", help="did results B reproduce results A? bitwise, over seeds, and speed")
+    _add_common(p)
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="two results directories A B, or one with --by")
+    p.add_argument("--by", default=None, metavar="COLUMN",
+                   help="compare the groups of one directory: engine, device, torch_version, git_commit, host or cpu_capability")
+    p.add_argument("--margin", action="append", default=[], metavar="METRIC=VALUE",
+                   help="equivalence margin, absolute (test_acc=0.01) or relative to A's mean (test_loss=2%%); repeatable")
+    p.add_argument("--markdown", action="store_true", help="markdown (a report section) instead of terminal tables")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write every result as CSV rows to FILE")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("check", help="fail where results miss the registry's thresholds")
     _add_common(p)
@@ -291,7 +323,10 @@ def _to_devnull(stream) -> None:
 
 
 def _run(argv: list[str] | None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if getattr(args, "portable", False) and not portable.in_force():
+        portable.restart_with_settings(argv)  # ATen and MKL read their settings when torch starts
     try:  # SIGTERM (kill, a scheduler's time limit) takes Ctrl-C's clean way out instead of dying mid-write
         previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread: leave signals to whoever owns it

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from . import portable
 from .errors import HarnessError
 from .runner import Cell, cell_label, error_rows, git_commit, parse_devices, run_cell
 
@@ -42,8 +43,12 @@ def require_ray():
 
 
 def runtime_env() -> dict:
-    """Ship the driver's `harness` package with the job, so every worker runs the driver's code."""
-    return {"py_modules": [str(Path(__file__).resolve().parent)]}
+    """Ship the driver's `harness` package with the job, so every worker runs the driver's code (and
+    starts torch with the driver's --portable settings, where they are in force)."""
+    env = {"py_modules": [str(Path(__file__).resolve().parent)]}
+    if portable.in_force():
+        env["env_vars"] = portable.environment()
+    return env
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:

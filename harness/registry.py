@@ -126,7 +126,12 @@ SCHEMA: dict[str, dict[str, dict]] = {
 # The same recipe on Fashion-MNIST: its thresholds and smoke run (MNIST experiments only).
 SCHEMA["fashion_thresholds"] = SCHEMA["thresholds"]
 SCHEMA["fashion_smoke"] = SCHEMA["smoke"]
-OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke"}
+# Equivalence margins of `harness compare` for this experiment, in the metric's own units (absolute),
+# replacing the defaults per metric kind; not part of the recipe, so not of its config hash.
+SCHEMA["margins"] = {m: _key(float, None, nonnegative=True) for m in METRICS}
+OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins"}
+# Optional sections of per-metric values: absent means none set.
+METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
 
 # Bounds beyond the schema's types: values a recipe could not mean, which would otherwise pass and
 # then fail inside every cell, or run until the machine gives out. (section, key) -> (least, most).
@@ -166,6 +171,7 @@ class Experiment:
     fashion_smoke: dict | None
     path: Path = field(compare=False)
     variant_of: str | None = None  # the registered experiment this one runs on another dataset
+    margins: dict = field(default_factory=dict)  # metric -> absolute equivalence margin (harness compare)
 
     @property
     def config(self) -> dict:
@@ -452,7 +458,7 @@ def load_experiment(path: Path) -> Experiment:
     for name in sections:
         if name not in raw:
             if name in OPTIONAL_SECTIONS:
-                exp[name] = _section({}, name, path) if "thresholds" in name else None
+                exp[name] = _section({}, name, path) if name in METRIC_SECTIONS else None
                 continue
             raise RegistryError(f"{path}: missing section [{name}]")
         exp[name] = _section(raw[name], name, path)
@@ -463,7 +469,7 @@ def load_experiment(path: Path) -> Experiment:
     if not ID_PATTERN.fullmatch(exp["id"]):
         raise RegistryError(f"{path}: 'id' {exp['id']!r} is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, "
                             "starting with a letter or digit")
-    for name in ("thresholds", "fashion_thresholds"):
+    for name in METRIC_SECTIONS:
         exp[name] = {k: v for k, v in exp[name].items() if v is not None}
     _validate_together(exp, path)
     return Experiment(path=path, **exp)

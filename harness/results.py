@@ -73,11 +73,12 @@ def cell_key(row: dict) -> tuple:
     return (row["experiment"], int(row["seed"]), row["device"], row["engine"], row["config_hash"])
 
 
-def latest_rows(rows: list[dict]) -> list[dict]:
-    """One row per cell: the most recent (a --force re-run supersedes the earlier row)."""
+def latest_rows(rows: list[dict], also: tuple[str, ...] = ()) -> list[dict]:
+    """One row per cell: the most recent (a --force re-run supersedes the earlier row). With `also`,
+    one per cell and value of those columns (the latest of each torch version, say)."""
     latest: dict[tuple, dict] = {}
     for row in rows:
-        key = cell_key(row)
+        key = cell_key(row) + tuple(row.get(c) or "" for c in also)
         if key not in latest or row["started_at"] >= latest[key]["started_at"]:
             latest[key] = row
     return list(latest.values())
@@ -91,6 +92,14 @@ def is_current(row: dict, experiment) -> bool:
     except ValueError:
         return False
     return row["config_hash"] == experiment.config_hash(overrides)
+
+
+def overrides_text(overrides: str) -> str:
+    """A row's quick-run overrides as text ('epochs=1, train_limit=5000'); '' for a faithful run."""
+    try:
+        return ", ".join(f"{k}={v}" for k, v in sorted(json.loads(overrides).items())) if overrides else ""
+    except (ValueError, AttributeError):
+        return overrides
 
 
 def _parsed_key(row: dict) -> tuple | None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from . import portable
 from .datasets import dataset_md5, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
@@ -197,6 +198,7 @@ def run_cell(cell: Cell, engine: str, options: RunOptions, on_epoch=None, log=pr
     A crash inside the cell becomes `status=error` rows carrying the message; bad input (HarnessError)
     propagates, since every other cell would hit it too.
     """
+    portable.apply_in_process()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     try:

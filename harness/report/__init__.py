@@ -5,7 +5,8 @@ The parts, each readable on its own:
 - tables.py: what was read, the published figures judged as one draw each, the seeds, speed;
 - comparisons.py: ablations and dropout paired by seed, datasets as independent samples;
 - plots.py: learning curves, running loss, the headline figure per seed, dropout, speed;
-- environment.py: hosts, versions, commits, data checksums.
+- environment.py: hosts, versions, commits, data checksums;
+- across environments (devices, engines, torch versions side by side): harness/compare.py.
 The statistics themselves are in harness/stats.py.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..compare import across_environments_section
 from ..errors import HarnessError
 from .comparisons import ablation_section, dataset_section, overfitting_section
 from .environment import environment_section
@@ -48,6 +50,8 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
     lines += ablation_section(registry, runs)
     lines += dataset_section(registry, runs)
     lines += _speed_section(runs, plots)
+    across = across_environments_section(runs, registry, epochs)
+    lines += [across] if across else []
     lines += environment_section(runs, registry)
     return "\n".join(lines), sorted(p.name for p in plots.glob("*.png"))
 

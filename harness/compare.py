@@ -1,0 +1,593 @@
+"""`harness compare`: did these results reproduce those? Two results directories (A and B), or the
+groups of one directory split by a column (engine, device, torch version, commit, host, CPU capability).
+
+The rows compared are those the report counts: the latest row of each cell (split by the grouping
+column too, so that rows of two commits or torch versions of one cell are both kept), of registered
+experiments under their current recipe, ended ok. Cells are matched on experiment, configuration and
+seed, and on device and engine where a side holds more than one of either (with --by: on every cell
+column but the grouping one); the cells of one experiment (and configuration, device, engine) form an
+*arm*. Four sections, in this order:
+
+- environment: what differs between A and B (CPU or GPU, threads, kernels, torch, Python, commit,
+  data, configuration): it explains the rest;
+- bitwise: cells identical in every metric of runs.csv and epochs.csv, and where the others part;
+- distribution: per arm and headline metric, A's seeds against B's. Does the mean differ (a t-test,
+  its 95% interval; a rank test beside it)? Is it within the margin (TOST)? Where both sides hold the
+  same seeds the runs are compared as pairs (paired t-test, Wilcoxon, paired TOST), otherwise as two
+  samples (Welch, Mann-Whitney, TOST). Verdict: identical (every seed's value bit for bit), equivalent
+  (TOST p < 0.05), different (t-test p < 0.05 and not equivalent), or undecided, with the seeds per
+  side that would decide at the observed spread;
+- speed: samples/s and wall time per run, the ratio B/A of their geometric means with its 95% interval
+  (Welch on the logarithms) and Mann-Whitney's p.
+
+Only a *different* verdict is a failure (exit status 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as scipy_stats
+from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
+from tabulate import tabulate
+
+from .check import run_row_problem
+from .errors import HarnessError
+from .registry import METRICS
+from .results import EPOCH_COLUMNS, RUN_COLUMNS, is_current, latest_rows, overrides_text, read_table
+
+GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
+CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
+ENVIRONMENT_COLUMNS = ("device", "device_name", "threads", "cpu_capability", "kernel_settings", "engine", "torch_version",
+                       "python_version", "git_commit", "host", "dataset_md5", "config_hash")
+SPEED_METRICS = ("train_samples_per_s", "wall_time_s")
+ALPHA = 0.05
+POWER = 0.8  # of the seed counts that would decide an undecided comparison
+
+IDENTICAL, EQUIVALENT, DIFFERENT, UNDECIDED = "identical", "equivalent", "different", "undecided"
+SEVERITY = (IDENTICAL, EQUIVALENT, UNDECIDED, DIFFERENT)  # an arm's verdict is its metrics' worst
+
+
+# ---------------------------------------------------------------------------------------------------
+# Margins
+
+
+@dataclass(frozen=True)
+class Margin:
+    """How far two means may lie apart and still count as equivalent: absolute, or relative to A's mean."""
+
+    value: float
+    relative: bool = False
+
+    def around(self, mean_a: float) -> float:
+        return self.value * abs(mean_a) if self.relative else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value * 100:g}%" if self.relative else f"{self.value:g}"
+
+
+# Accuracy: half a percentage point, absolute (a fraction of a sample on the iris test set, 50 of MNIST's
+# 10,000). Loss: 2% relative, since losses differ tenfold in scale between recipes (a cross-entropy near
+# 0.6 on iris, 0.03 on MNIST, an MSE of class indices), so no one absolute margin fits them all.
+DEFAULT_MARGINS = {"acc": Margin(0.005), "loss": Margin(0.02, relative=True)}
+
+
+def default_margin(metric: str) -> Margin:
+    return DEFAULT_MARGINS[metric.rsplit("_", 1)[1]]
+
+
+def parse_margins(texts: list[str]) -> dict[str, Margin]:
+    """`--margin metric=value` (absolute) or `metric=value%` (relative to A's mean), repeatable."""
+    margins = {}
+    for text in texts:
+        m = re.fullmatch(r"(\w+)=([0-9.eE+-]+)(%?)", text.strip())
+        try:
+            value = float(m.group(2)) if m else math.nan
+        except ValueError:
+            value = math.nan
+        if not m or m.group(1) not in METRICS or not (math.isfinite(value) and value >= 0):
+            raise HarnessError(f"--margin {text!r}: expected METRIC=VALUE or METRIC=VALUE% with METRIC one of "
+                               f"{', '.join(METRICS)} and VALUE a number >= 0 (e.g. test_acc=0.01, test_loss=2%)")
+        margins[m.group(1)] = Margin(value / 100, relative=True) if m.group(3) else Margin(value)
+    return margins
+
+
+def margin_for(exp, metric: str, overrides: dict[str, Margin]) -> Margin:
+    """The command line's margin, else the registry's `[margins]` (absolute), else the default."""
+    if metric in overrides:
+        return overrides[metric]
+    if exp is not None and metric in exp.margins:
+        return Margin(exp.margins[metric])
+    return default_margin(metric)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass
+class Side:
+    """One side of a comparison: its label, counted runs (ok, numeric metrics) and their epoch rows."""
+
+    label: str
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+
+
+def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    for column in columns:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
+def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ()) -> Side:
+    """The rows of `directory` that count (latest of each cell, split by the columns `also` too)."""
+    directory = Path(directory)
+    if not (directory / "runs.csv").is_file():
+        what = "no such directory" if not directory.is_dir() else "no runs.csv in it"
+        raise HarnessError(f"{directory}: {what}; name a results directory that `harness run` wrote")
+    rows = latest_rows([r for r in _read_rows(directory / "runs.csv", RUN_COLUMNS) if not run_row_problem(r)], also=also)
+    kept = [r for r in rows if r["status"] == "ok" and r["experiment"] in registry and is_current(r, registry[r["experiment"]])]
+    runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
+    epochs = pd.DataFrame(_read_rows(directory / "epochs.csv", EPOCH_COLUMNS), columns=EPOCH_COLUMNS)
+    epochs = _numeric(epochs[epochs["run_id"].isin(set(runs["run_id"]))], ["epoch", *METRICS])
+    return Side(str(directory), runs, epochs)
+
+
+def _read_rows(path: Path, columns: list[str]) -> list[dict]:
+    """A table's rows by column, also from an earlier version of the harness (columns it did not have
+    yet read empty), since comparing with older results is the point."""
+    header, records = read_table(path)
+    if header is None:
+        return []
+    unknown = [c for c in header if c not in columns]
+    if unknown or header != [c for c in columns if c in header] or "run_id" not in header:
+        raise HarnessError(f"{path}: not a harness results table (columns {', '.join(unknown) or 'out of order'}); "
+                           "name a results directory that `harness run` wrote")
+    return [{c: (record[header.index(c)] if c in header and header.index(c) < len(record) else "") for c in columns}
+            for record in records]
+
+
+def split_side(side: Side, column: str) -> list[Side]:
+    """One side per value of `column`, in the order they were first run (the baseline first)."""
+    runs = side.runs.astype({column: str})
+    groups = sorted(runs.groupby(column), key=lambda item: (item[1]["started_at"].min(), item[0]))
+    return [Side(f"{column}={value or '?'}", group, side.epochs[side.epochs["run_id"].isin(set(group["run_id"]))])
+            for value, group in groups]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The comparison of two sides
+
+
+@dataclass
+class Arm:
+    """The cells of one experiment (and configuration, device, engine) on each side."""
+
+    label: str
+    exp: object  # registry entry
+    a: pd.DataFrame
+    b: pd.DataFrame
+
+
+def match_columns(a: Side, b: Side, by: str | None) -> list[str]:
+    """The columns besides the seed that match cells: see the module's docstring."""
+    if by:
+        return [c for c in CELL_COLUMNS if c != by]
+    return ["experiment", "config_hash"] + [c for c in ("device", "engine")
+                                            if a.runs[c].nunique() > 1 or b.runs[c].nunique() > 1]
+
+
+def arms(a: Side, b: Side, columns: list[str], registry: dict) -> list[Arm]:
+    groups_a = dict(iter(a.runs.groupby(columns, sort=True)))
+    groups_b = dict(iter(b.runs.groupby(columns, sort=True)))
+    named = [c for c in ("device", "engine") if c in columns and pd.concat([a.runs[c], b.runs[c]]).nunique() > 1]
+    found = []
+    for key in sorted(set(groups_a) & set(groups_b)):
+        values = dict(zip(columns, key))
+        first = groups_a[key].iloc[0]
+        extra = [values[c] for c in named]
+        if first["overrides"]:
+            extra.append(overrides_text(first["overrides"]))
+        label = values["experiment"] + (f" [{', '.join(extra)}]" if extra else "")
+        found.append(Arm(label, registry.get(values["experiment"]), groups_a[key], groups_b[key]))
+    return found
+
+
+def environment_rows(found: list[Arm]) -> list[dict]:
+    """The environment columns whose values differ between the two sides' runs of the arms compared."""
+    rows = []
+    runs_a, runs_b = (pd.concat([getattr(arm, side) for arm in found]) for side in ("a", "b"))
+    for column in ENVIRONMENT_COLUMNS:
+        values_a, values_b = (sorted(set(runs[column].astype(str))) for runs in (runs_a, runs_b))
+        if values_a != values_b:
+            rows.append({"column": column, "A": ", ".join(v or "(none)" for v in values_a),
+                         "B": ", ".join(v or "(none)" for v in values_b)})
+    return rows
+
+
+def _same(x, y) -> bool:
+    """Bit for bit, empty (NaN) equal to empty: the CSVs hold each float's exact shortest text."""
+    return (pd.isna(x) and pd.isna(y)) or x == y
+
+
+def first_parting(run_a: pd.Series, run_b: pd.Series, epochs_a: pd.DataFrame, epochs_b: pd.DataFrame) -> dict | None:
+    """Where two runs of one cell first differ: epoch, column and the two values; None if nowhere."""
+    by_epoch_a, by_epoch_b = (e.drop_duplicates("epoch").set_index("epoch") for e in (epochs_a, epochs_b))
+    for epoch in sorted(set(by_epoch_a.index) | set(by_epoch_b.index)):
+        if epoch not in by_epoch_a.index or epoch not in by_epoch_b.index:
+            return {"epoch": int(epoch), "column": "(epoch rows)", "a": epoch in by_epoch_a.index, "b": epoch in by_epoch_b.index}
+        for column in METRICS:
+            x, y = by_epoch_a.at[epoch, column], by_epoch_b.at[epoch, column]
+            if not _same(x, y):
+                return {"epoch": int(epoch), "column": column, "a": x, "b": y}
+    for column in METRICS:
+        if not _same(run_a[column], run_b[column]):
+            return {"epoch": "final", "column": column, "a": run_a[column], "b": run_b[column]}
+    return None
+
+
+def bitwise_row(arm: Arm, a: Side, b: Side) -> dict:
+    runs_a, runs_b = (r.drop_duplicates("seed").set_index("seed") for r in (arm.a, arm.b))
+    seeds = sorted(set(runs_a.index) & set(runs_b.index))
+    partings = []
+    for seed in seeds:
+        ra, rb = runs_a.loc[seed], runs_b.loc[seed]
+        parting = first_parting(ra, rb, a.epochs[a.epochs["run_id"] == ra["run_id"]], b.epochs[b.epochs["run_id"] == rb["run_id"]])
+        if parting:
+            partings.append({"seed": int(seed), **parting})
+    earliest = min(partings, key=lambda p: (p["epoch"] == "final", p["epoch"] if p["epoch"] != "final" else 0, p["seed"]),
+                   default=None)
+    return {"arm": arm.label, "cells": len(seeds), "identical": len(seeds) - len(partings), "first_parting": earliest}
+
+
+@dataclass
+class Comparison:
+    """Two samples of one metric over seeds, and what they say."""
+
+    metric: str
+    n_a: int
+    n_b: int
+    mean_a: float
+    mean_b: float
+    margin: float
+    verdict: str
+    test: str = ""  # PAIRED or WELCH
+    diff: float = math.nan  # mean B - mean A
+    ci_low: float = math.nan  # its 95% interval
+    ci_high: float = math.nan
+    p_t: float = math.nan  # t-test of a difference (paired, or Welch's)
+    p_rank: float = math.nan  # its rank counterpart (Wilcoxon signed-rank, or Mann-Whitney)
+    p_tost: float = math.nan
+    seeds_needed: int | None = None  # per side, for an undecided verdict
+    note: str = ""
+
+
+PAIRED, WELCH = "paired", "Welch"
+
+
+def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> Comparison:
+    """`a` and `b`: the metric by seed. See the module's docstring for the questions answered.
+
+    Where both sides hold the same seeds, each seed's two runs start from the same weights, split and
+    shuffling order, and part only where the kernels differ: they are compared as pairs (the spread
+    that matters is that of the differences, not the seeds'). Otherwise as two independent samples.
+    """
+    a, b = a.dropna(), b.dropna()
+    x, y = a.to_numpy(float), b.to_numpy(float)
+    mean_a = float(np.mean(x)) if len(x) else math.nan
+    base = dict(metric=metric, n_a=len(x), n_b=len(y), mean_a=mean_a, mean_b=float(np.mean(y)) if len(y) else math.nan,
+                margin=margin.around(mean_a))
+    base["diff"] = base["mean_b"] - mean_a
+    paired = a.index.equals(b.index)
+    if len(x) and paired and all(_same(p, q) for p, q in zip(x, y)):
+        return Comparison(**base, verdict=IDENTICAL)
+    if len(x) < 2 or len(y) < 2:
+        return Comparison(**base, verdict=UNDECIDED, note="fewer than 2 seeds on a side: no spread to judge by")
+    sd = float(np.std(y - x, ddof=1)) if paired else math.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2)
+    base["test"] = PAIRED if paired else WELCH
+    if sd == 0:  # no spread: the difference is exact, no test needed
+        verdict = EQUIVALENT if abs(base["diff"]) <= base["margin"] else DIFFERENT
+        return Comparison(**base, verdict=verdict, ci_low=base["diff"], ci_high=base["diff"], note="no spread")
+    if paired:
+        t_test = scipy_stats.ttest_rel(y, x)
+        p_tost = ttost_paired(y, x, -base["margin"], base["margin"])[0]
+        p_rank = _wilcoxon_p(y, x)
+    else:
+        t_test = scipy_stats.ttest_ind(y, x, equal_var=False)
+        p_tost = ttost_ind(y, x, -base["margin"], base["margin"], usevar="unequal")[0]
+        p_rank = scipy_stats.mannwhitneyu(y, x, alternative="two-sided").pvalue
+    p_tost = float(p_tost) if base["margin"] > 0 else 1.0
+    ci = t_test.confidence_interval(1 - ALPHA)
+    if p_tost < ALPHA:
+        verdict = EQUIVALENT
+    elif t_test.pvalue < ALPHA:
+        verdict = DIFFERENT
+    else:
+        verdict = UNDECIDED
+    needed = seeds_to_decide(base["diff"], sd, base["margin"], paired) if verdict == UNDECIDED else None
+    return Comparison(**base, verdict=verdict, ci_low=float(ci.low), ci_high=float(ci.high), p_t=float(t_test.pvalue),
+                      p_rank=float(p_rank), p_tost=p_tost, seeds_needed=needed)
+
+
+def _wilcoxon_p(y, x) -> float:
+    """Wilcoxon's signed-rank p; NaN where every pair is tied (no ranks to test)."""
+    try:
+        return float(scipy_stats.wilcoxon(y, x).pvalue)
+    except ValueError:
+        return math.nan
+
+
+def seeds_to_decide(diff: float, sd: float, margin: float, paired: bool) -> int | None:
+    """Seeds per side that would decide, at the observed difference and spread, with 80% power.
+
+    Within the margin the question is equivalence: TOST rejects when both one-sided tests do, and the
+    bound nearer the difference decides, so it takes about the seeds of a one-sided t-test at effect
+    (margin - |diff|) / sd. Beyond it the question is a difference: a two-sided t-test at |diff| / sd.
+    None where no number of seeds would (no margin, or no difference).
+    """
+    if abs(diff) < margin:
+        effect, alternative = (margin - abs(diff)) / sd, "larger"
+    elif diff != 0:
+        effect, alternative = abs(diff) / sd, "two-sided"
+    else:
+        return None
+    power = TTestPower() if paired else TTestIndPower()
+    try:
+        n = power.solve_power(effect_size=effect, alpha=ALPHA, power=POWER, alternative=alternative)
+    except (ValueError, RuntimeError):
+        return None
+    n = float(np.asarray(n).item())
+    return max(2, math.ceil(n)) if np.isfinite(n) else None
+
+
+def headline_metrics(exp) -> list[str]:
+    """The registry's published metric, then the final test accuracy and loss."""
+    published = exp.published["metric"] if exp is not None and exp.published else "test_acc"
+    return list(dict.fromkeys([published, "test_acc", "test_loss"]))
+
+
+def distribution_rows(arm: Arm, margins: dict[str, Margin]) -> list[tuple[str, Comparison]]:
+    a, b = (r.drop_duplicates("seed").set_index("seed").sort_index() for r in (arm.a, arm.b))
+    found = []
+    for metric in headline_metrics(arm.exp):
+        if a[metric].notna().any() or b[metric].notna().any():
+            found.append((arm.label, compare_metric(metric, a[metric], b[metric], margin_for(arm.exp, metric, margins))))
+    return found
+
+
+@dataclass
+class Speed:
+    metric: str
+    n_a: int
+    n_b: int
+    median_a: float
+    median_b: float
+    ratio: float  # of geometric means, B / A
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    p_mannwhitney: float = math.nan
+
+
+def compare_speed(metric: str, a: pd.Series, b: pd.Series) -> Speed | None:
+    """Ratio B/A of the geometric means, 95% interval from Welch's t on the logarithms."""
+    x, y = (s[s > 0].dropna().to_numpy(float) for s in (a, b))
+    if not len(x) or not len(y):
+        return None
+    log_x, log_y = np.log(x), np.log(y)
+    speed = Speed(metric, len(x), len(y), float(np.median(x)), float(np.median(y)), float(np.exp(log_y.mean() - log_x.mean())))
+    if len(x) >= 2 and len(y) >= 2 and (log_x.std() > 0 or log_y.std() > 0):
+        ci = scipy_stats.ttest_ind(log_y, log_x, equal_var=False).confidence_interval(1 - ALPHA)
+        speed.ci_low, speed.ci_high = float(np.exp(ci.low)), float(np.exp(ci.high))
+        speed.p_mannwhitney = float(scipy_stats.mannwhitneyu(y, x, alternative="two-sided").pvalue)
+    return speed
+
+
+@dataclass
+class PairReport:
+    """Everything compared between two sides."""
+
+    a: Side
+    b: Side
+    environment: list[dict]
+    bitwise: list[dict]
+    distribution: list[tuple[str, Comparison]]
+    speed: list[tuple[str, Speed]] = field(default_factory=list)
+
+    def arm_verdicts(self) -> dict[str, str]:
+        """Each arm's verdict: the worst of its metrics'."""
+        verdicts: dict[str, str] = {}
+        for label, c in self.distribution:
+            verdicts[label] = max(verdicts.get(label, IDENTICAL), c.verdict, key=SEVERITY.index)
+        return verdicts
+
+    @property
+    def any_different(self) -> bool:
+        return any(c.verdict == DIFFERENT for _, c in self.distribution)
+
+    def summary(self) -> str:
+        cells = sum(r["cells"] for r in self.bitwise)
+        identical = sum(r["identical"] for r in self.bitwise)
+        verdicts = list(self.arm_verdicts().values())
+        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in SEVERITY)
+        return (f"{self.b.label} against {self.a.label}: {identical} of {cells} cells bit for bit; "
+                f"experiments {counts}")
+
+
+def compare_sides(a: Side, b: Side, registry: dict, margins: dict[str, Margin], by: str | None = None) -> PairReport:
+    found = arms(a, b, match_columns(a, b, by), registry)
+    with warnings.catch_warnings():  # scipy's "nearly identical data": the point of most comparisons here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _compare_arms(a, b, found, margins)
+
+
+def _compare_arms(a: Side, b: Side, found: list[Arm], margins: dict[str, Margin]) -> PairReport:
+    report = PairReport(a, b, environment_rows(found) if found else [], [bitwise_row(arm, a, b) for arm in found],
+                        [row for arm in found for row in distribution_rows(arm, margins)])
+    for arm in found:
+        for metric in SPEED_METRICS:
+            speed = compare_speed(metric, arm.a[metric], arm.b[metric])
+            if speed:
+                report.speed.append((arm.label, speed))
+    return report
+
+
+def compare_directories(dirs: list[str], registry: dict, margins: dict[str, Margin], by: str | None = None) -> list[PairReport]:
+    """`harness compare A B`, or `harness compare DIR --by COLUMN` (each group against the one run first)."""
+    if by is not None and by not in GROUPINGS:
+        raise HarnessError(f"--by: unknown column {by!r}; use one of {', '.join(GROUPINGS)}")
+    if by is None and len(dirs) != 2:
+        raise HarnessError(f"compare takes two results directories (A B), or one with --by; got {len(dirs)}")
+    if by is not None and len(dirs) != 1:
+        raise HarnessError(f"compare --by {by} takes one results directory; got {len(dirs)}")
+    if by is None:
+        sides = [read_side(d, registry) for d in dirs]
+    else:
+        sides = split_side(read_side(dirs[0], registry, also=(by,)), by)
+        if len(sides) < 2:
+            values = ", ".join(s.label for s in sides) or "no ok runs"
+            raise HarnessError(f"{dirs[0]}: one {by} only ({values}): nothing to compare; run with another {by} first")
+    reports = [compare_sides(sides[0], other, registry, margins, by) for other in sides[1:]]
+    if not any(r.bitwise for r in reports):
+        raise HarnessError(f"no experiment (with the same configuration) has ok runs in both {sides[0].label} and "
+                           f"{', '.join(s.label for s in sides[1:])}: nothing to compare")
+    return reports
+
+
+# ---------------------------------------------------------------------------------------------------
+# Output
+
+
+def _num(value, spec: str = ".4g") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, spec)
+
+
+def _parting_text(p: dict | None) -> str:
+    if p is None:
+        return "–"
+    if p["column"] == "(epoch rows)":
+        return f"seed {p['seed']}, epoch {p['epoch']}: logged on one side only"
+    return (f"seed {p['seed']}, epoch {p['epoch']}, {p['column']}: {_num(p['a'], '.9g')} vs {_num(p['b'], '.9g')} "
+            f"(Δ {_num(p['b'] - p['a'], '+.2g')})")
+
+
+def _verdict_text(c: Comparison) -> str:
+    if c.verdict == UNDECIDED:
+        if c.seeds_needed:
+            return f"{UNDECIDED} (about {c.seeds_needed} seeds per side would decide)"
+        return f"{UNDECIDED} ({c.note})" if c.note else UNDECIDED
+    return c.verdict
+
+
+def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, headers, rows) for each section, in order; rows as text."""
+    env = [[r["column"], r["A"], r["B"]] for r in report.environment] or [["(none)", "", ""]]
+    bitwise = [[r["arm"], f"{r['identical']} of {r['cells']}", _parting_text(r["first_parting"])] for r in report.bitwise]
+    distribution = [
+        [label, c.metric, f"{c.n_a}/{c.n_b}", _num(c.mean_a), _num(c.mean_b),
+         f"{_num(c.diff, '+.2g')} [{_num(c.ci_low, '+.2g')}, {_num(c.ci_high, '+.2g')}]",
+         c.test or "–", _num(c.p_t, ".2g"), _num(c.p_rank, ".2g"), _num(c.margin, ".2g"), _num(c.p_tost, ".2g"),
+         _verdict_text(c)]
+        for label, c in report.distribution
+    ]
+    speed = [[label, s.metric, f"{s.n_a}/{s.n_b}", _num(s.median_a), _num(s.median_b),
+              f"{s.ratio:.3g} [{_num(s.ci_low, '.3g')}, {_num(s.ci_high, '.3g')}]", _num(s.p_mannwhitney, ".2g")]
+             for label, s in report.speed]
+    return [
+        ("Environment: what differs", ["column", "A", "B"], env),
+        ("Bitwise: cells identical in every metric, and where the others first part",
+         ["experiment", "identical cells", "first parting"], bitwise),
+        ("Distribution over seeds: t-test and rank test (paired by seed, else Welch and Mann-Whitney); TOST against the margin",
+         ["experiment", "metric", "seeds A/B", "mean A", "mean B", "B − A [95% CI]", "test", "t p", "rank p", "margin",
+          "TOST p", "verdict"], distribution),
+        ("Speed per run: B/A ratio of geometric means [95% CI], Mann-Whitney",
+         ["experiment", "metric", "runs A/B", "median A", "median B", "B/A [95% CI]", "MW p"], speed),
+    ]
+
+
+def render(reports: list[PairReport], markdown: bool = False, heading: str = "##") -> str:
+    """The summaries first, then each comparison's sections: a terminal table or markdown."""
+    fmt = "github" if markdown else "simple"
+    lines = [("- " if markdown else "") + r.summary() for r in reports]
+    for report in reports:
+        lines += ["", f"{heading} A = {report.a.label}, B = {report.b.label}" if markdown else
+                  f"=== A = {report.a.label}   B = {report.b.label}"]
+        for title, headers, rows in sections(report):
+            lines += ["", f"{heading}# {title}" if markdown else f"--- {title}", ""]
+            lines.append(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True) if rows else "(nothing)")
+    return "\n".join(lines)
+
+
+def write_csv(reports: list[PairReport], path: Path | str) -> None:
+    """One row per distribution, bitwise and speed result, with the sides they compare."""
+    records = []
+    for r in reports:
+        sides = {"a": r.a.label, "b": r.b.label}
+        for row in r.environment:
+            records.append({"section": "environment", **sides, "metric": row["column"], "value_a": row["A"], "value_b": row["B"]})
+        for row in r.bitwise:
+            p = row["first_parting"] or {}
+            records.append({"section": "bitwise", **sides, "experiment": row["arm"], "n_a": row["cells"], "n_b": row["cells"],
+                            "identical": row["identical"], "seed": p.get("seed"), "epoch": p.get("epoch"),
+                            "metric": p.get("column"), "value_a": p.get("a"), "value_b": p.get("b")})
+        for label, c in r.distribution:
+            records.append({"section": "distribution", **sides, "experiment": label, "metric": c.metric, "n_a": c.n_a,
+                            "n_b": c.n_b, "value_a": c.mean_a, "value_b": c.mean_b, "difference": c.diff,
+                            "ci_low": c.ci_low, "ci_high": c.ci_high, "test": c.test, "p_t": c.p_t,
+                            "p_rank": c.p_rank, "margin": c.margin, "p_tost": c.p_tost,
+                            "verdict": c.verdict, "seeds_needed": c.seeds_needed})
+        for label, s in r.speed:
+            records.append({"section": "speed", **sides, "experiment": label, "metric": s.metric, "n_a": s.n_a, "n_b": s.n_b,
+                            "value_a": s.median_a, "value_b": s.median_b, "ratio": s.ratio, "ci_low": s.ci_low,
+                            "ci_high": s.ci_high, "p_rank": s.p_mannwhitney})
+    columns = list(dict.fromkeys(k for record in records for k in record))
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v for k, v in rec.items()}
+                             for rec in records)
+    except OSError as e:
+        raise HarnessError(f"--csv {path}: cannot write ({e.strerror}); pass a writable path") from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# The report's section
+
+
+ACROSS_COLUMNS = ("device", "engine", "torch_version")
+
+
+def across_environments_section(runs: pd.DataFrame, registry: dict, epochs: pd.DataFrame | None = None) -> str:
+    """The report's "Across environments" section: for each of device, engine and torch version that
+    takes more than one value within an experiment, its groups compared as `harness compare --by` does.
+    `runs` (and `epochs`) are the report's counted rows; empty when no experiment is run more than one way."""
+    runs = runs[runs["status"] == "ok"].copy()
+    for column in ACROSS_COLUMNS + ("overrides", "kernel_settings", "cpu_capability"):
+        runs[column] = runs[column].fillna("").astype(str)
+    epochs = epochs if epochs is not None else pd.DataFrame(columns=EPOCH_COLUMNS)
+    parts = []
+    for column in ACROSS_COLUMNS:
+        mixed = runs.groupby("experiment")[column].nunique()
+        chosen = runs[runs["experiment"].isin(mixed[mixed > 1].index)]
+        if chosen.empty:
+            continue
+        sides = split_side(Side("report", chosen, epochs), column)
+        reports = [compare_sides(sides[0], other, registry, {}, by=column) for other in sides[1:]]
+        parts += [f"### By {column}", "", render([r for r in reports if r.bitwise], markdown=True, heading="####"), ""]
+    if not parts:
+        return ""
+    intro = ("Experiments run more than one way in this directory, compared as `harness compare DIR --by COLUMN` "
+             "does: cells bit for bit, the headline metrics' distributions over seeds (t-test, rank test, TOST "
+             "against each metric's margin) and speed.")
+    return "\n".join(["## Across environments", "", intro, "", *parts])
