@@ -8,6 +8,7 @@ out is counted in the report's "What was read" section.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -24,9 +25,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
+from . import safe_files  # noqa: E402
 from .errors import HarnessError  # noqa: E402
 from .registry import METRICS  # noqa: E402
-from .results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, is_current, latest_rows  # noqa: E402
+from .results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, ResultsStore, is_current, latest_rows  # noqa: E402
 from .stats import NO_PUBLISHED, REPRODUCED, Summary, summarize, verdict, welch_p_value  # noqa: E402
 
 # The claim of T1 #10 tested across seeds: dropout narrows the train/validation gap.
@@ -38,6 +40,7 @@ NUMERIC_RUN_COLUMNS = [*METRICS, "epochs", "wall_time_s", "train_time_s", "train
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
 GROUP_STYLES = ("-", "--", ":", "-.")
 DPI = 80
+REPORT_NOT_WRITTEN = "free some space or fix the directory's permissions"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -50,10 +53,11 @@ def _read_csv(path: Path, columns: list[str], required: tuple[str, ...]) -> pd.D
     Absent or empty gives no rows; optional columns missing from an older file are added empty.
     """
     empty = pd.DataFrame(columns=columns, dtype=str)
-    if not path.exists() or path.stat().st_size == 0:
+    data = safe_files.read_bytes(path)
+    if not data:
         return empty
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         return empty
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -251,8 +255,10 @@ def _save(fig, path: Path, title: str | None = None) -> None:
     if title:
         fig.suptitle(title, fontsize=11)
     fig.set_layout_engine("constrained")  # unlike tight_layout, it keeps a tall grid's panel titles off the suptitle
-    fig.savefig(path, dpi=DPI)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=DPI)
     plt.close(fig)
+    safe_files.write_atomic(path, png.getvalue(), REPORT_NOT_WRITTEN)
 
 
 def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.DataFrame, path: Path) -> bool:
@@ -581,10 +587,9 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
                   f"(e.g. `harness run iris-ce --results-dir {results_dir}`).", ""]
         return "\n".join(lines), []
 
-    plots = results_dir / "plots"
-    plots.mkdir(exist_ok=True)
-    for old in plots.glob("*.png"):  # a plot not drawn this time would describe results no longer counted
-        old.unlink()
+    plots = safe_files.real_dir(results_dir / "plots", REPORT_NOT_WRITTEN)
+    # A plot not drawn this time would describe results no longer counted (a link is removed, not followed).
+    safe_files.remove_matching(plots, lambda name: name.endswith(".png") or safe_files.is_temporary(name))
     written: list[str] = []
 
     lines += ["## Reproduced versus published", "", VERDICT_RULES, ""]
@@ -643,8 +648,9 @@ def write_report(results_dir: Path | str, registry: dict, log=print) -> int:
         log(f"no results in {results_dir} (no such directory): nothing to report; `harness run` records results there")
         return 0
     try:
-        text, plots = build_report(results_dir, registry)
-        (results_dir / "REPORT.md").write_text(text + "\n", encoding="utf-8")
+        with ResultsStore(results_dir).locked():  # read as no run is recording; no other report writes meanwhile
+            text, plots = build_report(results_dir, registry)
+            safe_files.write_atomic(results_dir / "REPORT.md", (text + "\n").encode("utf-8"), REPORT_NOT_WRITTEN)
     except OSError as e:
         raise HarnessError(f"{e.filename or results_dir}: cannot write the report ({e.strerror}); check the directory's permissions") from None
     if plots:

@@ -206,7 +206,7 @@ class ResultsStore:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise safe_files.not_a_file(self.dir / LOCK, os.fstat(fd).st_mode)
             fcntl.flock(fd, fcntl.LOCK_EX)
-            safe_files.remove_stale_temporaries(self.dir, _own_temporary)
+            safe_files.remove_matching(self.dir, _own_temporary)
             self._prove_writable()
             yield
         finally:

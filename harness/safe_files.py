@@ -163,12 +163,12 @@ def write_atomic(path: Path, data: bytes, fix: str) -> None:
     commit(write_temporary(path, data, fix), path, fix)
 
 
-def remove_stale_temporaries(directory: Path, owned=is_temporary) -> None:
-    """Delete the temporary files an interrupted process left in `directory` (call only where no live
-    process can be writing one, e.g. under the directory's exclusive lock). Links are removed, never
-    followed."""
+def remove_matching(directory: Path, which) -> None:
+    """Delete the files of `directory` whose names `which` accepts, such as the temporary files an
+    interrupted process left (only where no live process can be writing one, e.g. under the directory's
+    exclusive lock). A link is removed itself, never followed."""
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for name in os.listdir(directory):
-            if owned(name):
+            if which(name):
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
                     os.unlink(directory / name)
