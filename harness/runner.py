@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import functools
 import json
 import multiprocessing
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -260,10 +262,30 @@ def run_locally(cells: list[Cell], engine: str, options: RunOptions, log=print):
         yield cell, rows
 
 
-def _start_worker(threads: int) -> None:
+def _start_worker(threads: int, driver: int) -> None:
     """A worker of `InProcesses`: its torch threads; Ctrl-C is the driver's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with(driver)
     torch.set_num_threads(threads)
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _end_with(driver: int) -> None:
+    """End this worker when its driver ends, however: a driver killed with SIGKILL cannot stop its
+    workers itself, and they would train on for nothing, holding memory. On Linux the kernel sends
+    the signal; elsewhere a thread watches for the worker being handed to another parent."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_driver, args=(driver,), name="driver-watch", daemon=True).start()
+
+
+def _watch_driver(driver: int) -> None:
+    while os.getppid() == driver:  # also catches a driver gone before the kernel was asked to watch it
+        time.sleep(1)
+    os._exit(1)
 
 
 class InProcesses:
@@ -281,7 +303,7 @@ class InProcesses:
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         # spawn, not fork: a forked copy of a process that has started torch's thread pools can hang.
         return concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                      initializer=_start_worker, initargs=(self.threads,))
+                                                      initializer=_start_worker, initargs=(self.threads, os.getpid()))
 
     def __call__(self, cells, engine: str, options: RunOptions, log=print):
         cells = iter(cells)
