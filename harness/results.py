@@ -190,6 +190,8 @@ class ResultsStore:
     def _not_writable(self, e: OSError) -> HarnessError:
         if e.errno == errno.ELOOP:
             return safe_files.link_refused(self.dir / LOCK)
+        if e.errno == errno.EISDIR:
+            return safe_files.not_a_file(self.dir / LOCK, stat.S_IFDIR)
         return HarnessError(f"{self.dir}: results directory is not writable ({e.strerror}); pass another --results-dir")
 
     @contextlib.contextmanager
@@ -208,6 +210,8 @@ class ResultsStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             safe_files.remove_matching(self.dir, _own_temporary)
             self._prove_writable()
+            for table in TABLES:  # refused now, not once a run has trained and its rows are due
+                safe_files.refuse_link_or_dir(self.dir / table)
             yield
         finally:
             os.close(fd)  # drops the lock

@@ -389,8 +389,9 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
         # closing(): an interruption while a row is recorded still lets the executor stop what it started.
         with contextlib.closing(execute(claimed_cells(), engine, options, log)) as as_they_finish:
             for cell, rows in as_they_finish:
-                claims = held.pop(_cell_id(cell), [])
+                claims = held.get(_cell_id(cell), [])
                 store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
+                held.pop(_cell_id(cell), None)  # released with the rows; until then, by `finally` if they cannot be written
                 for run, _, _ in rows:
                     done += 1
                     failures += run["status"] != "ok"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 from .errors import HarnessError
@@ -103,9 +103,14 @@ def create_new(path: Path, text: str) -> bool:
 
 
 def temporary_beside(path: Path) -> tuple[int, Path]:
-    """A new temporary file in `path`'s directory, named after it (`.NAME.XXXXXXXX.tmp`) and unpredictably."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    return fd, Path(name)
+    """A new temporary file in `path`'s directory, named after it and unpredictably (`.NAME.<random>.tmp`),
+    with the permissions of any new file (unlike mkstemp's owner-only ones)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666), tmp
+        except FileExistsError:  # as good as impossible; then another name
+            continue
 
 
 def is_temporary(name: str) -> bool:
