@@ -202,6 +202,10 @@ class ResultsStore:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+        except PermissionError as e:
+            if os.path.lexists(self.dir / LOCK):
+                raise safe_files.os_error(self.dir / LOCK, e, "open the directory's lock", "fix its permissions or pass another --results-dir") from None
+            raise self._not_writable(e) from None
         except OSError as e:
             raise self._not_writable(e) from None
         try:

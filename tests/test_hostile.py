@@ -3,6 +3,7 @@ results file, a full file system, concurrent processes and SIGKILL. Whatever hap
 the results directory changes, no finished run is lost, and every failure is one line."""
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -282,6 +283,36 @@ def test_directory_where_a_results_file_should_be_is_one_line(tmp_path, capsys, 
     assert_one_line_error(err, str(results / name), "is a directory", "move it aside")
     status, _, err = harness(capsys, "check", "--results-dir", results)
     assert status in (1, 2) and "Traceback" not in err
+
+
+def without_root_privileges():
+    """In the child: as root, give up reading and writing past file permissions (its uid stays 0)."""
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                os._exit(97)
+
+
+# README: "a file or lock the harness may not read or write, is one line too"
+def test_unreadable_results_file_or_lock_is_one_line(tmp_path):
+    results = tmp_path / "res"
+    results.mkdir()
+    (results / "runs.csv").write_text("run_id\n")
+    (results / "runs.csv").chmod(0)
+    check = subprocess.run([sys.executable, "-m", "harness", "check", "--results-dir", results], cwd=ROOT,
+                           capture_output=True, text=True, preexec_fn=without_root_privileges)
+    if check.returncode == 97:
+        pytest.skip("cannot give up root's file privileges here")
+    assert check.returncode == 1 and "Traceback" not in check.stderr
+    assert check.stdout.splitlines() == [f"FAIL {results / 'runs.csv'}: cannot read it (Permission denied); check its permissions"]
+    (results / "runs.csv").unlink()
+    (results / ".lock").touch()
+    (results / ".lock").chmod(0)
+    run = subprocess.run([sys.executable, "-m", "harness", "run", "iris-mse", *QUICK, "--results-dir", results], cwd=ROOT,
+                         capture_output=True, text=True, preexec_fn=without_root_privileges)
+    assert run.returncode == 2
+    assert_one_line_error(run.stderr, f"{results / '.lock'}: cannot open the directory's lock (Permission denied)")
 
 
 # ---------------------------------------------------------------------------------------------------
