@@ -188,29 +188,33 @@ class ResultsStore:
         self.dir = Path(directory)
 
     def _not_writable(self, e: OSError) -> HarnessError:
-        if e.errno == errno.ELOOP:
-            return safe_files.link_refused(self.dir / LOCK)
-        if e.errno == errno.EISDIR:
-            return safe_files.not_a_file(self.dir / LOCK, stat.S_IFDIR)
         return HarnessError(f"{self.dir}: results directory is not writable ({e.strerror}); pass another --results-dir")
+
+    def _lock_file(self) -> int:
+        """The directory's lock file, opened for flock; made, with the directory, where missing."""
+        lock = self.dir / LOCK
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if e.errno == errno.EISDIR:
+                raise safe_files.not_a_file(lock, stat.S_IFDIR) from None
+            if e.errno == errno.ELOOP or (e.errno == errno.EACCES and os.path.lexists(lock)):
+                raise safe_files.os_error(lock, e, "open the directory's lock", "fix its permissions or pass another --results-dir") from None
+            raise self._not_writable(e) from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO, say
+            os.close(fd)
+            raise safe_files.not_a_file(lock, mode)
+        return fd
 
     @contextlib.contextmanager
     def locked(self):
         """An exclusive lock on the directory, held across read-check-write sequences. Every temporary
         file of the harness is made under it, so any found on taking it was left by a killed process
         (and might keep a disk full): it is removed."""
+        fd = self._lock_file()
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
-        except PermissionError as e:
-            if os.path.lexists(self.dir / LOCK):
-                raise safe_files.os_error(self.dir / LOCK, e, "open the directory's lock", "fix its permissions or pass another --results-dir") from None
-            raise self._not_writable(e) from None
-        except OSError as e:
-            raise self._not_writable(e) from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise safe_files.not_a_file(self.dir / LOCK, os.fstat(fd).st_mode)
             fcntl.flock(fd, fcntl.LOCK_EX)
             safe_files.remove_matching(self.dir, _own_temporary)
             self._prove_writable()
