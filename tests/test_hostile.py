@@ -120,6 +120,17 @@ def test_report_writes_and_deletes_nothing_through_a_link(one_run, tmp_path, cap
     assert_untouched_and_unshown(outside, before, out, err)
 
 
+# README: "Nothing is written, truncated, deleted or read through a link" (`harness bench`'s files too)
+def test_bench_writes_nothing_through_a_link(tmp_path, capsys, outside):
+    (tmp_path / "bench.md").symlink_to(outside / "secret.txt")
+    before = snapshot(outside)
+    status, out, err = harness(capsys, "bench", "iris-ce", "--engines", "fast", "--steps", "2", "--repeats", "1",
+                               "--warmup", "0", "--out", tmp_path / "bench.csv")
+    assert status == 2
+    assert_one_line_error(err, str(tmp_path / "bench.md"), "symbolic link")
+    assert_untouched_and_unshown(outside, before, out, err)
+
+
 # README: "a link among the plots is removed, never followed"
 def test_links_among_the_plots_are_removed_not_followed(one_run, tmp_path, capsys, outside):
     results = tmp_path / "res"
