@@ -26,7 +26,7 @@ from pathlib import Path
 from .errors import HarnessError
 
 TEMP_SUFFIX = ".tmp"
-_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+_NO_LINK = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def link_refused(path: Path) -> HarnessError:
@@ -56,10 +56,10 @@ def real_dir(path: Path, fix: str) -> Path:
     return path
 
 
-def open_regular(path: Path, flags: int = os.O_RDONLY, doing: str = "read it", fix: str = "check its permissions") -> int:
-    """A descriptor of the regular file at `path` (never through a link); FileNotFoundError if absent."""
+def open_regular(path: Path, doing: str = "read it", fix: str = "check its permissions") -> int:
+    """A read-only descriptor of the regular file at `path` (never through a link); FileNotFoundError if absent."""
     try:
-        fd = os.open(path, flags | _NOFOLLOW | os.O_NONBLOCK, 0o644)
+        fd = os.open(path, os.O_RDONLY | _NO_LINK | os.O_NONBLOCK)
     except FileNotFoundError:
         raise
     except OSError as e:
@@ -94,7 +94,7 @@ def read_bytes(path: Path) -> bytes | None:
 def create_new(path: Path, text: str) -> bool:
     """Write `text` to `path` if nothing (not even a dangling link) is there yet; False if something is."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK, 0o644)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -108,7 +108,7 @@ def temporary_beside(path: Path) -> tuple[int, Path]:
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666), tmp
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK, 0o666), tmp
         except FileExistsError:  # as good as impossible; then another name
             continue
 
