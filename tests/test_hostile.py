@@ -83,6 +83,17 @@ def test_link_in_the_results_directory_is_refused_and_its_target_untouched(tmp_p
     assert not (results / "runs.csv").is_file() or planted == "runs.csv"
 
 
+# README: "none has its contents printed": a file at a claim's name is taken over, never read out
+def test_foreign_file_at_a_claim_is_replaced_and_never_shown(tmp_path, capsys, registry):
+    results = tmp_path / "res"
+    claim = claim_path(results, registry)
+    claim.parent.mkdir(parents=True)
+    claim.write_text(SECRET)
+    status, out, err = run_quick(capsys, results)
+    assert status == 0 and "taking over a stale claim (a claim file the harness did not write)" in out
+    assert "secret text" not in out + err and not claim.exists()
+
+
 # README: "new files are created only where nothing (not even a dangling link) is"
 def test_dangling_link_at_the_gitignore_is_not_created_through(tmp_path, capsys, outside):
     results = tmp_path / "res"
