@@ -361,8 +361,8 @@ def test_concurrent_first_runs_on_an_empty_data_dir(mnist, tmp_path):
     assert sorted(p.name for p in raw.iterdir()) == sorted(IDX_FILES)  # verified, nothing partial left
 
 
-# README: "`harness check` and `harness report` read under the lock too, so a run recording its rows
-# meanwhile is never seen half-way"
+# README: "`harness check` reads under the lock too, so a run recording its rows meanwhile is never seen
+# half-way"
 def test_check_while_a_run_records_sees_no_damage(tmp_path, registry):
     results = tmp_path / "res"
     proc = start("run", "iris-mse", "--seeds", "0-9", "--epochs", "1", "--results-dir", results)
