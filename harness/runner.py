@@ -275,7 +275,9 @@ PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 def _end_with(driver: int) -> None:
     """End this worker when its driver ends, however: a driver killed with SIGKILL cannot stop its
     workers itself, and they would train on for nothing, holding memory. On Linux the kernel sends
-    the signal; elsewhere a thread watches for the worker being handed to another parent."""
+    the signal (when the thread that started the worker ends: the one running the matrix, which
+    outlives its workers); elsewhere, and for a driver gone before that was asked, a thread watches
+    for the worker being handed to another parent."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -283,7 +285,7 @@ def _end_with(driver: int) -> None:
 
 
 def _watch_driver(driver: int) -> None:
-    while os.getppid() == driver:  # also catches a driver gone before the kernel was asked to watch it
+    while os.getppid() == driver:
         time.sleep(1)
     os._exit(1)
 
