@@ -226,9 +226,10 @@ class ResultsStore:
 
     def _prove_writable(self) -> None:
         try:
-            fd, probe = safe_files.temporary_beside(self.dir / WRITE_TEST)
-            os.close(fd)
-            probe.unlink()
+            with _signals_held():  # an interruption leaves no probe behind
+                fd, probe = safe_files.temporary_beside(self.dir / WRITE_TEST)
+                os.close(fd)
+                probe.unlink()
             # Never over a file (or link) already there: that one is the user's.
             safe_files.create_new(self.dir / ".gitignore", "# harness bookkeeping, not results\n" + "\n".join(BOOKKEEPING) + "\n")
         except OSError as e:
