@@ -11,6 +11,7 @@ measured in the same invocation, on the same device and thread count.
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from . import portable
+from . import safe_files
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.multiseed import vmap_fallback_is_an_error
 from .engines.sources import RunOptions
@@ -93,12 +95,16 @@ def add_speedups(rows: list[dict]) -> None:
         r["speedup_vs_reference"] = r["samples_per_s"] / base if base else None
 
 
+NOT_WRITTEN = "free some space or fix the permissions, or pass another --out"
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\r\n")  # csv's own line ends, as before
+    writer.writeheader()
+    writer.writerows(rows)
+    safe_files.write_atomic(path, text.getvalue().encode("utf-8"), NOT_WRITTEN)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -128,8 +134,10 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
     plt.close(fig)
+    safe_files.write_atomic(path, png.getvalue(), NOT_WRITTEN)
 
 
 def markdown(rows: list[dict], command: str) -> str:
@@ -169,7 +177,7 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
     try:
         write_csv(rows, out)
         plot(rows, out.with_suffix(".png"))
-        out.with_suffix(".md").write_text(markdown(rows, command))
+        safe_files.write_atomic(out.with_suffix(".md"), markdown(rows, command).encode("utf-8"), NOT_WRITTEN)
     except OSError as e:  # checked before measuring, but the place can change (or fill) meanwhile
         raise MeasurementFailed(f"--out {out}: cannot write {e.filename or out} ({e.strerror})") from None
     return rows

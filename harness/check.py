@@ -220,7 +220,8 @@ def integrity_failures(registry: dict, results_dir: Path | str) -> list[str]:
     results_dir = Path(results_dir)
     failures: list[str] = []
     runs_path = results_dir / "runs.csv"
-    tables = {name: _read_checked(results_dir / name, columns, failures) for name, columns in TABLES.items()}
+    with ResultsStore(results_dir).reading():  # not half-way through a run recording its rows
+        tables = {name: _read_checked(results_dir / name, columns, failures) for name, columns in TABLES.items()}
     runs = tables["runs.csv"]
     if runs is None:
         return failures

@@ -3,11 +3,15 @@
 MNIST-style data comes from one of three places, in this order: files already in the data directory,
 a local mirror holding the four `*.gz` files (`--data-mirror`, `HARNESS_DATA_MIRROR`), or torchvision's
 own download. Whatever the source, every decompressed file is checked against the MD5 sums below before
-anything trains on it.
+anything trains on it. Concurrent processes fill one data directory in turn, under a lock, each file
+written to a temporary file of its own and renamed into place: a process never reads another one's
+partial file, and one killed half-way leaves nothing another could take for data.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import gzip
 import hashlib
@@ -21,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import safe_files
 from .errors import DataError
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -88,7 +93,7 @@ def _verified(path: Path, size: int, mtime_ns: int, expected: str) -> bool:
 def _is_good(path: Path, expected: str) -> bool:
     try:
         st = path.stat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     return _verified(path, st.st_size, st.st_mtime_ns, expected)
 
@@ -103,7 +108,8 @@ def _mirror_file(mirror: Path, name: str) -> Path | None:
 
 def _extract(src: Path, dest: Path, expected: str) -> None:
     """Decompress (or copy) into a temporary file, check it, then move it into place."""
-    tmp = dest.with_name(dest.name + ".part")
+    fd, tmp = safe_files.temporary_beside(dest)
+    os.close(fd)
     try:
         if src.suffix == ".gz":
             with gzip.open(src, "rb") as fin, open(tmp, "wb") as fout:
@@ -112,6 +118,8 @@ def _extract(src: Path, dest: Path, expected: str) -> None:
             shutil.copyfile(src, tmp)
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         tmp.unlink(missing_ok=True)
+        if getattr(e, "errno", None):  # the system's refusal (a full disk), not a bad archive
+            raise DataError(f"{dest}: cannot extract {src} ({e.strerror}); free some space or pass another --data-dir") from None
         raise DataError(f"{src}: cannot decompress ({e}); the file is truncated or corrupt: replace it with a good copy") from None
     actual = md5_of(tmp)
     if actual != expected:
@@ -174,14 +182,41 @@ def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = No
     source = IDX_SOURCES[name]
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     raw = data_dir / source.folder / "raw"
+    if not _missing(raw, source):
+        return raw  # the usual case, read-only: nothing to lock
     try:
         raw.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"{raw}: cannot create the data directory ({e.strerror}); pass a writable --data-dir") from None
+    with _preparing(raw):
+        missing = _missing(raw, source)  # again: another process may have filled it meanwhile
+        if missing:
+            _fill(name, missing, data_dir, mirror)
+    return raw
 
-    missing = [f for f in IDX_FILES if not _is_good(raw / f, source.md5[f])]
-    if not missing:
-        return raw
+
+def _missing(raw: Path, source: IdxSource) -> list[str]:
+    return [f for f in IDX_FILES if not _is_good(raw / f, source.md5[f])]
+
+
+@contextlib.contextmanager
+def _preparing(raw: Path):
+    """An exclusive lock on a dataset's folder while it is filled; the temporary files a killed process
+    left there are removed under it (no live process can be writing them)."""
+    try:
+        lock = open(raw.parent / ".lock", "a")  # beside raw/, which holds the data files only
+    except OSError as e:
+        raise DataError(f"{raw}: cannot create the data directory's lock ({e.strerror}); pass a writable --data-dir") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        safe_files.remove_matching(raw, lambda n: safe_files.is_temporary(n) or n.endswith(".part"))
+        yield
+
+
+def _fill(name: str, missing: list[str], data_dir: Path, mirror: Path | None) -> None:
+    """Make the `missing` files of dataset `name` present and verified: from the mirror, else a download."""
+    source = IDX_SOURCES[name]
+    raw = data_dir / source.folder / "raw"
     given = Path(mirror) if mirror else default_mirror()
     mirror = mirror_for(name, given)
     if mirror is None and given is not None:
@@ -194,7 +229,7 @@ def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = No
             if src is None:
                 raise DataError(f"{mirror}: {f}.gz is missing from the data mirror; {source.how_to_get}")
             _extract(src, raw / f, source.md5[f])
-        return raw
+        return
     # No mirror: a file that is present but wrong is not silently replaced by a download.
     present_bad = [f for f in missing if (raw / f).exists()]
     if present_bad:
@@ -207,7 +242,6 @@ def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = No
     for f in IDX_FILES:
         if not _is_good(raw / f, source.md5[f]):
             raise DataError(f"{raw / f}: downloaded file fails its MD5 check; delete {raw} and try again")
-    return raw
 
 
 def dataset_md5(name: str) -> str:

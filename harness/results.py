@@ -9,14 +9,18 @@ Guarantees, whatever happens to the process:
 - epochs.csv and trace.csv are written before runs.csv, and a run counts as finished only once its
   runs.csv row exists: an interruption between the two (possible only by SIGKILL or a power cut)
   leaves orphan epoch rows that nothing reads as a finished run (`harness check` reports them).
-- A file whose header is not this version's is never appended to (its columns would not line up).
+- A file whose header is not this version's is never appended to (its columns would not line up); a
+  last row cut short (inside a quoted field, say) is ended first, so new rows never vanish into it.
 - Each cell being trained is claimed (see `claim`), so two processes never train the same cell.
+- Nothing is written, truncated, deleted or read through a symbolic link (see `safe_files`), and a
+  full disk or unwritable file is one line that leaves no temporary file behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import hashlib
 import io
@@ -24,11 +28,13 @@ import json
 import os
 import signal
 import socket
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from . import safe_files
 from .errors import HarnessError
 
 RUN_COLUMNS = [
@@ -53,6 +59,8 @@ STATUSES = ("ok", "diverged", "error")
 FINISHED_STATUSES = ("ok", "diverged")  # an `error` row does not stop the cell from running again
 
 CLAIMS = ".claims"
+LOCK = ".lock"
+WRITE_TEST = "write-test"
 # The directory's own bookkeeping, never results: kept out of version control by a .gitignore
 # written into every results directory (whatever its name), so `git add results` is always safe.
 BOOKKEEPING = (".lock", f"{CLAIMS}/", ".*.tmp", ".write-test.*")
@@ -74,14 +82,21 @@ def cell_key(row: dict) -> tuple:
 
 
 def latest_rows(rows: list[dict], also: tuple[str, ...] = ()) -> list[dict]:
-    """One row per cell: the most recent (a --force re-run supersedes the earlier row). With `also`,
-    one per cell and value of those columns (the latest of each torch version, say)."""
+    """One row per cell: the most recent finished one (a --force re-run supersedes the earlier row),
+    else the most recent. A later attempt that failed (`error`, as when its worker is killed) never
+    hides a finished run: the cell counts as finished, so `run` does not run it again, and its result
+    is the one counted. With `also`, one per cell and value of those columns (the latest of each torch
+    version, say)."""
     latest: dict[tuple, dict] = {}
     for row in rows:
         key = cell_key(row) + tuple(row.get(c) or "" for c in also)
-        if key not in latest or row["started_at"] >= latest[key]["started_at"]:
+        if key not in latest or _rank(row) >= _rank(latest[key]):
             latest[key] = row
     return list(latest.values())
+
+
+def _rank(row: dict) -> tuple:
+    return row["status"] in FINISHED_STATUSES, row["started_at"]
 
 
 def is_current(row: dict, experiment) -> bool:
@@ -122,11 +137,11 @@ def _format(value) -> str:
 
 def read_table(path: Path) -> tuple[list[str] | None, list[list[str]]]:
     """A CSV file's header and its data records as lists of fields; (None, []) when it does not exist."""
-    if not path.exists():
+    data = safe_files.read_bytes(path)
+    if data is None:
         return None, []
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            records = list(csv.reader(f))
+        records = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
     except (csv.Error, UnicodeDecodeError) as e:
         raise HarnessError(f"{path}: not a readable CSV file ({e}); `harness check` names the damage, "
                            "move the file aside to start afresh") from None
@@ -178,40 +193,94 @@ class Claim:
     file: IO
 
 
+OWN_FILES = (*TABLES, "REPORT.md", WRITE_TEST)
+NOT_WRITABLE = "free some space or fix its permissions, or pass another --results-dir"
+
+
+def _own_temporary(name: str) -> bool:
+    """A temporary file of this harness in the results directory (user files are left alone)."""
+    return safe_files.is_temporary(name) and any(name.startswith(f".{own}.") for own in OWN_FILES)
+
+
 class ResultsStore:
     def __init__(self, directory: Path | str):
         self.dir = Path(directory)
 
-    def _ensure_dir(self) -> None:
+    def _not_writable(self, e: OSError) -> HarnessError:
+        return HarnessError(f"{self.dir}: results directory is not writable ({e.strerror}); pass another --results-dir")
+
+    def _lock_file(self) -> int:
+        """The directory's lock file, opened for flock; made, with the directory, where missing."""
+        lock = self.dir / LOCK
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            probe = self.dir / f".write-test.{os.getpid()}"  # per process: another one may probe at once
-            probe.write_text("")
-            probe.unlink()
-            ignore = self.dir / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# harness bookkeeping, not results\n" + "\n".join(BOOKKEEPING) + "\n")
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
         except OSError as e:
-            raise HarnessError(f"{self.dir}: results directory is not writable ({e.strerror}); pass another --results-dir") from None
+            if e.errno == errno.EISDIR:
+                raise safe_files.not_a_file(lock, stat.S_IFDIR) from None
+            if e.errno == errno.ELOOP or (e.errno == errno.EACCES and os.path.lexists(lock)):
+                raise safe_files.os_error(lock, e, "open the directory's lock", "fix its permissions or pass another --results-dir") from None
+            raise self._not_writable(e) from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO, say
+            os.close(fd)
+            raise safe_files.not_a_file(lock, mode)
+        return fd
 
     @contextlib.contextmanager
     def locked(self):
-        """An exclusive lock on the directory, held across read-check-write sequences."""
-        self._ensure_dir()
-        with open(self.dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        """An exclusive lock on the directory, held across read-check-write sequences. Every temporary
+        file of the harness is made under it, so any found on taking it was left by a killed process
+        (and might keep a disk full): it is removed."""
+        fd = self._lock_file()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            safe_files.remove_matching(self.dir, _own_temporary)
+            self._prove_writable()
+            for table in TABLES:  # refused now, not once a run has trained and its rows are due
+                safe_files.refuse_link_or_dir(self.dir / table)
+            yield
+        finally:
+            os.close(fd)  # drops the lock
+
+    def _prove_writable(self) -> None:
+        try:
+            with _signals_held():  # an interruption leaves no probe behind
+                fd, probe = safe_files.temporary_beside(self.dir / WRITE_TEST)
+                os.close(fd)
+                probe.unlink()
+            # Never over a file (or link) already there: that one is the user's.
+            safe_files.create_new(self.dir / ".gitignore", "# harness bookkeeping, not results\n" + "\n".join(BOOKKEEPING) + "\n")
+        except OSError as e:
+            raise self._not_writable(e) from None
+
+    @contextlib.contextmanager
+    def reading(self):
+        """A shared lock while the files are read, so that a run recording rows meanwhile is not seen
+        half-way (between its epochs.csv and runs.csv rows). Creates nothing but the lock file, and
+        reads unlocked where even that cannot be made (a read-only directory: nobody writes there)."""
+        try:
+            fd = os.open(self.dir / LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise safe_files.link_refused(self.dir / LOCK) from None
+            yield  # no directory, or not ours to write in
+            return
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
 
     def rows(self, table: str = "runs.csv") -> list[dict]:
         return _read_rows(self.dir / table)
 
     def finished_cells(self, rows: list[dict] | None = None, known_run_ids: set[str] = frozenset()) -> set[tuple]:
-        """Cells with an ok or diverged row, leaving out the rows in `known_run_ids`."""
+        """Cells with a whole ok or diverged row, leaving out the rows in `known_run_ids`."""
         rows = self.rows() if rows is None else rows
-        keys = {_parsed_key(r) for r in rows if r["status"] in FINISHED_STATUSES and r["run_id"] not in known_run_ids}
+        keys = {_parsed_key(r) for r in rows
+                if r["status"] in FINISHED_STATUSES and r["run_id"] not in known_run_ids and None not in r.values()}
         return keys - {None}
 
     # -----------------------------------------------------------------------------------------------
@@ -220,9 +289,9 @@ class ResultsStore:
     # are written or the cell fails. Another process skips a cell whose claim file is locked. Whether
     # the owner is alive is the kernel's answer, not a guess from the pid: the flock goes with the
     # process however it ends (even SIGKILL), so a claim whose flock can be taken is stale and is
-    # taken over; no pid reuse or clock can make a dead claim look alive. Done under the directory
-    # lock, claiming also re-reads runs.csv, so a cell another process finished meanwhile is not
-    # trained again.
+    # taken over (deleted and made anew: an existing file is never written into); no pid reuse or
+    # clock can make a dead claim look alive. Done under the directory lock, claiming also re-reads
+    # runs.csv, so a cell another process finished meanwhile is not trained again.
 
     def _claim_path(self, key: tuple) -> Path:
         digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16]
@@ -244,29 +313,55 @@ class ResultsStore:
 
     def _claim_under_lock(self, keys, known_run_ids, claims: list[Claim], notes: dict) -> None:
         with self.locked(), _signals_held():
-            (self.dir / CLAIMS).mkdir(exist_ok=True)
+            safe_files.real_dir(self.dir / CLAIMS, NOT_WRITABLE)
             done_elsewhere = self.finished_cells(known_run_ids=known_run_ids)
             for key in keys:
                 if key in done_elsewhere:
                     notes[key] = "finished meanwhile by another process"
                     continue
                 path = self._claim_path(key)
-                f = open(path, "a+", encoding="utf-8")
-                f.seek(0)
-                owner = f.read().strip()
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    f.close()
+                owner, alive = self._existing_claim(path)
+                if alive:
                     notes[key] = f"being run by another process ({owner})"
                     continue
                 if owner:
                     notes[key] = f"taking over a stale claim ({owner}): that process is gone"
-                f.truncate(0)
-                f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                    "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
-                f.flush()
-                claims.append(Claim(key, path, f))
+                claims.append(Claim(key, path, self._new_claim(path)))
+
+    @staticmethod
+    def _existing_claim(path: Path) -> tuple[str | None, bool]:
+        """Who holds the claim file at `path` (None: there is none) and whether they are alive. A stale
+        file is removed, to be made anew."""
+        try:
+            fd = safe_files.open_regular(path, doing="read the claim", fix=NOT_WRITABLE)
+        except FileNotFoundError:
+            return None, False
+        with os.fdopen(fd, "rb") as f:
+            owner = _claim_owner(f.read(4096))
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return owner, True
+            path.unlink()
+        return owner, False
+
+    @staticmethod
+    def _new_claim(path: Path) -> IO:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise safe_files.os_error(path, e, "create the claim", NOT_WRITABLE) from None
+        f = os.fdopen(fd, "w+", encoding="utf-8")
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else has it
+        try:
+            f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+            f.flush()
+        except OSError as e:
+            f.close()
+            path.unlink(missing_ok=True)
+            raise safe_files.os_error(path, e, "write the claim", NOT_WRITABLE) from None
+        return f
 
     def release(self, claims: list[Claim]) -> None:
         """Give claims up (idempotent). Removing the file under the lock keeps claiming race-free."""
@@ -282,35 +377,72 @@ class ResultsStore:
                 c.path.unlink(missing_ok=True)
                 c.file.close()
 
-    def _replace(self, table: str, new_rows: list[dict]) -> None:
+    def _prepare(self, table: str, new_rows: list[dict]) -> Path:
+        """The table with `new_rows` appended, in a temporary file beside it (see `_commit`)."""
         path = self.dir / table
         columns = TABLES[table]
-        old = path.read_bytes() if path.exists() else b""
+        old = safe_files.read_bytes(path) or b""
         if old and old.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace") != ",".join(columns):
             raise HarnessError(f"{path}: header is not this version's columns, so new rows would not line up; "
                                "move the file aside (or pass another --results-dir)")
-        if old and not old.endswith(b"\n"):
-            old += b"\n"
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
         if not old:
             writer.writeheader()
         for row in new_rows:
             writer.writerow({c: _format(row.get(c)) for c in columns})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(old + buf.getvalue().encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        return safe_files.write_temporary(path, _ended(old, path) + buf.getvalue().encode("utf-8"), _UNRECORDED)
 
     def append(self, runs: list[dict], epochs: list[dict], trace: list[dict], release: list[Claim] = ()) -> None:
         """Record finished runs with their epoch and trace rows, all or nothing per file; then give up
-        the cells' claims, under the same lock, so no other process sees them neither claimed nor done."""
+        the cells' claims, under the same lock, so no other process sees them neither claimed nor done.
+        Every file is written in full before any replaces its old copy, so a full disk changes nothing."""
         with self.locked(), _signals_held():
-            if epochs:
-                self._replace("epochs.csv", epochs)
-            if trace:
-                self._replace("trace.csv", trace)
-            self._replace("runs.csv", runs)
+            tables = [("epochs.csv", epochs), ("trace.csv", trace), ("runs.csv", runs)]
+            prepared: list[tuple[Path, Path]] = []
+            try:
+                for table, rows in tables:
+                    if rows or table == "runs.csv":
+                        prepared.append((self._prepare(table, rows), self.dir / table))
+                for tmp, path in prepared:
+                    safe_files.commit(tmp, path, _UNRECORDED)
+            finally:
+                for tmp, _ in prepared:
+                    tmp.unlink(missing_ok=True)
             self._release(list(release))
+
+
+_UNRECORDED = "the run was not recorded: free some space (or fix the permissions) and run it again"
+
+
+def _claim_owner(data: bytes) -> str:
+    """What a claim file says about its owner, as the harness wrote it; nothing else read from it is shown."""
+    try:
+        owner = json.loads(data)
+    except ValueError:
+        owner = None
+    if (isinstance(owner, dict) and owner and set(owner) <= {"pid", "host", "since"} and isinstance(owner.get("pid", 0), int)
+            and all(isinstance(owner.get(k, ""), str) and len(owner.get(k, "")) <= 255 for k in ("host", "since"))):
+        return json.dumps(owner)
+    return "a claim file the harness did not write"
+
+
+_SENTINEL = "\x00end"
+
+
+def _ended(old: bytes, path: Path) -> bytes:
+    """`old` with its last record ended, so that rows written after it are records of their own.
+
+    A last row cut short (a copy or an edit interrupted) may end inside a quoted field, where anything
+    appended would become part of that field. It is ended, not dropped: `harness check` names it as a
+    partial row, and the rows after it count.
+    """
+    if not old:
+        return old
+    text = old.decode("utf-8", "replace")
+    for ending in ("" if text.endswith("\n") else "\n", '"\n'):
+        records = list(csv.reader(io.StringIO(text + ending + _SENTINEL + "\n", newline="")))
+        if records[-1] == [_SENTINEL]:
+            return old + ending.encode()
+    raise HarnessError(f"{path}: its last row cannot be ended (the file is damaged); `harness check` names the damage, "
+                       "move the file aside to start afresh")

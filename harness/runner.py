@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import functools
 import json
 import multiprocessing
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -252,10 +254,32 @@ def run_locally(cells: list[Cell], engine: str, options: RunOptions, log=print):
         yield cell, rows
 
 
-def _start_worker(threads: int) -> None:
+def _start_worker(threads: int, driver: int) -> None:
     """A worker of `InProcesses`: its torch threads; Ctrl-C is the driver's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with(driver)
     torch.set_num_threads(threads)
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _end_with(driver: int) -> None:
+    """End this worker when its driver ends, however: a driver killed with SIGKILL cannot stop its
+    workers itself, and they would train on for nothing, holding memory. On Linux the kernel sends
+    the signal (when the thread that started the worker ends: the one running the matrix, which
+    outlives its workers); elsewhere, and for a driver gone before that was asked, a thread watches
+    for the worker being handed to another parent."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_driver, args=(driver,), name="driver-watch", daemon=True).start()
+
+
+def _watch_driver(driver: int) -> None:
+    while os.getppid() == driver:
+        time.sleep(1)
+    os._exit(1)
 
 
 class InProcesses:
@@ -273,7 +297,7 @@ class InProcesses:
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         # spawn, not fork: a forked copy of a process that has started torch's thread pools can hang.
         return concurrent.futures.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                      initializer=_start_worker, initargs=(self.threads,))
+                                                      initializer=_start_worker, initargs=(self.threads, os.getpid()))
 
     def __call__(self, cells, engine: str, options: RunOptions, log=print):
         cells = iter(cells)
@@ -359,8 +383,9 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
         # closing(): an interruption while a row is recorded still lets the executor stop what it started.
         with contextlib.closing(execute(claimed_cells(), engine, options, log)) as as_they_finish:
             for cell, rows in as_they_finish:
-                claims = held.pop(_cell_id(cell), [])
+                claims = held.get(_cell_id(cell), [])
                 store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
+                held.pop(_cell_id(cell), None)  # released with the rows; until then, by `finally` if they cannot be written
                 for run, _, _ in rows:
                     done += 1
                     failures += run["status"] != "ok"

@@ -343,13 +343,13 @@ def ctrl_c_raises():
 
 def test_signal_while_rows_are_written_is_held_until_they_are(tmp_path, monkeypatch, ctrl_c_raises):
     store = ResultsStore(tmp_path / "res")
-    replace = ResultsStore._replace
+    prepare = ResultsStore._prepare
 
-    def replace_then_signal(self, table, rows):
+    def prepare_then_signal(self, table, rows):
         if table == "epochs.csv":
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the epochs and the runs rows
-        replace(self, table, rows)
-    monkeypatch.setattr(ResultsStore, "_replace", replace_then_signal)
+        return prepare(self, table, rows)
+    monkeypatch.setattr(ResultsStore, "_prepare", prepare_then_signal)
     with pytest.raises(KeyboardInterrupt):
         store.append([{"run_id": "r1", "status": "ok"}], [{"run_id": "r1", "epoch": 1}], [])
     assert [r["run_id"] for r in read(tmp_path / "res" / "runs.csv")] == ["r1"]  # written before the interrupt

@@ -15,13 +15,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import safe_files
 from ..compare import across_environments_section
 from ..errors import HarnessError
+from ..results import ResultsStore
 from .comparisons import ablation_section, dataset_section, overfitting_section
 from .environment import environment_section
 from .formatting import table
 from .loading import Results, load_results
-from .plots import plot_headline, plot_learning_curves, plot_selection, plot_speed, plot_trace
+from .plots import REPORT_NOT_WRITTEN, plot_headline, plot_learning_curves, plot_selection, plot_speed, plot_trace
 from .tables import accounting, published_section, seeds_sections, speed_rows
 
 __all__ = ["Results", "build_report", "load_results", "write_report"]
@@ -39,10 +41,9 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
                   f"(e.g. `harness run iris-ce --results-dir {results_dir}`).", ""]
         return "\n".join(lines), []
 
-    plots = results_dir / "plots"
-    plots.mkdir(exist_ok=True)
-    for old in plots.glob("*.png"):  # a plot not drawn this time would describe results no longer counted
-        old.unlink()
+    plots = safe_files.real_dir(results_dir / "plots", REPORT_NOT_WRITTEN)
+    # A plot not drawn this time would describe results no longer counted (a link is removed, not followed).
+    safe_files.remove_matching(plots, lambda name: name.endswith(".png") or safe_files.is_temporary(name))
     lines += published_section(results, registry)
     lines += seeds_sections(runs, registry)
     lines += _curves_and_headline(results, registry, plots)
@@ -92,8 +93,9 @@ def write_report(results_dir: Path | str, registry: dict, log=print) -> int:
         log(f"no results in {results_dir} (no such directory): nothing to report; `harness run` records results there")
         return 0
     try:
-        text, plots = build_report(results_dir, registry)
-        (results_dir / "REPORT.md").write_text(text + "\n", encoding="utf-8")
+        with ResultsStore(results_dir).locked():  # read as no run is recording; no other report writes meanwhile
+            text, plots = build_report(results_dir, registry)
+            safe_files.write_atomic(results_dir / "REPORT.md", (text + "\n").encode("utf-8"), REPORT_NOT_WRITTEN)
     except OSError as e:
         raise HarnessError(f"{e.filename or results_dir}: cannot write the report ({e.strerror}); check the directory's permissions") from None
     if plots:

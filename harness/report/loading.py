@@ -7,12 +7,14 @@ that decides; everything it sets aside is counted in `Results` for the report's 
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from .. import safe_files
 from ..check import run_row_problem
 from ..errors import HarnessError
 from ..registry import METRICS
@@ -28,10 +30,11 @@ def _read_csv(path: Path, columns: list[str], required: tuple[str, ...]) -> pd.D
     Absent or empty gives no rows; optional columns missing from an older file are added empty.
     """
     empty = pd.DataFrame(columns=columns, dtype=str)
-    if not path.exists() or path.stat().st_size == 0:
+    data = safe_files.read_bytes(path)  # a link is refused, not followed
+    if not data:
         return empty
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         return empty
     except (pd.errors.ParserError, UnicodeDecodeError) as e:

@@ -5,6 +5,7 @@ Each function draws one PNG and says whether it drew anything (False: no data to
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .. import safe_files  # noqa: E402
 from ..stats import single_draw  # noqa: E402
 from .formatting import headline_metric, short_source  # noqa: E402
 from .loading import at_epoch  # noqa: E402
@@ -23,6 +25,7 @@ from .loading import at_epoch  # noqa: E402
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
 GROUP_STYLES = ("-", "--", ":", "-.")
 DPI = 80
+REPORT_NOT_WRITTEN = "free some space or fix the directory's permissions"
 
 def plot_selection(runs: pd.DataFrame, exp_id: str) -> tuple[pd.DataFrame, str]:
     """The runs an experiment's plots show: its faithful ok runs, else its most common quick-run setting."""
@@ -54,8 +57,10 @@ def _save(fig, path: Path, title: str | None = None) -> None:
     if title:
         fig.suptitle(title, fontsize=11)
     fig.set_layout_engine("constrained")  # unlike tight_layout, it keeps a tall grid's panel titles off the suptitle
-    fig.savefig(path, dpi=DPI)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=DPI)
     plt.close(fig)
+    safe_files.write_atomic(path, png.getvalue(), REPORT_NOT_WRITTEN)
 
 
 def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.DataFrame, path: Path) -> bool:
