@@ -8,7 +8,6 @@ that decides; everything it sets aside is counted in `Results` for the report's 
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from .. import safe_files
 from ..check import run_row_problem
 from ..errors import HarnessError
 from ..registry import METRICS
-from ..results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, is_current, latest_rows
+from ..results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, is_current, latest_rows, overrides_text
 
 KEY_COLUMNS = ("run_id", "experiment", "seed", "device", "engine", "config_hash", "started_at", "faithful", "status")
 NUMERIC_RUN_COLUMNS = [*METRICS, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s"]
@@ -82,7 +81,7 @@ def load_results(results_dir: Path, registry: dict) -> Results:
     for column in NUMERIC_RUN_COLUMNS + ["seed"]:
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
     runs["faithful"] = runs["faithful"] == "true"
-    runs["setting"] = [_setting(o) for o in runs["overrides"]]
+    runs["setting"] = [overrides_text(o) or "faithful" for o in runs["overrides"]]
 
     epochs = _read_csv(results_dir / "epochs.csv", EPOCH_COLUMNS, ("run_id", "epoch"))
     trace = _read_csv(results_dir / "trace.csv", TRACE_COLUMNS, ("run_id", "step", "running_loss"))
@@ -101,16 +100,6 @@ def load_results(results_dir: Path, registry: dict) -> Results:
 
 def _numeric_except_run_id(column: pd.Series) -> pd.Series:
     return column if column.name == "run_id" else pd.to_numeric(column, errors="coerce")
-
-
-def _setting(overrides: str) -> str:
-    """'faithful', or the quick-run overrides as text ('epochs=300')."""
-    if not overrides:
-        return "faithful"
-    try:
-        return ", ".join(f"{k}={v}" for k, v in sorted(json.loads(overrides).items()))
-    except (ValueError, AttributeError):
-        return overrides
 
 
 # ---------------------------------------------------------------------------------------------------
