@@ -13,7 +13,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 1)
 
 FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: all setup setup-ray run report check test bench bench-gpu fashion-mnist clean-venv
+.PHONY: all setup setup-ray run report check test faithful bench bench-gpu fashion-mnist clean-venv
 
 all: setup run report check
 
@@ -46,6 +46,13 @@ check: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The tutorials' own code against reference and fast, at each recipe's full length (`make test` runs the same
+# comparisons shortened): one line per experiment as it finishes, then a table. Long: the 50-epoch CNNs take
+# about 10 minutes each on a 2-core machine. `make faithful EXPERIMENTS="iris-ce mnist-mlp" SEED=3`.
+SEED ?= 0
+faithful: setup
+	$(PY) -m tests.faithful $(filter-out all,$(EXPERIMENTS)) --seed $(SEED)
 
 # Fashion-MNIST (for the <id>@fashion-mnist variants) from Debian's package, installed where apt-get is
 # at hand as root; otherwise how to get it. Not part of setup: `make all` runs MNIST only, and the
