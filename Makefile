@@ -48,8 +48,8 @@ test: setup
 	$(PY) -m pytest -q
 
 # The tutorials' own code against reference and fast, at each recipe's full length (`make test` runs the same
-# comparisons shortened): one line per experiment as it finishes, then a table. Long: the 50-epoch CNNs take
-# about 10 minutes each on a 2-core machine. `make faithful EXPERIMENTS="iris-ce mnist-mlp" SEED=3`.
+# comparisons shortened): one line per experiment as it finishes, then a table. The 50-epoch recipes are the
+# long ones. `make faithful EXPERIMENTS="iris-ce mnist-mlp" SEED=3`.
 SEED ?= 0
 faithful: setup
 	$(PY) -m tests.faithful $(filter-out all,$(EXPERIMENTS)) --seed $(SEED)
