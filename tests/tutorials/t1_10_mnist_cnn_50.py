@@ -4,7 +4,8 @@
 The article's extracted text lost the indentation of some lines (the epoch loop's body after the
 `train` call, Net2's `forward` after `self.pool(x)`); they are indented as the code's structure
 demands (and as the identical Net's forward is printed). The tutorial validates after every epoch and
-never tests; its losses are sums of batch means divided by the sample count.
+never tests; its losses are sums of batch means divided by the sample count. The plotting (`plot_graph`
+and its calls, after training) is left out.
 """
 
 from torch.utils.data import Subset  # added
