@@ -16,7 +16,7 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 
 COMMITTED := results
 
-.PHONY: all setup setup-ray run report check compare test bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
+.PHONY: all setup setup-ray run report check compare test faithful bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
 
 # Results written elsewhere (`make all RESULTS=/tmp/r`) end compared with the committed ones, the
 # summary line first. A "different" verdict is printed, not failed: make all's status says whether the
@@ -59,6 +59,13 @@ compare: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The tutorials' own code against reference and fast, at each recipe's full length (`make test` runs the same
+# comparisons shortened): one line per experiment as it finishes, then a table. The 50-epoch recipes are the
+# long ones. `make faithful EXPERIMENTS="iris-ce mnist-mlp" SEED=3`.
+SEED ?= 0
+faithful: setup
+	$(PY) -m tests.faithful $(filter-out all,$(EXPERIMENTS)) --seed $(SEED)
 
 # Fashion-MNIST (for the <id>@fashion-mnist variants) from Debian's package, installed where apt-get is
 # at hand as root; otherwise how to get it. Not part of setup: `make all` runs MNIST only, and the

@@ -151,6 +151,9 @@ class RunOutcome:
     epoch_train_s: list[float] = field(default_factory=list)
     # The final parameters and buffers (a state_dict), for comparing engines; not written anywhere.
     state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    # Each logged epoch's evaluation losses batch by batch ({split: [loss, ...]}), for comparing with code
+    # that averages them another way (per batch, or per sample of a sum); not written anywhere.
+    eval_batch_losses: list[dict[str, list[float]]] = field(default_factory=list, repr=False)
 
     @property
     def final(self) -> dict:
@@ -190,14 +193,15 @@ def evaluation_scope(training: dict, split: str, epoch: int, epochs: int, genera
     return random_streams_kept(generators)
 
 
-def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module, loss: str) -> tuple[float, float]:
+def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module, loss: str) -> EpochTally:
+    """Each batch's loss and correct count; `summary()` gives the split's loss and accuracy."""
     model.eval()
     tally = EpochTally()
     with torch.no_grad():
         for x, y in batches:
             outputs = model(x)
             tally.add(loss_fn(outputs, y), count_correct(outputs, y, loss), len(y))
-    return tally.summary()
+    return tally
 
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -257,11 +261,15 @@ def train(
         diverged = not math.isfinite(train_loss)
         if diverged or epoch % log_every == 0 or epoch == epochs:
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
+            eval_losses = {}
             for split in ("valid", "test"):
                 with evaluation_scope(training, split, epoch, epochs):
                     batches = source.eval_batches(split)
-                    loss, acc = evaluate(model, batches, loss_fn, loss_kind) if batches is not None else (None, None)
-                row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
+                    scores = evaluate(model, batches, loss_fn, loss_kind) if batches is not None else None
+                row[f"{split}_loss"], row[f"{split}_acc"] = scores.summary() if scores else (None, None)
+                if scores:
+                    eval_losses[split] = scores.batch_losses()
+            outcome.eval_batch_losses.append(eval_losses)
             _sync(device)
             row["epoch_time_s"] = time.perf_counter() - start
             row["samples_per_s"] = sum(tally.sizes) / train_time if train_time > 0 else None
