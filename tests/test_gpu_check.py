@@ -69,7 +69,7 @@ def test_dry_run_reports_every_step_and_goes_on_past_a_timeout_and_a_failure(mni
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_gpu_check_needs_no_setup_and_takes_the_interpreter_given():
-    dry = subprocess.run(["make", "-n", "gpu-check", "GPU_PYTHON=python3", "GPU_OUT=/tmp/out", "HARNESS_DATA_MIRROR=data/mnist-mirror"],
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "gpu-check", "GPU_PYTHON=python3", "GPU_OUT=/tmp/out", "HARNESS_DATA_MIRROR=data/mnist-mirror"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert dry.startswith("python3 scripts/gpu_check.py --out /tmp/out")
     assert "--data-mirror data/mnist-mirror" in dry and "pip" not in dry and "venv" not in dry

@@ -80,7 +80,7 @@ def test_good_file_loads_with_defaults(tmp_path):
         ('min = 0.5', 'min = 0.5\n[fashion_smoke]\nmin = 0.5', "[fashion_smoke] applies to MNIST experiments only"),
         ('min = 0.5', 'min = 0.5\n[fashion_thresholds]\ntest_ac = 0.8', "unknown key 'fashion_thresholds.test_ac'"),
         ('source = "s"', 'source = "s"\nseeds = 0', "'seeds' must be greater than 0"),
-        ('source = "s"', 'source = "s"\nseeds = 10001', "'seeds' must be at most 10000"),
+        ('source = "s"', 'source = "s"\nseeds = 1001', "'seeds' must be at most 1000,"),
         ('source = "s"', 'source = "s"\nseeds = "30"', "'seeds' must be an integer"),
         ('[smoke]', PUBLISHED.format(extra="").replace("epoch = 10\n", ""), "missing key 'published.epoch'"),
         ('[smoke]', PUBLISHED.format(extra="").replace("epoch = 10", "epoch = 11"), "'published.epoch' is 11, not an epoch the recipe logs"),

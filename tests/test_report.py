@@ -264,7 +264,8 @@ def test_published_figure_is_judged_at_its_epoch_as_one_draw(registry, tmp_path)
         run = fake_run(registry, "mnist-cnn-50", seed, valid_acc=0.99, test_acc=0.99)  # epoch 50: not the one compared
         runs.append(run)
         epochs += fake_epochs(run, [{"valid_acc": value if e == 12 else 0.97, "valid_loss": 0.05} for e in range(1, 14)])
-    diverged = fake_run(registry, "mnist-cnn-50", 5, status="diverged", valid_acc=0.1, message="loss is nan")
+    diverged = fake_run(registry, "mnist-cnn-50", 5, status="diverged", valid_acc=0.1, message="loss is nan",
+                        epochs=13, diverged_epoch=13)
     runs.append(diverged)
     epochs += fake_epochs(diverged, [{"valid_acc": 0.1, "valid_loss": 9.0} for _ in range(1, 14)])
     # All seeds equal: the interval is that one value.
