@@ -43,6 +43,7 @@ from .check import run_row_problem
 from .errors import HarnessError
 from .registry import METRICS
 from .results import EPOCH_COLUMNS, RUN_COLUMNS, is_current, latest_rows, overrides_text, read_table
+from .stats import signed_rank_p
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
 CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
@@ -300,7 +301,7 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
     if paired:
         t_test = scipy_stats.ttest_rel(y, x)
         p_tost = ttost_paired(y, x, -base["margin"], base["margin"])[0]
-        p_rank = _wilcoxon_p(y, x)
+        p_rank = signed_rank_p(y, x)
     else:
         t_test = scipy_stats.ttest_ind(y, x, equal_var=False)
         p_tost = ttost_ind(y, x, -base["margin"], base["margin"], usevar="unequal")[0]
@@ -316,14 +317,6 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
     needed = seeds_to_decide(base["diff"], sd, base["margin"], paired) if verdict == UNDECIDED else None
     return Comparison(**base, verdict=verdict, ci_low=float(ci.low), ci_high=float(ci.high), p_t=float(t_test.pvalue),
                       p_rank=float(p_rank), p_tost=p_tost, seeds_needed=needed)
-
-
-def _wilcoxon_p(y, x) -> float:
-    """Wilcoxon's signed-rank p; NaN where every pair is tied (no ranks to test)."""
-    try:
-        return float(scipy_stats.wilcoxon(y, x).pvalue)
-    except ValueError:
-        return math.nan
 
 
 def seeds_to_decide(diff: float, sd: float, margin: float, paired: bool) -> int | None:

@@ -149,7 +149,7 @@ def paired(a, b) -> Paired:
     if n < 2:
         return Paired(n, mean, nan, nan, nan, nan, nan, nan)
     floor = _quiet(lambda: scipy_stats.wilcoxon(np.arange(1.0, n + 1)).pvalue)  # every difference one sign
-    wilcoxon_p = _quiet(lambda: scipy_stats.wilcoxon(b, a).pvalue) if diff.any() else nan
+    wilcoxon_p = signed_rank_p(b, a)
     sd = float(diff.std(ddof=1))
     if sd == 0:
         return Paired(n, mean, mean, mean, nan, wilcoxon_p, nan, floor)
@@ -179,6 +179,13 @@ def unpaired(a, b) -> Unpaired:
     welch = _quiet(lambda: scipy_stats.ttest_ind(b, a, equal_var=False).pvalue)
     mann_whitney = float(scipy_stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
     return Unpaired(sa, sb, sb.mean - sa.mean, welch, mann_whitney)
+
+
+def signed_rank_p(b, a) -> float:
+    """Wilcoxon's signed-rank p of the pairs' differences b − a, two-sided; NaN where every pair is tied
+    (no ranks to test)."""
+    b, a = np.asarray(b, dtype=float), np.asarray(a, dtype=float)
+    return _quiet(lambda: scipy_stats.wilcoxon(b, a).pvalue) if (b != a).any() else math.nan
 
 
 def _quiet(compute) -> float:
