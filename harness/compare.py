@@ -34,24 +34,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
-from statsmodels.stats.power import TTestIndPower, TTestPower
-from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from tabulate import tabulate
 
 from .check import run_row_problem
 from .errors import HarnessError
 from .registry import METRICS
 from .results import EPOCH_COLUMNS, RUN_COLUMNS, is_current, latest_rows, overrides_text, read_table
-from .stats import signed_rank_p
+from . import stats
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
 CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
 ENVIRONMENT_COLUMNS = ("device", "device_name", "threads", "cpu_capability", "kernel_settings", "engine", "torch_version",
                        "python_version", "git_commit", "host", "dataset_md5", "config_hash")
 SPEED_METRICS = ("train_samples_per_s", "wall_time_s")
-ALPHA = 0.05
-POWER = 0.8  # of the seed counts that would decide an undecided comparison
+ALPHA = 1 - stats.LEVEL
 
 IDENTICAL, EQUIVALENT, DIFFERENT, UNDECIDED = "identical", "equivalent", "different", "undecided"
 SEVERITY = (IDENTICAL, EQUIVALENT, UNDECIDED, DIFFERENT)  # an arm's verdict is its metrics' worst
@@ -299,47 +295,21 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
         verdict = EQUIVALENT if abs(base["diff"]) <= base["margin"] else DIFFERENT
         return Comparison(**base, verdict=verdict, ci_low=base["diff"], ci_high=base["diff"], note="no spread")
     if paired:
-        t_test = scipy_stats.ttest_rel(y, x)
-        p_tost = ttost_paired(y, x, -base["margin"], base["margin"])[0]
-        p_rank = signed_rank_p(y, x)
+        tests = stats.paired(x, y)
+        p_t, p_rank = tests.t_p, tests.wilcoxon_p
     else:
-        t_test = scipy_stats.ttest_ind(y, x, equal_var=False)
-        p_tost = ttost_ind(y, x, -base["margin"], base["margin"], usevar="unequal")[0]
-        p_rank = scipy_stats.mannwhitneyu(y, x, alternative="two-sided").pvalue
-    p_tost = float(p_tost) if base["margin"] > 0 else 1.0
-    ci = t_test.confidence_interval(1 - ALPHA)
+        tests = stats.unpaired(x, y)
+        p_t, p_rank = tests.welch_p, tests.mann_whitney_p
+    p_tost = stats.equivalence_p(x, y, base["margin"], paired)
     if p_tost < ALPHA:
         verdict = EQUIVALENT
-    elif t_test.pvalue < ALPHA:
+    elif p_t < ALPHA:
         verdict = DIFFERENT
     else:
         verdict = UNDECIDED
-    needed = seeds_to_decide(base["diff"], sd, base["margin"], paired) if verdict == UNDECIDED else None
-    return Comparison(**base, verdict=verdict, ci_low=float(ci.low), ci_high=float(ci.high), p_t=float(t_test.pvalue),
-                      p_rank=float(p_rank), p_tost=p_tost, seeds_needed=needed)
-
-
-def seeds_to_decide(diff: float, sd: float, margin: float, paired: bool) -> int | None:
-    """Seeds per side that would decide, at the observed difference and spread, with 80% power.
-
-    Within the margin the question is equivalence: TOST rejects when both one-sided tests do, and the
-    bound nearer the difference decides, so it takes about the seeds of a one-sided t-test at effect
-    (margin - |diff|) / sd. Beyond it the question is a difference: a two-sided t-test at |diff| / sd.
-    None where no number of seeds would (no margin, or no difference).
-    """
-    if abs(diff) < margin:
-        effect, alternative = (margin - abs(diff)) / sd, "larger"
-    elif diff != 0:
-        effect, alternative = abs(diff) / sd, "two-sided"
-    else:
-        return None
-    power = TTestPower() if paired else TTestIndPower()
-    try:
-        n = power.solve_power(effect_size=effect, alpha=ALPHA, power=POWER, alternative=alternative)
-    except (ValueError, RuntimeError):
-        return None
-    n = float(np.asarray(n).item())
-    return max(2, math.ceil(n)) if np.isfinite(n) else None
+    needed = stats.seeds_to_decide(base["diff"], sd, base["margin"], paired) if verdict == UNDECIDED else None
+    return Comparison(**base, verdict=verdict, ci_low=tests.ci_low, ci_high=tests.ci_high, p_t=p_t, p_rank=p_rank,
+                      p_tost=p_tost, seeds_needed=needed)
 
 
 def headline_metrics(exp) -> list[str]:
@@ -378,9 +348,9 @@ def compare_speed(metric: str, a: pd.Series, b: pd.Series) -> Speed | None:
     log_x, log_y = np.log(x), np.log(y)
     speed = Speed(metric, len(x), len(y), float(np.median(x)), float(np.median(y)), float(np.exp(log_y.mean() - log_x.mean())))
     if len(x) >= 2 and len(y) >= 2 and (log_x.std() > 0 or log_y.std() > 0):
-        ci = scipy_stats.ttest_ind(log_y, log_x, equal_var=False).confidence_interval(1 - ALPHA)
-        speed.ci_low, speed.ci_high = float(np.exp(ci.low)), float(np.exp(ci.high))
-        speed.p_mannwhitney = float(scipy_stats.mannwhitneyu(y, x, alternative="two-sided").pvalue)
+        logs = stats.unpaired(log_x, log_y)  # Mann-Whitney ranks the same on logarithms as on the values
+        speed.ci_low, speed.ci_high = float(np.exp(logs.ci_low)), float(np.exp(logs.ci_high))
+        speed.p_mannwhitney = logs.mann_whitney_p
     return speed
 
 

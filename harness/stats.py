@@ -5,6 +5,8 @@ Each function answers one question, stated in its docstring:
 - `single_draw`: is a published figure, one unseeded run, a plausible draw from the seeds' distribution?
 - `paired`: do two arms that share seeds differ (per-seed differences)?
 - `unpaired`: do two independent samples differ?
+- `equivalence_p`: do two arms' means lie within a margin of each other (TOST)?
+- `seeds_to_decide`: how many seeds would settle a comparison that is undecided?
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
-from statsmodels.stats.power import TTestPower
+from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 CONSISTENT, ABOVE, BELOW, NO_PUBLISHED = "consistent", "above", "below", "no published value"
 LEVEL = 0.95  # every interval and test: 95%, two-sided
@@ -160,25 +163,67 @@ def paired(a, b) -> Paired:
 
 @dataclass(frozen=True)
 class Unpaired:
-    """B − A for two independent samples: difference of means, Welch's t-test, Mann-Whitney U."""
+    """B − A for two independent samples: difference of means, Welch's t-test and interval, Mann-Whitney U."""
 
     a: Summary
     b: Summary
     difference: float
     welch_p: float
     mann_whitney_p: float
+    ci_low: float = math.nan  # Welch's 95% interval of the difference of means
+    ci_high: float = math.nan
 
 
 def unpaired(a, b) -> Unpaired:
-    """Do two independent samples differ? Welch's t-test (unequal variances) on the means and the
-    Mann-Whitney U test on the distributions, both two-sided (NaN below two values a side)."""
+    """Do two independent samples differ? Welch's t-test (unequal variances) on the means, with its
+    interval of the difference, and the Mann-Whitney U test on the distributions, both two-sided (NaN
+    below two values a side)."""
     a, b = finite(a), finite(b)
     sa, sb = summarize(a), summarize(b)
     if len(a) < 2 or len(b) < 2:
         return Unpaired(sa, sb, sb.mean - sa.mean, math.nan, math.nan)
-    welch = _quiet(lambda: scipy_stats.ttest_ind(b, a, equal_var=False).pvalue)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # scipy's "nearly identical data": zero spread gives NaN, as it should
+        welch = scipy_stats.ttest_ind(b, a, equal_var=False)
+        interval = welch.confidence_interval(LEVEL)
     mann_whitney = float(scipy_stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
-    return Unpaired(sa, sb, sb.mean - sa.mean, welch, mann_whitney)
+    return Unpaired(sa, sb, sb.mean - sa.mean, float(welch.pvalue), mann_whitney, float(interval.low), float(interval.high))
+
+
+def equivalence_p(a, b, margin: float, paired: bool) -> float:
+    """Do the means of A and B lie within ±margin of each other? The two one-sided tests (TOST) of
+    statsmodels, on the pairs' differences (`ttost_paired`) or on two independent samples with unequal
+    variances (`ttost_ind`). Below 0.05: equivalent. 1 where the margin is zero (nothing is equivalent).
+    """
+    if not margin > 0:
+        return 1.0
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if paired:
+        return _quiet(lambda: ttost_paired(b, a, -margin, margin)[0])
+    return _quiet(lambda: ttost_ind(b, a, -margin, margin, usevar="unequal")[0])
+
+
+def seeds_to_decide(difference: float, std: float, margin: float, paired: bool) -> int | None:
+    """Seeds per side that would decide a comparison, at the observed difference and spread, with 80% power.
+
+    Within the margin the question is equivalence: TOST rejects when both one-sided tests do, and the
+    bound nearer the difference decides, so it takes about the seeds of a one-sided t-test at effect
+    (margin − |difference|) / std. Beyond it the question is a difference: a two-sided t-test at
+    |difference| / std. None where no number of seeds would (no margin, or no difference).
+    """
+    if abs(difference) < margin:
+        effect, alternative = (margin - abs(difference)) / std, "larger"
+    elif difference != 0:
+        effect, alternative = abs(difference) / std, "two-sided"
+    else:
+        return None
+    power = TTestPower() if paired else TTestIndPower()
+    try:
+        n = power.solve_power(effect_size=effect, alpha=1 - LEVEL, power=POWER, alternative=alternative)
+    except (ValueError, RuntimeError):
+        return None
+    n = float(np.asarray(n).item())
+    return max(2, math.ceil(n)) if np.isfinite(n) else None
 
 
 def signed_rank_p(b, a) -> float:

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.power import TTestPower
 
-from harness.stats import ABOVE, BELOW, CONSISTENT, paired, seeds_to_tell_apart, single_draw, summarize, unpaired
+from harness.stats import (ABOVE, BELOW, CONSISTENT, equivalence_p, paired, seeds_to_decide, seeds_to_tell_apart, single_draw,
+                           summarize, unpaired)
 
 SEEDS = [0.951, 0.962, 0.958, 0.971, 0.949, 0.966, 0.955]  # a fixed sample of accuracies
 
@@ -135,3 +136,31 @@ def test_unpaired_matches_scipy():
     assert result.mann_whitney_p == pytest.approx(scipy_stats.mannwhitneyu(a, b).pvalue)
     assert result.difference == pytest.approx(b.mean() - a.mean())
     assert math.isnan(unpaired([0.9], [0.8, 0.85]).welch_p)  # one value a side is no sample
+    interval = scipy_stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    assert (result.ci_low, result.ci_high) == pytest.approx((interval.low, interval.high))
+    assert result.ci_low < result.difference < result.ci_high
+
+
+def test_equivalence_p_is_the_larger_of_two_one_sided_tests():
+    """TOST by scipy's one-sided t-tests against each bound, a second route to statsmodels' number."""
+    a, b, margin = np.array(PLAIN), np.array(DROPOUT), 0.01
+    d = b - a
+    by_scipy = max(scipy_stats.ttest_1samp(d, -margin, alternative="greater").pvalue,
+                   scipy_stats.ttest_1samp(d, margin, alternative="less").pvalue)
+    assert equivalence_p(a, b, margin, paired=True) == pytest.approx(by_scipy)
+    by_scipy = max(scipy_stats.ttest_ind(b + margin, a, equal_var=False, alternative="greater").pvalue,
+                   scipy_stats.ttest_ind(b - margin, a, equal_var=False, alternative="less").pvalue)
+    assert equivalence_p(a, b, margin, paired=False) == pytest.approx(by_scipy)
+    assert equivalence_p(a, a + 1e-6, 0.01, paired=True) < 0.05 < equivalence_p(a, a + 0.05, 0.01, paired=True)
+    assert equivalence_p(a, b, 0.0, paired=True) == 1.0  # no margin: nothing is equivalent
+
+
+def test_seeds_to_decide_gives_the_power_asked_for_and_no_more():
+    # within the margin: a one-sided test at effect (margin - |diff|) / sd; beyond it: two-sided at |diff| / sd
+    for diff, margin, alternative, effect in ((0.002, 0.01, "larger", 0.008 / 0.01), (0.02, 0.01, "two-sided", 0.02 / 0.01)):
+        n = seeds_to_decide(diff, 0.01, margin, paired=True)
+        power = [TTestPower().power(effect_size=effect, nobs=k, alpha=0.05, alternative=alternative) for k in (n - 1, n)]
+        assert power[0] < 0.8 <= power[1] or (n == 2 and power[1] >= 0.8)
+    assert seeds_to_decide(0.0, 0.01, 0.0, paired=False) is None  # no margin and no difference: nothing decides
+    # two independent samples each carry their own spread: more seeds than pairs at the same effect
+    assert seeds_to_decide(0.004, 0.01, 0.01, paired=False) > seeds_to_decide(0.004, 0.01, 0.01, paired=True)
