@@ -21,6 +21,7 @@ MAX_SAMPLES = 1_000_000  # --train-limit / --eval-limit; the largest training se
 OVERRIDE_LIMITS = {"epochs": MAX_EPOCHS, "train_limit": MAX_SAMPLES, "eval_limit": MAX_SAMPLES}
 MAX_BENCH_STEPS = 100_000
 MAX_BENCH_REPEATS = 1000  # --repeats and --warmup
+MAX_CPUS_PER_TASK = 1024  # Ray cells: more than any one node holds would wait for ever as unschedulable
 
 
 def usable_cpus() -> int:

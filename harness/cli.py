@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
+from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_CPUS_PER_TASK, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
 from . import portable
 from .errors import HarnessError, Terminated
 
@@ -56,6 +56,7 @@ def _cmd_run(args) -> int:
         check_count("--" + key.replace("_", "-"), getattr(args, key), most)
     # Each job is a whole training process: more than the cores only share them out thinner.
     check_count("--jobs", args.jobs, usable_cpus())
+    check_count("--cpus-per-task", args.cpus_per_task, MAX_CPUS_PER_TASK)
 
     import torch
 

@@ -78,6 +78,8 @@ def registry_with(tmp_path, base: str, old: str, new: str, name: str | None = No
     (["run", "iris-mse", "--train-limit", "10000000"], "--train-limit 10000000 is beyond"),
     (["run", "iris-mse", "--eval-limit", "10000000"], "--eval-limit 10000000 is beyond"),
     (["run", "iris-mse", "--jobs", "100000"], "--jobs 100000 is beyond"),
+    (["run", "iris-mse", "--executor", "ray", "--cpus-per-task", "100000"], "--cpus-per-task 100000 is beyond"),
+    (["run", "iris-mse", "--executor", "ray", "--cpus-per-task", "0"], "--cpus-per-task must be a positive integer, got 0"),
     (["bench", "iris-mse", "--steps", "1000000000"], "--steps 1000000000 is beyond"),
     (["bench", "iris-mse", "--repeats", "1000000"], "--repeats 1000000 is beyond"),
     (["bench", "iris-mse", "--warmup", "1000000"], "--warmup 1000000 is beyond"),
