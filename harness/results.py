@@ -277,10 +277,14 @@ class ResultsStore:
         return _read_rows(self.dir / table)
 
     def finished_cells(self, rows: list[dict] | None = None, known_run_ids: set[str] = frozenset()) -> set[tuple]:
-        """Cells with a whole ok or diverged row, leaving out the rows in `known_run_ids`."""
+        """Cells with a whole ok or diverged row that `harness check` accepts, leaving out the rows in
+        `known_run_ids`. A hand-edited row finishes nothing: its cell runs again."""
+        from .check import run_row_problem  # check reads results through this module: imported late
+
         rows = self.rows() if rows is None else rows
         keys = {_parsed_key(r) for r in rows
-                if r["status"] in FINISHED_STATUSES and r["run_id"] not in known_run_ids and None not in r.values()}
+                if r["status"] in FINISHED_STATUSES and r["run_id"] not in known_run_ids and None not in r.values()
+                and run_row_problem(r) is None}
         return keys - {None}
 
     # -----------------------------------------------------------------------------------------------

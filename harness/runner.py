@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from . import portable
+from .check import run_row_problem
 from .datasets import dataset_md5, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
@@ -356,6 +357,9 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
         rows = store.rows()
     known_run_ids = {r["run_id"] for r in rows}
     finished = store.finished_cells(rows)
+    refused = sum(1 for r in rows if None not in r.values() and run_row_problem(r))
+    if refused:
+        log(f"{refused} row(s) in {store.dir / 'runs.csv'} fail `harness check` (which names them): they count as no finished run")
     cells, skipped = plan(experiments, seeds, devices, engine, options, finished, force)
     if skipped:
         log(f"skipping {skipped} finished run(s) in {results_dir} (--force runs them again)")

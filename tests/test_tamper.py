@@ -4,7 +4,8 @@ and `harness report` counts none of them. Free text that reaches a CSV cannot st
 README, "What the harness guarantees about your results files", sentence by sentence:
 - "Tampering: `harness check` refuses every row the harness could not have written": FAULTS, through
   test_check_names_each_tampered_row and test_check_names_tampered_epoch_rows; "`harness report` counts
-  only the rows `check` accepts": test_report_counts_only_rows_check_accepts.
+  only the rows `check` accepts": test_report_counts_only_rows_check_accepts; "nor does `harness run`
+  take one for a finished run": test_run_trains_again_a_cell_whose_row_was_tampered.
 - "Ids are plain names" (free text written with a leading '): test_free_text_cannot_start_a_formula.
 - "Output" (every `FAIL` line is one line): test_check_output_stays_one_line_per_failure.
 """
@@ -153,6 +154,23 @@ def test_report_counts_only_rows_check_accepts(clean, tmp_path, capsys):
     text = (results / "REPORT.md").read_text()
     assert f"- {len(rows) + len(tampered)} row(s) in runs.csv; {len(rows)} count" in text
     assert f"- {len(tampered)} malformed row(s)" in text and "superseded" not in text
+
+
+def test_run_trains_again_a_cell_whose_row_was_tampered(clean, tmp_path, capsys):
+    source, reg = clean
+    results = tampered_copy(clean, tmp_path, "runs.csv", FAULTS["negative time"][0])  # seed 0's row
+    before = read(results / "runs.csv")
+    assert main(["run", "iris-mse", "--seeds", "0-1", "--epochs", "2", "--results-dir", str(results),
+                 "--experiments-dir", str(reg)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 row(s) in" in out + err and "fail `harness check`" in out + err and "skipping 1 finished run(s)" in out + err
+    after = read(results / "runs.csv")
+    assert after[:len(before)] == before  # the tampered row stays, for `check` to name
+    (again,) = after[len(before):]
+    assert again["seed"] == before[0]["seed"] and again["run_id"] != before[0]["run_id"]
+    # the same seed trained again: the same numbers, bit for bit, and a time as the harness writes it
+    assert all(again[m] == before[0][m] for m in ("train_loss", "test_loss", "test_acc", "config_hash"))
+    assert float(again["wall_time_s"]) >= 0
 
 
 def test_free_text_cannot_start_a_formula(clean, tmp_path, monkeypatch, capsys):
