@@ -186,11 +186,13 @@ def _signals_held():
 
 @dataclass
 class Claim:
-    """One cell taken by this process: the claim file, held open with an exclusive flock."""
+    """One cell taken by this process: the claim file, held open with an exclusive flock, in the claims
+    folder, held open too (the file is removed from that folder, not from whatever its path names later)."""
 
     key: tuple
     path: Path
     file: IO
+    folder: safe_files.Folder
 
 
 OWN_FILES = (*TABLES, "REPORT.md", WRITE_TEST)
@@ -317,27 +319,27 @@ class ResultsStore:
 
     def _claim_under_lock(self, keys, known_run_ids, claims: list[Claim], notes: dict) -> None:
         with self.locked(), _signals_held():
-            safe_files.real_dir(self.dir / CLAIMS, NOT_WRITABLE)
-            done_elsewhere = self.finished_cells(known_run_ids=known_run_ids)
-            for key in keys:
-                if key in done_elsewhere:
-                    notes[key] = "finished meanwhile by another process"
-                    continue
-                path = self._claim_path(key)
-                owner, alive = self._existing_claim(path)
-                if alive:
-                    notes[key] = f"being run by another process ({owner})"
-                    continue
-                if owner:
-                    notes[key] = f"taking over a stale claim ({owner}): that process is gone"
-                claims.append(Claim(key, path, self._new_claim(path)))
+            with safe_files.Folder(self.dir / CLAIMS, NOT_WRITABLE) as folder:
+                done_elsewhere = self.finished_cells(known_run_ids=known_run_ids)
+                for key in keys:
+                    if key in done_elsewhere:
+                        notes[key] = "finished meanwhile by another process"
+                        continue
+                    path = self._claim_path(key)
+                    owner, alive = self._existing_claim(folder, path.name)
+                    if alive:
+                        notes[key] = f"being run by another process ({owner})"
+                        continue
+                    if owner:
+                        notes[key] = f"taking over a stale claim ({owner}): that process is gone"
+                    claims.append(Claim(key, path, self._new_claim(folder, path.name), folder.duplicate()))
 
     @staticmethod
-    def _existing_claim(path: Path) -> tuple[str | None, bool]:
-        """Who holds the claim file at `path` (None: there is none) and whether they are alive. A stale
+    def _existing_claim(folder: safe_files.Folder, name: str) -> tuple[str | None, bool]:
+        """Who holds the claim file `name` (None: there is none) and whether they are alive. A stale
         file is removed, to be made anew."""
         try:
-            fd = safe_files.open_regular(path, doing="read the claim", fix=NOT_WRITABLE)
+            fd = folder.open_regular(name, doing="read the claim")
         except FileNotFoundError:
             return None, False
         with os.fdopen(fd, "rb") as f:
@@ -346,16 +348,12 @@ class ResultsStore:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return owner, True
-            path.unlink()
+            folder.remove(name)
         return owner, False
 
     @staticmethod
-    def _new_claim(path: Path) -> IO:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        except OSError as e:
-            raise safe_files.os_error(path, e, "create the claim", NOT_WRITABLE) from None
-        f = os.fdopen(fd, "w+", encoding="utf-8")
+    def _new_claim(folder: safe_files.Folder, name: str) -> IO:
+        f = os.fdopen(folder.open_new(name, doing="create the claim"), "w+", encoding="utf-8")
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else has it
         try:
             f.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
@@ -363,8 +361,8 @@ class ResultsStore:
             f.flush()
         except OSError as e:
             f.close()
-            path.unlink(missing_ok=True)
-            raise safe_files.os_error(path, e, "write the claim", NOT_WRITABLE) from None
+            folder.remove(name)
+            raise safe_files.os_error(folder.path / name, e, "write the claim", NOT_WRITABLE) from None
         return f
 
     def release(self, claims: list[Claim]) -> None:
@@ -378,8 +376,9 @@ class ResultsStore:
     def _release(claims: list[Claim]) -> None:
         for c in claims:
             if not c.file.closed:
-                c.path.unlink(missing_ok=True)
+                c.folder.remove(c.path.name)
                 c.file.close()
+                c.folder.close()
 
     def _prepare(self, table: str, new_rows: list[dict]) -> Path:
         """The table with `new_rows` appended, in a temporary file beside it (see `_commit`)."""

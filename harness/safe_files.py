@@ -9,7 +9,10 @@ function here refuses such a link with one line instead (`HarnessError`, exit 2)
 - replaced files are written to a temporary file of an unpredictable name beside them, synced, and
   renamed over the old one (a rename replaces a directory entry, never what a link points to);
 - files are read with O_NOFOLLOW | O_NONBLOCK and only when they are regular files (never a FIFO or
-  a device, which would hang or never end).
+  a device, which would hang or never end);
+- in a folder of the harness's own (`plots/`, `.claims/`), held open as a `Folder`, every file is
+  named relative to the folder's descriptor, so a link swapped in for the folder after it was opened
+  changes nothing: the harness goes on working in the folder it checked.
 
 A file system error (full disk, permissions) is one line too, and leaves no temporary file behind.
 """
@@ -17,10 +20,12 @@ A file system error (full disk, permissions) is one line too, and leaves no temp
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import os
 import secrets
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import HarnessError
@@ -56,10 +61,10 @@ def real_dir(path: Path, fix: str) -> Path:
     return path
 
 
-def open_regular(path: Path, doing: str = "read it", fix: str = "check its permissions") -> int:
+def open_regular(path: Path, doing: str = "read it", fix: str = "check its permissions", dir_fd: int | None = None) -> int:
     """A read-only descriptor of the regular file at `path` (never through a link); FileNotFoundError if absent."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NO_LINK | os.O_NONBLOCK)
+        fd = os.open(_at(path, dir_fd), os.O_RDONLY | _NO_LINK | os.O_NONBLOCK, dir_fd=dir_fd)
     except FileNotFoundError:
         raise
     except OSError as e:
@@ -102,58 +107,68 @@ def create_new(path: Path, text: str) -> bool:
     return True
 
 
-def temporary_beside(path: Path) -> tuple[int, Path]:
+def _at(path: Path, dir_fd: int | None) -> Path | str:
+    """What the system calls are given: the path itself, or its name in the folder held as `dir_fd`."""
+    return path if dir_fd is None else path.name
+
+
+def temporary_beside(path: Path, dir_fd: int | None = None) -> tuple[int, Path]:
     """A new temporary file in `path`'s directory, named after it and unpredictably (`.NAME.<random>.tmp`),
     with the permissions of any new file (unlike mkstemp's owner-only ones)."""
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK, 0o666), tmp
+            return os.open(_at(tmp, dir_fd), os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK, 0o666, dir_fd=dir_fd), tmp
         except FileExistsError:  # as good as impossible; then another name
             continue
+
+
+def _remove(path: Path, dir_fd: int | None) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_at(path, dir_fd), dir_fd=dir_fd)
 
 
 def is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def write_temporary(path: Path, data: bytes, fix: str) -> Path:
+def write_temporary(path: Path, data: bytes, fix: str, dir_fd: int | None = None) -> Path:
     """`data` in a synced temporary file beside `path`, to be moved over it with `commit`; on failure none
     is left behind."""
     tmp = None
     try:
-        fd, tmp = temporary_beside(path)
+        fd, tmp = temporary_beside(path, dir_fd)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            _remove(tmp, dir_fd)
         raise os_error(path, e, "write it", fix) from None
     except BaseException:
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            _remove(tmp, dir_fd)
         raise
     return tmp
 
 
-def commit(tmp: Path, path: Path, fix: str) -> None:
+def commit(tmp: Path, path: Path, fix: str, dir_fd: int | None = None) -> None:
     """Move a temporary file over `path`, which must not be a link or a directory."""
     try:
-        refuse_link_or_dir(path)
-        os.replace(tmp, path)
+        refuse_link_or_dir(path, dir_fd)
+        os.replace(_at(tmp, dir_fd), _at(path, dir_fd), src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp, dir_fd)
         raise os_error(path, e, "write it", fix) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp, dir_fd)
         raise
 
 
-def refuse_link_or_dir(path: Path) -> None:
+def refuse_link_or_dir(path: Path, dir_fd: int | None = None) -> None:
     try:
-        mode = os.lstat(path).st_mode
+        mode = os.lstat(_at(path, dir_fd), dir_fd=dir_fd).st_mode
     except FileNotFoundError:
         return
     if stat.S_ISLNK(mode):
@@ -162,18 +177,92 @@ def refuse_link_or_dir(path: Path) -> None:
         raise not_a_file(path, mode)
 
 
-def write_atomic(path: Path, data: bytes, fix: str) -> None:
+def write_atomic(path: Path, data: bytes, fix: str, dir_fd: int | None = None) -> None:
     """Replace `path` with `data` all at once: readers see the old file or the new one."""
-    refuse_link_or_dir(path)  # before the work of writing
-    commit(write_temporary(path, data, fix), path, fix)
+    refuse_link_or_dir(path, dir_fd)  # before the work of writing
+    commit(write_temporary(path, data, fix, dir_fd), path, fix, dir_fd)
 
 
-def remove_matching(directory: Path, which) -> None:
-    """Delete the files of `directory` whose names `which` accepts, such as the temporary files an
-    interrupted process left (only where no live process can be writing one, e.g. under the directory's
-    exclusive lock). A link is removed itself, never followed."""
+def remove_matching(directory: Path, which, dir_fd: int | None = None) -> None:
+    """Delete the files of `directory` (or of the folder held as `dir_fd`) whose names `which` accepts,
+    such as the temporary files an interrupted process left (only where no live process can be writing
+    one, e.g. under the directory's exclusive lock). A link is removed itself, never followed."""
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for name in os.listdir(directory):
+        for name in os.listdir(directory if dir_fd is None else dir_fd):
             if which(name):
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
-                    os.unlink(directory / name)
+                    os.unlink(name if dir_fd is not None else directory / name, dir_fd=dir_fd)
+
+
+class Folder:
+    """A folder of the harness's own inside the directory it was given, made if missing and held open by
+    a descriptor while the harness works in it: files in it are made, replaced, listed and deleted by
+    name relative to that descriptor (openat and its kin), never through the folder's path again. The
+    open itself refuses a link (O_NOFOLLOW), and a link swapped in afterwards is never looked at."""
+
+    def __init__(self, path: Path, fix: str):
+        self.path, self.fix = real_dir(path, fix), fix
+        try:
+            self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NO_LINK)
+        except OSError as e:
+            raise os_error(path, e, "open the directory", fix) from None
+
+    def __enter__(self) -> "Folder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def duplicate(self) -> "Folder":
+        """Another hold on the same folder (not looked up again), to be closed on its own."""
+        twin = copy.copy(self)
+        twin.fd = os.dup(self.fd)
+        return twin
+
+    def __truediv__(self, name: str) -> "FolderFile":
+        return FolderFile(self, name)
+
+    def names(self) -> list[str]:
+        return os.listdir(self.fd)
+
+    def remove_matching(self, which) -> None:
+        remove_matching(self.path, which, self.fd)
+
+    def open_new(self, name: str, doing: str = "create it") -> int:
+        """A new file `name`, opened for reading and writing; FileExistsError if anything is there."""
+        try:
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NO_LINK, 0o644, dir_fd=self.fd)
+        except FileExistsError:
+            raise
+        except OSError as e:
+            raise os_error(self.path / name, e, doing, self.fix) from None
+
+    def open_regular(self, name: str, doing: str = "read it") -> int:
+        """A read-only descriptor of the regular file `name`; FileNotFoundError if absent."""
+        return open_regular(self.path / name, doing, self.fix, self.fd)
+
+    def remove(self, name: str) -> None:
+        _remove(self.path / name, self.fd)
+
+
+@dataclass(frozen=True)
+class FolderFile:
+    """A file's name in a held `Folder`: its path for people, its name for the system calls."""
+
+    folder: Folder
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path / self.name
+
+    def write_atomic(self, data: bytes) -> None:
+        write_atomic(self.path, data, self.folder.fix, self.folder.fd)
+
+    def __str__(self) -> str:
+        return str(self.path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import safe_files
 from harness.check import integrity_failures
 from harness.datasets import IDX_FILES
 from harness.registry import load_registry
@@ -153,6 +154,51 @@ def test_links_among_the_plots_are_removed_not_followed(one_run, tmp_path, capsy
     assert status == 0
     assert snapshot(outside) == before
     assert not (results / "plots" / "speed.png").is_symlink() and (results / "plots" / "speed.png").stat().st_size > 1000
+
+
+def swap_for_link(folder: Path, target: Path) -> Path:
+    """What a process racing the harness could do: move the folder aside and put a link in its place."""
+    aside = folder.with_name(folder.name + "-aside")
+    folder.rename(aside)
+    folder.symlink_to(target)
+    return aside
+
+
+# README: `plots/` and `.claims/` "are held open while the harness works in them", "so a link swapped in
+# for either meanwhile is never followed either"
+def test_plots_swapped_for_a_link_mid_report_change_nothing_outside(one_run, tmp_path, capsys, outside, monkeypatch):
+    results = tmp_path / "res"
+    shutil.copytree(one_run, results)
+    (results / "plots").mkdir()
+    (results / "plots" / "old.png").write_bytes(b"a plot no longer drawn")
+    (outside / "folder" / "speed.png").write_text(SECRET)  # what the report would replace through the link
+    before = snapshot(outside)
+    held = {}
+    remove_matching = safe_files.Folder.remove_matching
+
+    def swap_then_remove(folder, which):  # the swap falls after the folder is checked and opened
+        held["aside"] = swap_for_link(results / "plots", outside / "folder")
+        return remove_matching(folder, which)
+
+    monkeypatch.setattr(safe_files.Folder, "remove_matching", swap_then_remove)
+    status, out, err = harness(capsys, "report", "--results-dir", results)
+    assert status == 0, err
+    assert_untouched_and_unshown(outside, before, out, err)
+    drawn = sorted(p.name for p in held["aside"].iterdir())  # the folder the report checked got the plots
+    assert "speed.png" in drawn and "old.png" not in drawn and not any(safe_files.is_temporary(n) for n in drawn)
+
+
+def test_claims_swapped_for_a_link_mid_run_change_nothing_outside(tmp_path, registry, outside):
+    results = tmp_path / "res"
+    store = ResultsStore(results)
+    key = ("iris-mse", 0, "cpu", "fast", registry["iris-mse"].config_hash({"epochs": 2}))
+    (claim,), _ = store.claim([key], set())
+    (outside / "folder" / claim.path.name).write_text(SECRET)  # what releasing through the link would delete
+    before = snapshot(outside)
+    aside = swap_for_link(results / ".claims", outside / "folder")
+    store.release([claim])
+    assert snapshot(outside) == before
+    assert not (aside / claim.path.name).exists()  # the claim the process made is the one it removed
 
 
 # ---------------------------------------------------------------------------------------------------

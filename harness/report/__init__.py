@@ -41,23 +41,23 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
                   f"(e.g. `harness run iris-ce --results-dir {results_dir}`).", ""]
         return "\n".join(lines), []
 
-    plots = safe_files.real_dir(results_dir / "plots", REPORT_NOT_WRITTEN)
-    # A plot not drawn this time would describe results no longer counted (a link is removed, not followed).
-    safe_files.remove_matching(plots, lambda name: name.endswith(".png") or safe_files.is_temporary(name))
-    lines += published_section(results, registry)
-    lines += seeds_sections(runs, registry)
-    lines += _curves_and_headline(results, registry, plots)
-    lines += overfitting_section(registry, runs, epochs, plots)
-    lines += ablation_section(registry, runs)
-    lines += dataset_section(registry, runs)
-    lines += _speed_section(runs, plots)
-    across = across_environments_section(runs, registry, epochs)
-    lines += [across] if across else []
-    lines += environment_section(runs, registry)
-    return "\n".join(lines), sorted(p.name for p in plots.glob("*.png"))
+    with safe_files.Folder(results_dir / "plots", REPORT_NOT_WRITTEN) as plots:
+        # A plot not drawn this time would describe results no longer counted (a link is removed, not followed).
+        plots.remove_matching(lambda name: name.endswith(".png") or safe_files.is_temporary(name))
+        lines += published_section(results, registry)
+        lines += seeds_sections(runs, registry)
+        lines += _curves_and_headline(results, registry, plots)
+        lines += overfitting_section(registry, runs, epochs, plots)
+        lines += ablation_section(registry, runs)
+        lines += dataset_section(registry, runs)
+        lines += _speed_section(runs, plots)
+        across = across_environments_section(runs, registry, epochs)
+        lines += [across] if across else []
+        lines += environment_section(runs, registry)
+        return "\n".join(lines), sorted(name for name in plots.names() if name.endswith(".png"))
 
 
-def _curves_and_headline(results: Results, registry: dict, plots: Path) -> list[str]:
+def _curves_and_headline(results: Results, registry: dict, plots: safe_files.Folder) -> list[str]:
     """Each experiment's learning curves and running loss, then the headline metric per seed."""
     lines = ["## Learning curves", ""]
     selections = []
@@ -79,7 +79,7 @@ def _curves_and_headline(results: Results, registry: dict, plots: Path) -> list[
     return lines
 
 
-def _speed_section(runs, plots: Path) -> list[str]:
+def _speed_section(runs, plots: safe_files.Folder) -> list[str]:
     lines = ["## Speed", "", "Training samples per second count the training steps only; wall time is the whole run.", "",
              table(speed_rows(runs), ["experiment", "device", "engine", "setting", "runs", "wall time", "train samples/s"]), ""]
     if plot_speed(runs, plots / "speed.png"):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
+from .. import safe_files
 from ..stats import Paired, paired, summarize, unpaired
 from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, mean_std, table
 from .loading import faithful_ok
@@ -150,7 +150,7 @@ def _fmt_outcome(metric: str, value: float, diff: bool = False) -> str:
     return (fmt_diff if diff else fmt)(metric, value)
 
 
-def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame, plots: Path) -> list[str]:
+def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame, plots: safe_files.Folder) -> list[str]:
     plain_id, dropout_id = DROPOUT.a, DROPOUT.b
     lines = ["## Over-fitting: does dropout curb it?", ""]
     if plain_id not in registry or dropout_id not in registry:

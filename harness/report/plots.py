@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import matplotlib
 
@@ -53,17 +52,17 @@ def _band(ax, stats: pd.DataFrame, x: str, color: str, style: str, label: str) -
     ax.fill_between(stats[x], stats["mean"] - std, stats["mean"] + std, color=color, alpha=0.2, linewidth=0)
 
 
-def _save(fig, path: Path, title: str | None = None) -> None:
+def _save(fig, path: safe_files.FolderFile, title: str | None = None) -> None:
     if title:
         fig.suptitle(title, fontsize=11)
     fig.set_layout_engine("constrained")  # unlike tight_layout, it keeps a tall grid's panel titles off the suptitle
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=DPI)
     plt.close(fig)
-    safe_files.write_atomic(path, png.getvalue(), REPORT_NOT_WRITTEN)
+    path.write_atomic(png.getvalue())
 
 
-def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.DataFrame, path: Path) -> bool:
+def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
     rows = epochs[epochs["run_id"].isin(selection["run_id"])]
     if rows.empty:
         return False
@@ -96,7 +95,7 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
     return True
 
 
-def plot_trace(exp, selection: pd.DataFrame, label: str, trace: pd.DataFrame, path: Path) -> bool:
+def plot_trace(exp, selection: pd.DataFrame, label: str, trace: pd.DataFrame, path: safe_files.FolderFile) -> bool:
     rows = trace[trace["run_id"].isin(selection["run_id"])].copy()
     published = exp.published_trace
     if rows.empty:
@@ -119,7 +118,7 @@ def plot_trace(exp, selection: pd.DataFrame, label: str, trace: pd.DataFrame, pa
     return True
 
 
-def plot_headline(selections: list[tuple], epochs: pd.DataFrame, path: Path) -> bool:
+def plot_headline(selections: list[tuple], epochs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
     """One panel per experiment: a dot per seed of the headline metric, at the published figure's epoch
     (faithful runs; otherwise at the run's end), the published value and each group's 95% prediction
     interval for one run marked."""
@@ -176,7 +175,7 @@ def _compact(value: float, _pos=None) -> str:
     return f"{value:g}"
 
 
-def plot_speed(runs: pd.DataFrame, path: Path) -> bool:
+def plot_speed(runs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
         return False
@@ -201,7 +200,7 @@ def plot_speed(runs: pd.DataFrame, path: Path) -> bool:
 
 
 
-def plot_dropout(arms: dict[str, pd.DataFrame], path: Path) -> bool:
+def plot_dropout(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile) -> bool:
     """Validation loss and accuracy per epoch of two arms (epoch rows by id), mean ± 1 std over seeds, and
     the train − validation accuracy gap, labelled as measured with dropout active during training."""
     if any(rows.empty for rows in arms.values()):
