@@ -263,6 +263,3 @@ class FolderFile:
 
     def write_atomic(self, data: bytes) -> None:
         write_atomic(self.path, data, self.folder.fix, self.folder.fd)
-
-    def __str__(self) -> str:
-        return str(self.path)
