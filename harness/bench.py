@@ -161,8 +161,9 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
     """Measure every combination, then write `out` (CSV), its plot (.png) and markdown (.md) beside it."""
     for exp in experiments:  # a measurement of more batches than there are would time fewer steps than it says
         batch = exp.training["batch_size"]
-        if exp.data["dataset"] != "iris" and batch and steps * batch > training_samples(exp.data):
-            batches = training_samples(exp.data) // batch
+        samples = training_samples(exp.data)
+        if exp.data["dataset"] != "iris" and batch and steps * batch > samples:
+            batches = samples // batch
             raise HarnessError(f"--steps {steps}: {exp.id} has {batches} batches in its training set; allowed: 1 to {batches}")
     rows = []
     for device in devices:

@@ -20,13 +20,20 @@ from pathlib import Path
 from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
 from .errors import HarnessError
 from .registry import DATASETS, ID_PATTERN, VARIANT_SEPARATOR, variants
-from .results import FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, is_current, latest_rows, read_table
+from .results import (FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, is_current, latest_rows, overrides_json,
+                      read_table)
+
+
+def accepted_rows(rows: list[dict]) -> list[dict]:
+    """The runs.csv rows `harness check` accepts: whole, and nothing in them the harness could not have
+    written. The only rows anything counts: a report, a comparison, a run deciding what is finished."""
+    return [r for r in rows if None not in r.values() and not run_row_problem(r)]
 
 
 def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
     registry = {**registry, **variants(registry)}
     # Malformed rows are integrity_failures' to report; here they are left out.
-    rows = latest_rows([r for r in ResultsStore(results_dir).rows() if not run_row_problem(r)])
+    rows = latest_rows(accepted_rows(ResultsStore(results_dir).rows()))
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         if row["faithful"] == "true" and row["experiment"] in registry:
@@ -160,8 +167,9 @@ def _overrides_problem(text: str) -> str | None:
             return f"overrides {text!r}: {key!r} is not one of {', '.join(OVERRIDE_LIMITS)}"
         if type(value) is not int or not 1 <= value <= OVERRIDE_LIMITS[key]:
             return f"overrides {text!r}: {key} is not an integer from 1 to {OVERRIDE_LIMITS[key]}"
-    if text != json.dumps(overrides, sort_keys=True):
-        return f"overrides {text!r} is not as the harness writes it ({json.dumps(overrides, sort_keys=True)})"
+    written = overrides_json(overrides)
+    if text != written:
+        return f"overrides {text!r} is not as the harness writes it ({written})"
     return None
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from .check import run_row_problem
+from .check import accepted_rows
 from .errors import HarnessError
 from .registry import METRICS
 from .results import EPOCH_COLUMNS, RUN_COLUMNS, is_current, latest_rows, overrides_text, read_table
@@ -131,7 +131,7 @@ def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ())
     if not (directory / "runs.csv").is_file():
         what = "no such directory" if not directory.is_dir() else "no runs.csv in it"
         raise HarnessError(f"{directory}: {what}; name a results directory that `harness run` wrote")
-    rows = latest_rows([r for r in _read_rows(directory / "runs.csv", RUN_COLUMNS) if not run_row_problem(r)], also=also)
+    rows = latest_rows(accepted_rows(_read_rows(directory / "runs.csv", RUN_COLUMNS)), also=also)
     kept = [r for r in rows if r["status"] == "ok" and r["experiment"] in registry and is_current(r, registry[r["experiment"]])]
     runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
     epochs = pd.DataFrame(_read_rows(directory / "epochs.csv", EPOCH_COLUMNS), columns=EPOCH_COLUMNS)

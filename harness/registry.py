@@ -355,14 +355,14 @@ def _validate_together(exp: dict, path: Path) -> None:
                 raise RegistryError(f"{path}: [{name}] applies to MNIST experiments only (they also run on Fashion-MNIST)")
 
 
-def is_logged_epoch(epoch: int, training: dict) -> bool:
-    """Whether a run of this recipe records `epoch` in epochs.csv (every `log_every`-th, and the last)."""
-    return 1 <= epoch <= training["epochs"] and (epoch % training["log_every"] == 0 or epoch == training["epochs"])
+def is_logged_epoch(epoch: int, log_every: int, epochs: int) -> bool:
+    """Whether a run of `epochs` epochs records `epoch` in epochs.csv (every `log_every`-th, and the last)."""
+    return 1 <= epoch <= epochs and (epoch % log_every == 0 or epoch == epochs)
 
 
 def _check_logged_epoch(epoch: int, training: dict, path: Path, key: str) -> None:
     """A published figure is compared with the seeds' value at its epoch: the recipe must record that epoch."""
-    if not is_logged_epoch(epoch, training):
+    if not is_logged_epoch(epoch, training["log_every"], training["epochs"]):
         raise RegistryError(
             f"{path}: '{key}' is {epoch}, not an epoch the recipe logs "
             f"(1 to training.epochs = {training['epochs']}, a multiple of training.log_every = {training['log_every']} or the last)"

@@ -109,6 +109,11 @@ def is_current(row: dict, experiment) -> bool:
     return row["config_hash"] == experiment.config_hash(overrides)
 
 
+def overrides_json(overrides: dict) -> str:
+    """A run's overrides as runs.csv holds them: a JSON object with sorted keys; '' for a faithful run."""
+    return json.dumps(overrides, sort_keys=True) if overrides else ""
+
+
 def overrides_text(overrides: str) -> str:
     """A row's quick-run overrides as text ('epochs=1, train_limit=5000'); '' for a faithful run."""
     try:
@@ -204,6 +209,12 @@ def _own_temporary(name: str) -> bool:
     return safe_files.is_temporary(name) and any(name.startswith(f".{own}.") for own in OWN_FILES)
 
 
+def finished_keys(accepted: list[dict]) -> set[tuple]:
+    """The cells an ok or diverged row finished, among rows `check.accepted_rows` kept (a hand-edited
+    row finishes nothing: its cell runs again)."""
+    return {_parsed_key(r) for r in accepted if r["status"] in FINISHED_STATUSES} - {None}
+
+
 class ResultsStore:
     def __init__(self, directory: Path | str):
         self.dir = Path(directory)
@@ -278,16 +289,11 @@ class ResultsStore:
     def rows(self, table: str = "runs.csv") -> list[dict]:
         return _read_rows(self.dir / table)
 
-    def finished_cells(self, rows: list[dict] | None = None, known_run_ids: set[str] = frozenset()) -> set[tuple]:
-        """Cells with a whole ok or diverged row that `harness check` accepts, leaving out the rows in
-        `known_run_ids`. A hand-edited row finishes nothing: its cell runs again."""
-        from .check import run_row_problem  # check reads results through this module: imported late
+    def finished_elsewhere(self, known_run_ids: set[str]) -> set[tuple]:
+        """Cells finished by rows not in `known_run_ids` (another process's), as `finished_keys` counts them."""
+        from .check import accepted_rows  # check reads results through this module: imported late
 
-        rows = self.rows() if rows is None else rows
-        keys = {_parsed_key(r) for r in rows
-                if r["status"] in FINISHED_STATUSES and r["run_id"] not in known_run_ids and None not in r.values()
-                and run_row_problem(r) is None}
-        return keys - {None}
+        return finished_keys(accepted_rows([r for r in self.rows() if r["run_id"] not in known_run_ids]))
 
     # -----------------------------------------------------------------------------------------------
     # Claims. Before training a cell, a process creates `.claims/<cell>.json` (its pid and host, for
@@ -320,7 +326,7 @@ class ResultsStore:
     def _claim_under_lock(self, keys, known_run_ids, claims: list[Claim], notes: dict) -> None:
         with self.locked(), _signals_held():
             with safe_files.Folder(self.dir / CLAIMS, NOT_WRITABLE) as folder:
-                done_elsewhere = self.finished_cells(known_run_ids=known_run_ids)
+                done_elsewhere = self.finished_elsewhere(known_run_ids)
                 for key in keys:
                     if key in done_elsewhere:
                         notes[key] = "finished meanwhile by another process"

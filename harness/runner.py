@@ -6,7 +6,6 @@ import concurrent.futures
 import contextlib
 import ctypes
 import functools
-import json
 import multiprocessing
 import os
 import platform
@@ -26,12 +25,12 @@ from pathlib import Path
 import torch
 
 from . import portable
-from .check import run_row_problem
+from .check import accepted_rows
 from .datasets import dataset_md5, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
 from .errors import HarnessError
-from .results import FREE_TEXT_COLUMNS, ResultsStore, spreadsheet_safe
+from .results import FREE_TEXT_COLUMNS, ResultsStore, finished_keys, overrides_json, spreadsheet_safe
 from .training import RunOutcome
 
 METRIC_NAMES = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
@@ -176,7 +175,7 @@ def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOut
         "train_samples_per_s": outcome.train_samples / outcome.train_time_s if outcome.train_time_s else None,
         "started_at": started_at, "config_hash": exp.config_hash(options.overrides),
         **env,
-        "overrides": json.dumps(options.overrides, sort_keys=True) if options.overrides else "",
+        "overrides": overrides_json(options.overrides),
         "dataset_md5": dataset_md5(exp.data["dataset"]),
         "diverged_epoch": outcome.diverged_epoch, "message": outcome.message,
     }
@@ -356,8 +355,9 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     with store.locked():  # also proves the directory writable before anything trains
         rows = store.rows()
     known_run_ids = {r["run_id"] for r in rows}
-    finished = store.finished_cells(rows)
-    refused = sum(1 for r in rows if None not in r.values() and run_row_problem(r))
+    accepted = accepted_rows(rows)
+    finished = finished_keys(accepted)
+    refused = sum(None not in r.values() for r in rows) - len(accepted)
     if refused:
         log(f"{refused} row(s) in {store.dir / 'runs.csv'} fail `harness check` (which names them): they count as no finished run")
     cells, skipped = plan(experiments, seeds, devices, engine, options, finished, force)
@@ -390,6 +390,7 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
                 claims = held.get(_cell_id(cell), [])
                 store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
                 held.pop(_cell_id(cell), None)  # released with the rows; until then, by `finally` if they cannot be written
+                known_run_ids.update(run["run_id"] for run, _, _ in rows)  # this process's own: claims need not re-check them
                 for run, _, _ in rows:
                     done += 1
                     failures += run["status"] != "ok"

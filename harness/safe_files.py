@@ -191,7 +191,7 @@ def remove_matching(directory: Path, which, dir_fd: int | None = None) -> None:
         for name in os.listdir(directory if dir_fd is None else dir_fd):
             if which(name):
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
-                    os.unlink(name if dir_fd is not None else directory / name, dir_fd=dir_fd)
+                    os.unlink(_at(directory / name, dir_fd), dir_fd=dir_fd)
 
 
 class Folder:

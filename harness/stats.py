@@ -20,7 +20,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
-CONSISTENT, ABOVE, BELOW, NO_PUBLISHED = "consistent", "above", "below", "no published value"
+CONSISTENT, ABOVE, BELOW = "consistent", "above", "below"
 LEVEL = 0.95  # every interval and test: 95%, two-sided
 POWER = 0.8  # the power the seeds-needed figure is computed for
 EMPIRICAL_MIN_SEEDS = 20  # from here on the 2.5-97.5% quantiles of the seeds are worth quoting

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .models import build_model
+from .registry import is_logged_epoch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -259,7 +260,7 @@ def train(
         steps_done += len(tally.sizes)
 
         diverged = not math.isfinite(train_loss)
-        if diverged or epoch % log_every == 0 or epoch == epochs:
+        if diverged or is_logged_epoch(epoch, log_every, epochs):
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             eval_losses = {}
             for split in ("valid", "test"):

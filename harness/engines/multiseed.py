@@ -34,6 +34,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..datasets import transform_tensor
+from ..registry import is_logged_epoch
 from ..training import (EpochTally, EpochTimer, RunOutcome, _sync, count_correct, evaluation_scope, fresh_model, labels_for, make_loss,
                         make_optimizer, set_determinism, trace_rows)
 from . import graphs
@@ -202,7 +203,7 @@ def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=N
         train_time = timer.stop() / len(seeds)
         train = tally.summaries()
         batch_losses = tally.batch_losses() if training["trace_every"] else None
-        logged = epoch % training["log_every"] == 0 or epoch == epochs
+        logged = is_logged_epoch(epoch, training["log_every"], epochs)
         any_diverged = any(not math.isfinite(train[s][0]) for s in live)
         evals = {}
         if logged or any_diverged:

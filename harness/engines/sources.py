@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import random_split
 
+from ..bounds import OVERRIDE_LIMITS
 from ..datasets import image_dataset, iris_split, train_size
 from ..training import RunOutcome, fresh_model, labels_for, set_determinism, train
 
@@ -23,8 +24,8 @@ class RunOptions:
 
     @property
     def overrides(self) -> dict:
-        named = (("epochs", self.epochs), ("train_limit", self.train_limit), ("eval_limit", self.eval_limit))
-        return {k: v for k, v in named if v is not None}
+        named = {key: getattr(self, key) for key in OVERRIDE_LIMITS}  # the options a row's `overrides` may name
+        return {k: v for k, v in named.items() if v is not None}
 
     def epochs_for(self, experiment) -> int:
         return self.epochs or experiment.training["epochs"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import safe_files
-from ..check import run_row_problem
+from ..check import accepted_rows
 from ..errors import HarnessError
 from ..registry import METRICS
 from ..results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, is_current, latest_rows, overrides_text
@@ -66,7 +66,7 @@ def load_results(results_dir: Path, registry: dict) -> Results:
     """The rows the report counts, and how many of the others were set aside, and why."""
     runs_text = _read_csv(results_dir / "runs.csv", RUN_COLUMNS, KEY_COLUMNS)
     records = runs_text.to_dict("records")
-    well_formed = [r for r in records if not run_row_problem(r)]  # the rows `harness check` accepts
+    well_formed = accepted_rows(records)
     latest = latest_rows(well_formed)
     kept, stale, unregistered = [], {}, {}
     for row in latest:
