@@ -41,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from harness.bounds import usable_cpus  # noqa: E402  (no torch: the requirements are checked first)
 
 # Each step's time box in seconds: 7.5 minutes together, the rest of 8 for start-up and grace periods.
 BOXES = {"tests": 60, "reruns": 60, "bench": 90, "all": 120, "multiseed": 120}
@@ -385,7 +386,8 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--box", action="append", default=[], metavar="STEP=SECONDS",
                    help=f"a step's time box, repeatable (defaults: {', '.join(f'{k}={v}' for k, v in BOXES.items())})")
     p.add_argument("--only", default=",".join(BOXES), help="comma list of the steps to run (default all five)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="cells side by side in steps 4 and 5 (default: one per CPU, as make all)")
+    p.add_argument("--jobs", type=int, default=usable_cpus(),
+                   help="cells side by side in steps 4 and 5 (default: one per CPU this process may use, as make all)")
     p.add_argument("--bench-experiments", default="mnist-mlp mnist-cnn iris-ce", help="experiments of step 3")
     p.add_argument("--rerun-train-limit", type=int, default=2000, help="training samples of each rerun (default 2000)")
     p.add_argument("--inject-failure", choices=list(BOXES), default=None, help="make this step fail (to test the plumbing)")
