@@ -340,6 +340,11 @@ class InProcesses:
             pool.shutdown(wait=False, cancel_futures=True)
             for worker in workers:
                 worker.terminate()
+            for worker in workers:  # gone before the driver goes on: a loaded machine can take seconds to end one
+                worker.join(timeout=30)
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join()
             raise
         pool.shutdown()
 
