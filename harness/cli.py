@@ -140,7 +140,7 @@ def _add_data(p: argparse.ArgumentParser) -> None:
 def _add_portable(p: argparse.ArgumentParser) -> None:
     p.add_argument("--portable", action="store_true",
                    help="pin the CPU kernels: ATen and MKL (strict CNR mode) at AVX2, oneDNN off, whatever the "
-                   "machine would choose; recorded in kernel_settings (see README's portable mode)")
+                   "machine would choose; recorded in kernel_settings (see docs/portable.md)")
 
 
 def _cmd_report(args) -> int:
@@ -181,7 +181,17 @@ def _cmd_compare(args) -> int:
 
     registry = load_registry(args.experiments_dir)
     reports = compare_directories(args.dirs, {**registry, **variants(registry)}, parse_margins(args.margin), args.by)
-    print(render(reports, markdown=args.markdown))
+    if args.out:
+        text = render(reports, markdown=args.markdown) + "\n"
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise HarnessError(f"--out {args.out}: cannot write ({e.strerror}); pass a writable path") from None
+        for report in reports:
+            print(report.summary())
+        print(f"the whole comparison: {args.out}")
+    else:
+        print(render(reports, markdown=args.markdown))
     if args.csv:
         write_csv(reports, args.csv)
     return 1 if any(r.any_different for r in reports) else 0
@@ -256,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="equivalence margin, absolute (test_acc=0.01) or relative to A's mean (test_loss=2%%); repeatable")
     p.add_argument("--markdown", action="store_true", help="markdown (a report section) instead of terminal tables")
     p.add_argument("--csv", default=None, metavar="FILE", help="also write every result as CSV rows to FILE")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write the whole comparison to FILE and print only the summary line(s)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("check", help="fail where results miss the registry's thresholds")

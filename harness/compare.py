@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from .check import accepted_rows
+from . import rows as counted_rows
+from . import stats
 from .errors import HarnessError
 from .registry import METRICS
-from .results import EPOCH_COLUMNS, RUN_COLUMNS, is_current, latest_rows, overrides_text, read_table
-from . import stats
+from .results import EPOCH_COLUMNS, RUN_COLUMNS, overrides_text
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
 CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
@@ -117,6 +117,7 @@ class Side:
     label: str
     runs: pd.DataFrame
     epochs: pd.DataFrame
+    refused: str = ""  # what the directory's reading refused, as a clause for messages
 
 
 def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
@@ -126,38 +127,23 @@ def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
 
 
 def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ()) -> Side:
-    """The rows of `directory` that count (latest of each cell, split by the columns `also` too)."""
+    """The rows of `directory` that count and ended ok (latest of each cell, split by the columns `also` too)."""
     directory = Path(directory)
     if not (directory / "runs.csv").is_file():
         what = "no such directory" if not directory.is_dir() else "no runs.csv in it"
         raise HarnessError(f"{directory}: {what}; name a results directory that `harness run` wrote")
-    rows = latest_rows(accepted_rows(_read_rows(directory / "runs.csv", RUN_COLUMNS)), also=also)
-    kept = [r for r in rows if r["status"] == "ok" and r["experiment"] in registry and is_current(r, registry[r["experiment"]])]
+    counted = counted_rows.count(directory, registry, also)
+    kept = [r for r in counted.runs if r["status"] == "ok"]
     runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
-    epochs = pd.DataFrame(_read_rows(directory / "epochs.csv", EPOCH_COLUMNS), columns=EPOCH_COLUMNS)
-    epochs = _numeric(epochs[epochs["run_id"].isin(set(runs["run_id"]))], ["epoch", *METRICS])
-    return Side(str(directory), runs, epochs)
-
-
-def _read_rows(path: Path, columns: list[str]) -> list[dict]:
-    """A table's rows by column, also from an earlier version of the harness (columns it did not have
-    yet read empty), since comparing with older results is the point."""
-    header, records = read_table(path)
-    if header is None:
-        return []
-    unknown = [c for c in header if c not in columns]
-    if unknown or header != [c for c in columns if c in header] or "run_id" not in header:
-        raise HarnessError(f"{path}: not a harness results table (columns {', '.join(unknown) or 'out of order'}); "
-                           "name a results directory that `harness run` wrote")
-    return [{c: (record[header.index(c)] if c in header and header.index(c) < len(record) else "") for c in columns}
-            for record in records]
+    epochs = _numeric(pd.DataFrame(counted.epochs, columns=EPOCH_COLUMNS), ["epoch", *METRICS])
+    return Side(str(directory), runs, epochs[epochs["run_id"].isin(set(runs["run_id"]))], counted.refusal_note())
 
 
 def split_side(side: Side, column: str) -> list[Side]:
     """One side per value of `column`, in the order they were first run (the baseline first)."""
     runs = side.runs.astype({column: str})
     groups = sorted(runs.groupby(column), key=lambda item: (item[1]["started_at"].min(), item[0]))
-    return [Side(f"{column}={value or '?'}", group, side.epochs[side.epochs["run_id"].isin(set(group["run_id"]))])
+    return [Side(f"{column}={value or '?'}", group, side.epochs[side.epochs["run_id"].isin(set(group["run_id"]))], side.refused)
             for value, group in groups]
 
 
@@ -379,10 +365,13 @@ class PairReport:
     def summary(self) -> str:
         cells = sum(r["cells"] for r in self.bitwise)
         identical = sum(r["identical"] for r in self.bitwise)
-        verdicts = list(self.arm_verdicts().values())
+        by_arm = self.arm_verdicts()
+        verdicts = list(by_arm.values())
         counts = ", ".join(f"{verdicts.count(v)} {v}" for v in SEVERITY)
+        named = "; ".join(f"{v}: {', '.join(a for a, w in by_arm.items() if w == v)}" for v in reversed(SEVERITY[1:])
+                          if v in verdicts)  # the experiments that are not identical, the worst first
         return (f"{self.b.label} against {self.a.label}: {identical} of {cells} cells bit for bit; "
-                f"experiments {counts}")
+                f"experiments {counts}" + (f" ({named})" if named else ""))
 
 
 def compare_sides(a: Side, b: Side, registry: dict, margins: dict[str, Margin], by: str | None = None) -> PairReport:
@@ -417,12 +406,19 @@ def compare_directories(dirs: list[str], registry: dict, margins: dict[str, Marg
         sides = split_side(read_side(dirs[0], registry, also=(by,)), by)
         if len(sides) < 2:
             values = ", ".join(s.label for s in sides) or "no ok runs"
-            raise HarnessError(f"{dirs[0]}: one {by} only ({values}): nothing to compare; run with another {by} first")
+            raise HarnessError(f"{dirs[0]}: one {by} only ({values}): nothing to compare; run with another {by} first"
+                               + _refused_clause(sides))
     reports = [compare_sides(sides[0], other, registry, margins, by) for other in sides[1:]]
     if not any(r.bitwise for r in reports):
         raise HarnessError(f"no experiment (with the same configuration) has ok runs in both {sides[0].label} and "
-                           f"{', '.join(s.label for s in sides[1:])}: nothing to compare")
+                           f"{', '.join(s.label for s in sides[1:])}: nothing to compare" + _refused_clause(sides))
     return reports
+
+
+def _refused_clause(sides: list[Side]) -> str:
+    """What reading refused, for a message that would otherwise say only that nothing could be compared."""
+    notes = list(dict.fromkeys(s.refused for s in sides if s.refused))
+    return ("; " + "; ".join(notes)) if notes else "; no row was refused"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import stat
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -475,11 +476,19 @@ def load_experiment(path: Path) -> Experiment:
     return Experiment(path=path, **exp)
 
 
+INSTALLED_REGISTRY = Path("share") / "torch-repro-harness" / "experiments"  # where an installed wheel keeps the tutorials'
+
+
 def default_registry_dir() -> Path:
+    """HARNESS_EXPERIMENTS; else the project's experiments/ beside the package (a checkout); else the copy an
+    installed wheel carries under its prefix."""
     env = os.environ.get("HARNESS_EXPERIMENTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "experiments"
+    checkout = Path(__file__).resolve().parent.parent / "experiments"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / INSTALLED_REGISTRY
 
 
 def load_registry(directory: Path | None = None) -> dict[str, Experiment]:

@@ -32,7 +32,7 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from . import safe_files
 from .errors import HarnessError
@@ -54,6 +54,10 @@ EPOCH_COLUMNS = [
 ]
 TRACE_COLUMNS = ["run_id", "epoch", "step", "samples", "running_loss"]
 
+# The columns every version of the harness wrote: a table with these and fewer than today's columns is an
+# earlier version's (the later columns read empty); one with fewer is no results table.
+EARLIEST_COLUMNS = {"runs.csv": RUN_COLUMNS[: RUN_COLUMNS.index("host") + 1], "epochs.csv": EPOCH_COLUMNS,
+                    "trace.csv": TRACE_COLUMNS}
 TABLES = {"epochs.csv": EPOCH_COLUMNS, "trace.csv": TRACE_COLUMNS, "runs.csv": RUN_COLUMNS}  # write order
 STATUSES = ("ok", "diverged", "error")
 FINISHED_STATUSES = ("ok", "diverged")  # an `error` row does not stop the cell from running again
@@ -76,39 +80,6 @@ def spreadsheet_safe(text: str | None) -> str | None:
     return "'" + text if text and text.startswith(FORMULA_STARTS) else text
 
 
-def cell_key(row: dict) -> tuple:
-    """What identifies a cell of the matrix: a finished one is skipped unless --force."""
-    return (row["experiment"], int(row["seed"]), row["device"], row["engine"], row["config_hash"])
-
-
-def latest_rows(rows: list[dict], also: tuple[str, ...] = ()) -> list[dict]:
-    """One row per cell: the most recent finished one (a --force re-run supersedes the earlier row),
-    else the most recent. A later attempt that failed (`error`, as when its worker is killed) never
-    hides a finished run: the cell counts as finished, so `run` does not run it again, and its result
-    is the one counted. With `also`, one per cell and value of those columns (the latest of each torch
-    version, say)."""
-    latest: dict[tuple, dict] = {}
-    for row in rows:
-        key = cell_key(row) + tuple(row.get(c) or "" for c in also)
-        if key not in latest or _rank(row) >= _rank(latest[key]):
-            latest[key] = row
-    return list(latest.values())
-
-
-def _rank(row: dict) -> tuple:
-    return row["status"] in FINISHED_STATUSES, row["started_at"]
-
-
-def is_current(row: dict, experiment) -> bool:
-    """Whether a row was produced by the experiment's recipe as the registry states it now (with the
-    row's own quick-run overrides): an edited recipe makes its earlier rows stale."""
-    try:
-        overrides = json.loads(row["overrides"]) if row.get("overrides") else None
-    except ValueError:
-        return False
-    return row["config_hash"] == experiment.config_hash(overrides)
-
-
 def overrides_json(overrides: dict) -> str:
     """A run's overrides as runs.csv holds them: a JSON object with sorted keys; '' for a faithful run."""
     return json.dumps(overrides, sort_keys=True) if overrides else ""
@@ -120,14 +91,6 @@ def overrides_text(overrides: str) -> str:
         return ", ".join(f"{k}={v}" for k, v in sorted(json.loads(overrides).items())) if overrides else ""
     except (ValueError, AttributeError):
         return overrides
-
-
-def _parsed_key(row: dict) -> tuple | None:
-    """`cell_key`, or None for a row too damaged to name its cell (`harness check` reports it)."""
-    try:
-        return cell_key(row)
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _format(value) -> str:
@@ -153,18 +116,6 @@ def read_table(path: Path) -> tuple[list[str] | None, list[list[str]]]:
     if not records:
         return None, []
     return records[0], records[1:]
-
-
-def _read_rows(path: Path) -> list[dict]:
-    header, records = read_table(path)
-    if header is None:
-        return []
-    expected = TABLES[path.name]
-    if header != expected:
-        raise HarnessError(f"{path}: header is not this version's columns; `harness check` names the damage, "
-                           "move the file aside to start afresh")
-    # A short (damaged) record reads with empty trailing fields rather than missing keys.
-    return [{c: record[i] if i < len(record) else None for i, c in enumerate(expected)} for record in records]
 
 
 @contextlib.contextmanager
@@ -207,12 +158,6 @@ NOT_WRITABLE = "free some space or fix its permissions, or pass another --result
 def _own_temporary(name: str) -> bool:
     """A temporary file of this harness in the results directory (user files are left alone)."""
     return safe_files.is_temporary(name) and any(name.startswith(f".{own}.") for own in OWN_FILES)
-
-
-def finished_keys(accepted: list[dict]) -> set[tuple]:
-    """The cells an ok or diverged row finished, among rows `check.accepted_rows` kept (a hand-edited
-    row finishes nothing: its cell runs again)."""
-    return {_parsed_key(r) for r in accepted if r["status"] in FINISHED_STATUSES} - {None}
 
 
 class ResultsStore:
@@ -286,15 +231,6 @@ class ResultsStore:
         finally:
             os.close(fd)
 
-    def rows(self, table: str = "runs.csv") -> list[dict]:
-        return _read_rows(self.dir / table)
-
-    def finished_elsewhere(self, known_run_ids: set[str]) -> set[tuple]:
-        """Cells finished by rows not in `known_run_ids` (another process's), as `finished_keys` counts them."""
-        from .check import accepted_rows  # check reads results through this module: imported late
-
-        return finished_keys(accepted_rows([r for r in self.rows() if r["run_id"] not in known_run_ids]))
-
     # -----------------------------------------------------------------------------------------------
     # Claims. Before training a cell, a process creates `.claims/<cell>.json` (its pid and host, for
     # people) under the directory lock and keeps it open with an exclusive flock until the cell's rows
@@ -309,24 +245,24 @@ class ResultsStore:
         digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16]
         return self.dir / CLAIMS / f"{key[0]}-seed{key[1]}-{digest}.json"
 
-    def claim(self, keys: list[tuple], known_run_ids: set[str]) -> tuple[list[Claim], dict[tuple, str]]:
+    def claim(self, keys: list[tuple], finished_elsewhere: Callable[[], set[tuple]]) -> tuple[list[Claim], dict[tuple, str]]:
         """Claim the cells `keys` for this process; return the claims and, per cell not claimed, why.
 
-        A cell is not claimed when another process finished it (a runs.csv row not in `known_run_ids`)
-        or holds its claim. A stale claim is taken over; its note says so.
+        A cell is not claimed when another process finished it (among `finished_elsewhere()`, called
+        under the lock) or holds its claim. A stale claim is taken over; its note says so.
         """
         claims, notes = [], {}
         try:
-            self._claim_under_lock(keys, known_run_ids, claims, notes)
+            self._claim_under_lock(keys, finished_elsewhere, claims, notes)
         except BaseException:  # an interruption held back until the claims were made: give them up
             self.release(claims)
             raise
         return claims, notes
 
-    def _claim_under_lock(self, keys, known_run_ids, claims: list[Claim], notes: dict) -> None:
+    def _claim_under_lock(self, keys, finished_elsewhere, claims: list[Claim], notes: dict) -> None:
         with self.locked(), _signals_held():
             with safe_files.Folder(self.dir / CLAIMS, NOT_WRITABLE) as folder:
-                done_elsewhere = self.finished_elsewhere(known_run_ids)
+                done_elsewhere = finished_elsewhere()
                 for key in keys:
                     if key in done_elsewhere:
                         notes[key] = "finished meanwhile by another process"

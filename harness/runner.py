@@ -25,12 +25,13 @@ from pathlib import Path
 import torch
 
 from . import portable
-from .check import accepted_rows
+from . import rows as counted_rows
 from .datasets import dataset_md5, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
 from .errors import HarnessError
-from .results import FREE_TEXT_COLUMNS, ResultsStore, finished_keys, overrides_json, spreadsheet_safe
+from .progress import MatrixProgress, work
+from .results import FREE_TEXT_COLUMNS, ResultsStore, overrides_json, spreadsheet_safe
 from .training import RunOutcome
 
 METRIC_NAMES = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
@@ -191,7 +192,7 @@ def _progress_bar(total_epochs: int, label: str):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total_epochs, desc=label, unit="epoch", leave=False, file=sys.stderr)
+    return tqdm(total=total_epochs, desc=label, unit="epoch", leave=False, file=sys.stderr, position=1)
 
 
 def run_cell(cell: Cell, engine: str, options: RunOptions, on_epoch=None, log=print) -> list[tuple[dict, list, list]]:
@@ -236,7 +237,11 @@ def claim_cell(store: ResultsStore, cell: Cell, engine: str, options: RunOptions
     """The cell less the seeds another process finished or is running, and this process's claims on the rest."""
     config_hash = cell.experiment.config_hash(options.overrides)
     keys = {(cell.experiment.id, seed, cell.device, engine, config_hash): seed for seed in cell.seeds}
-    claims, notes = store.claim(list(keys), known_run_ids)
+    def finished_elsewhere() -> set[tuple]:  # under the directory lock, so no other process is writing
+        runs = counted_rows.read_table_file(store.dir / "runs.csv").rows
+        return counted_rows.finished_keys(counted_rows.accepted([r for r in runs if r["run_id"] not in known_run_ids]))
+
+    claims, notes = store.claim(list(keys), finished_elsewhere)
     for key, note in notes.items():
         log(f"{cell.experiment.id} seed={keys[key]} {cell.device} {engine}: {note}")
     return replace(cell, seeds=tuple(keys[c.key] for c in claims)), claims
@@ -247,11 +252,15 @@ def run_locally(cells: list[Cell], engine: str, options: RunOptions, log=print):
     for cell in cells:
         bar = _progress_bar(options.epochs_for(cell.experiment), cell_label(cell, engine))
         try:
-            rows = run_cell(cell, engine, options, on_epoch=(lambda row: bar.update(row["epoch"] - bar.n)) if bar else None, log=log)
+            rows = run_cell(cell, engine, options, on_epoch=functools.partial(_epoch_done, bar) if bar else None, log=log)
         finally:
             if bar:
                 bar.close()
         yield cell, rows
+
+
+def _epoch_done(bar, row: dict) -> None:
+    bar.update(row["epoch"] - bar.n)
 
 
 def _start_worker(threads: int, driver: int) -> None:
@@ -358,11 +367,18 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     """
     store = ResultsStore(results_dir)
     with store.locked():  # also proves the directory writable before anything trains
-        rows = store.rows()
+        tables = counted_rows.read(results_dir, lock_held=True)
+    for table in (tables.runs, tables.epochs, tables.trace):
+        if table.problem:
+            raise HarnessError(f"{table.problem}; `harness check` names the damage, move the file aside to start afresh")
+        if table.older:
+            raise HarnessError(f"{store.dir / table.name}: written by an earlier version of the harness (fewer columns), "
+                               "so new rows would not line up; pass another --results-dir")
+    rows = tables.runs.rows
     known_run_ids = {r["run_id"] for r in rows}
-    accepted = accepted_rows(rows)
-    finished = finished_keys(accepted)
-    refused = sum(None not in r.values() for r in rows) - len(accepted)
+    accepted = counted_rows.accepted(rows)
+    finished = counted_rows.finished_keys(accepted)
+    refused = len(rows) - len(accepted)
     if refused:
         log(f"{refused} row(s) in {store.dir / 'runs.csv'} fail `harness check` (which names them): they count as no finished run")
     cells, skipped = plan(experiments, seeds, devices, engine, options, finished, force)
@@ -375,34 +391,38 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     for name in sorted({c.experiment.data["dataset"] for c in cells} - {"iris"}):
         ensure_idx(name, options.data_dir, options.mirror)
 
-    failures, done = 0, 0
-    total_runs = sum(len(c.seeds) for c in cells)
+    failures = 0
     held: dict[tuple, list] = {}  # this process's claims, by cell, until its rows are recorded
+    progress = MatrixProgress(cells, options, lambda c: cell_label(c, engine), known_rates(accepted, experiments, engine), log)
+    say = progress.write  # a line that leaves a terminal's progress bar in place
 
     def claimed_cells():
         """Each cell claimed just as the executor takes it (less seeds another process has), so
         concurrent `harness run`s on one directory split the matrix instead of repeating it."""
-        for cell in cells:
-            cell, claims = claim_cell(store, cell, engine, options, known_run_ids, log)
+        for planned in cells:
+            cell, claims = claim_cell(store, planned, engine, options, known_run_ids, say)
+            progress.started(planned, cell)
             if cell.seeds:
                 held[_cell_id(cell)] = claims
                 yield cell
 
     try:
         # closing(): an interruption while a row is recorded still lets the executor stop what it started.
-        with contextlib.closing(execute(claimed_cells(), engine, options, log)) as as_they_finish:
+        with contextlib.closing(execute(claimed_cells(), engine, options, say)) as as_they_finish:
             for cell, rows in as_they_finish:
                 claims = held.get(_cell_id(cell), [])
                 store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
                 held.pop(_cell_id(cell), None)  # released with the rows; until then, by `finally` if they cannot be written
                 known_run_ids.update(run["run_id"] for run, _, _ in rows)  # this process's own: claims need not re-check them
+                progress.finished(cell, [run for run, _, _ in rows])
                 for run, _, _ in rows:
-                    done += 1
                     failures += run["status"] != "ok"
-                    log(summary_line(run, done, total_runs))
+                    say(summary_line(run, progress))
     finally:
+        progress.close()
         for claims in held.values():  # a crash or an interruption leaves unfinished cells free for the next run
             store.release(claims)
+    say(f"done: {progress.line()}" + (f"; {failures} run(s) failed" if failures else ""))
     return 1 if failures else 0
 
 
@@ -410,7 +430,24 @@ def _cell_id(cell: Cell) -> tuple:
     return (cell.experiment.id, cell.device, cell.seeds)
 
 
-def summary_line(run: dict, done: int, total: int) -> str:
+def summary_line(run: dict, progress: MatrixProgress) -> str:
+    """A finished run, and where the matrix stands."""
     headline = "  ".join(f"{m} {run[m]:.4f}" for m in ("valid_acc", "test_acc") if run.get(m) is not None)
-    return (f"[{done}/{total}] {run['experiment']} seed={run['seed']} {run['device']} {run['engine']}: "
-            f"{run['status']}  {headline}  ({run['wall_time_s']:.1f} s)")
+    counts, rest = progress.status(with_cells=False)
+    return (f"[{counts}] {run['experiment']} seed={run['seed']} {run['device']} {run['engine']}: "
+            f"{run['status']}  {headline}  ({run['wall_time_s']:.1f} s; {rest})")
+
+
+def known_rates(rows: list[dict], experiments, engine: str) -> dict[str, list[float]]:
+    """Seconds per unit of work (`progress.work`) of each experiment's finished runs with this engine."""
+    by_id = {e.id: e for e in experiments}
+    rates: dict[str, list[float]] = {}
+    for row in rows:
+        exp = by_id.get(row["experiment"])
+        if exp is None or row["engine"] != engine or row["status"] != "ok" or not row["wall_time_s"]:
+            continue
+        overrides = counted_rows.row_overrides(row) or {}
+        cell = Cell(exp, (0,), row["device"])
+        units = work(cell, RunOptions(epochs=int(row["epochs"]), train_limit=overrides.get("train_limit")))
+        rates.setdefault(exp.id, []).append(float(row["wall_time_s"]) / units)
+    return rates

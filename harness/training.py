@@ -95,7 +95,7 @@ class EpochTally:
         sizes = torch.tensor(self.sizes, dtype=torch.float64)
         loss = (losses * sizes).sum(-1) / n
         correct = torch.stack(self.correct, dim=-1).sum(-1).cpu()
-        return [(float(l), int(c) / n) for l, c in zip(loss, correct)]
+        return [(float(seed_loss), int(c) / n) for seed_loss, c in zip(loss, correct)]
 
 
 def trace_rows(losses: list[float], sizes: list[int], trace_every: int, epoch: int, steps_before: int) -> list[dict]:

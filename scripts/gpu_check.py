@@ -229,15 +229,16 @@ def compare_reruns(first: Path, second: Path) -> tuple[bool, str]:
     Values are compared as recorded: the harness writes every float as its shortest exact text
     (repr), so equal text is equal bits. Timing columns measure the machine, not the training.
     """
-    from harness.results import EPOCH_COLUMNS, TRACE_COLUMNS, ResultsStore
+    from harness import rows as counted_rows
+    from harness.results import EPOCH_COLUMNS, TRACE_COLUMNS
 
     metrics = [c for c in EPOCH_COLUMNS if c not in ("run_id", "epoch") and not is_timing(c)]
     run_columns = ["status", "epochs", *metrics, "diverged_epoch"]
     epoch_columns = [c for c in EPOCH_COLUMNS if c != "run_id" and not is_timing(c)]
     trace_columns = [c for c in TRACE_COLUMNS if c != "run_id"]
-    stores = [ResultsStore(d) for d in (first, second)]
-    runs = [{(r["experiment"], r["seed"], r["engine"]): r for r in s.rows("runs.csv")} for s in stores]
-    by_run = [[_rows_by_run(s.rows(t)) for s in stores] for t in ("epochs.csv", "trace.csv")]
+    tables = [counted_rows.read(d) for d in (first, second)]
+    runs = [{(r["experiment"], r["seed"], r["engine"]): r for r in t.runs.rows} for t in tables]
+    by_run = [[_rows_by_run(getattr(t, name).rows) for t in tables] for name in ("epochs", "trace")]
 
     rows, identical = [], bool(runs[0])
     for key in sorted(runs[0].keys() | runs[1].keys()):
@@ -285,9 +286,9 @@ def bench_findings(places: Places) -> str:
 
 def runs_findings(step: Step, places: Places, engine: str, known_run_ids: set[str]) -> str:
     """The runs the step recorded (rows of `engine` new since the check started), per experiment."""
-    from harness.results import ResultsStore
+    from harness import rows as counted_rows
 
-    rows = [r for r in ResultsStore(places.results).rows() if r["engine"] == engine and r["run_id"] not in known_run_ids]
+    rows = [r for r in counted_rows.read(places.results).runs.rows if r["engine"] == engine and r["run_id"] not in known_run_ids]
     per_experiment: dict[str, list[dict]] = {}
     for row in rows:
         per_experiment.setdefault(row["experiment"], []).append(row)
@@ -433,9 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     if mirror:
         env["HARNESS_DATA_MIRROR"] = str(mirror)
 
-    from harness.results import ResultsStore
+    from harness import rows as counted_rows
 
-    known_run_ids = {r["run_id"] for r in ResultsStore(places.results).rows()}
+    known_run_ids = {r["run_id"] for r in counted_rows.read(places.results).runs.rows}
     steps = plan(cuda, args, places)
     for number, step in enumerate(steps, 1):
         print(f"[{number}/{len(steps)}] {step.name}: {step.title} (box {step.box:g} s) ...", flush=True)

@@ -1,7 +1,7 @@
 """Input a user could not mean is refused before anything is allocated; output that cannot be written is
 one line, never a traceback. The command lines go through `python -m harness` as a shell would run them.
 
-README, "What the harness guarantees about your results files", sentence by sentence:
+docs/results-files.md, "Guarantees", sentence by sentence:
 - "Bounds: what no one could mean is refused at once": test_absurd_command_line_is_refused_at_once,
   test_absurd_options_are_refused_before_torch_loads, test_largest_seed_is_the_one_every_recipe_takes,
   test_registry_file_that_is_not_a_small_regular_file_is_refused, test_deeply_nested_toml_is_one_line,
@@ -123,9 +123,11 @@ def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):
 
 @pytest.mark.parametrize("base,old,new,expect", [
     ("iris-mse", "lr = 0.003", "lr = 1e308", "'training.lr' is 1e+308; allowed: 0 to 10.0"),
-    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 100000000000, 1]", "'model.sizes' makes 3 widths and 600,000,000,001 parameters; allowed: at most 64 widths and 100,000,000"),
+    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 100000000000, 1]", "'model.sizes' makes 3 widths and 600,000,000,001 parameters; "
+     "allowed: at most 64 widths and 100,000,000"),
     ("iris-mse", "sizes = [4, 5, 1]", f"sizes = [4, {', '.join(['2'] * 70)}, 1]", "allowed: at most 64 widths"),
-    ("iris-ce", "sizes = [4, 5, 3]", "sizes = [4, 5, 1]", "'model.sizes' ends with 1, but cross-entropy over iris's 3 classes needs an output per class: allowed: 3 or more"),
+    ("iris-ce", "sizes = [4, 5, 3]", "sizes = [4, 5, 1]", "'model.sizes' ends with 1, but cross-entropy over iris's 3 classes needs an output per class: "
+     "allowed: 3 or more"),
     ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 5, 3]", "loss 'mse' regresses the class index: 'model.sizes' must end with 1"),
     ("mnist-cnn", 'loss = "cross-entropy"', 'loss = "mse"', "loss 'mse' regresses the class index with one output: it needs arch 'mlp'"),
     ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.0", "'data.test_fraction' 0.0 holds out 0 of 150 samples"),

@@ -27,7 +27,7 @@ def test_committed_report_is_current_and_its_plots_exist(tmp_path):
     for name in ("runs.csv", "epochs.csv", "trace.csv"):
         shutil.copy(RESULTS / name, tmp_path / name)
     assert main(["report", "--results-dir", str(tmp_path)]) == 0
-    assert body(tmp_path / "REPORT.md") == body(RESULTS / "REPORT.md"), "results/REPORT.md is stale: run `make report`"
+    assert body(tmp_path / "REPORT.md") == body(RESULTS / "REPORT.md"), "results/REPORT.md is stale: run `make report RESULTS=results`"
     plots = re.findall(r"\]\((plots/[^)]+\.png)\)", committed)
     assert plots, "the report references no plots"
     for plot in plots:

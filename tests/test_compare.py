@@ -21,6 +21,7 @@ from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin
 from harness.errors import HarnessError, RegistryError
 from harness.registry import load_registry
 from harness.results import RUN_COLUMNS, ResultsStore
+from harness.rows import read
 
 from .conftest import ROOT
 
@@ -187,7 +188,7 @@ def test_exit_status_gate(registry, tmp_path):
     assert subprocess.run(run + [str(a), str(b)], capture_output=True, cwd=ROOT).returncode == 0
     shifted_run = subprocess.run(run + [str(a), str(c)], capture_output=True, text=True, cwd=ROOT)
     assert shifted_run.returncode == 1
-    assert shifted_run.stdout.splitlines()[0].endswith("experiments 0 identical, 0 equivalent, 0 undecided, 1 different")
+    assert shifted_run.stdout.splitlines()[0].endswith("experiments 0 identical, 0 equivalent, 0 undecided, 1 different (different: iris-ce)")
 
 
 def test_registry_margins_count_and_leave_the_config_hash_alone(registry, tmp_path):
@@ -259,21 +260,42 @@ def test_portable_records_its_settings(tmp_path):
     done = subprocess.run([sys.executable, "-m", "harness", "run", EXP, "--seeds", "0", "--epochs", "100", "--portable",
                            "--results-dir", str(out)], capture_output=True, text=True, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr
-    (row,) = ResultsStore(out).rows()
+    (row,) = read(out).runs.rows
     assert row["cpu_capability"] == "AVX2"
     assert set(row["kernel_settings"].split()) == {"ATEN_CPU_CAPABILITY=avx2", "MKL_CBWR=AVX2,STRICT", "ONEDNN_MAX_CPU_ISA=AVX2",
                                                  "DNNL_MAX_CPU_ISA=AVX2", "mkldnn=off"}
     assert math.isfinite(float(row["test_acc"]))
 
 
+def make_all(tmp_path, *args, run_status=0, check_status=0):
+    """`make all` with a stand-in for the harness that records its commands and exits as told."""
+    fake = tmp_path / "harness"
+    fake.write_text("#!/bin/sh\necho \"harness $*\"\n"
+                    f"case $1 in run) exit {run_status};; check) exit {check_status};; compare) exit 1;; esac\n")
+    fake.chmod(0o755)
+    return subprocess.run(["make", "-s", "-o", "setup", "all", f"HARNESS={fake}", *args], capture_output=True, text=True, cwd=ROOT)
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.parametrize("results, compared", [("/tmp/elsewhere", True), ("results", False), ("./results/", False)])
-def test_make_all_compares_results_written_elsewhere(results, compared):
-    """make all's last step alone (the others marked done; echo stands in for the harness)."""
-    done = subprocess.run(["make", "-s", "-o", "setup", "-o", "run", "-o", "report", "-o", "check", "all",
-                           f"RESULTS={results}", "HARNESS=echo harness"], capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert (f"harness compare results {results}" in done.stdout) == compared
+@pytest.mark.parametrize("results, compared", [(None, True), ("/tmp/elsewhere", True), ("results", False), ("./results/", False)])
+def test_make_all_trains_elsewhere_and_ends_with_the_comparison(tmp_path, results, compared):
+    done = make_all(tmp_path, *([f"RESULTS={results}"] if results else []))
+    assert done.returncode == 0, done.stderr  # a difference (compare's exit 1) is printed, not failed
+    where = results or "build/results"
+    commands = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("harness ")]
+    assert commands == ["run", "report", "check"] + (["compare"] if compared else [])
+    assert f"--results-dir {where}" in done.stdout
+    assert (f"harness compare results {where} --out {where}/COMPARE.txt" in done.stdout) == compared
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_all_fails_where_runs_or_thresholds_fail_and_stops_on_bad_input(tmp_path):
+    failed_run = make_all(tmp_path, run_status=1)
+    assert failed_run.returncode != 0 and "harness compare" in failed_run.stdout  # still reported and compared
+    missed = make_all(tmp_path, check_status=1)
+    assert missed.returncode != 0 and "harness compare" in missed.stdout
+    bad_input = make_all(tmp_path, run_status=2)
+    assert bad_input.returncode != 0 and "harness report" not in bad_input.stdout
 
 
 def test_environment_is_that_of_the_experiments_compared(registry, tmp_path):
@@ -316,5 +338,5 @@ def test_results_of_an_earlier_version_are_read(registry, tmp_path):
     assert report.bitwise[0]["identical"] == 5
     assert {r["column"] for r in report.environment} == {"cpu_capability"}
     (old / "runs.csv").write_text("run_id,colour\nx,red\n")
-    with pytest.raises(HarnessError, match="not a harness results table"):
+    with pytest.raises(HarnessError, match="not this harness.s columns"):
         compare_directories([old, a], registry, {})

@@ -63,7 +63,7 @@ def claim_path(results, registry, seed=0):
     return ResultsStore(results)._claim_path(key)
 
 
-# README, "Nothing outside the results directory is touched": "a link where it keeps a file or folder of its
+# docs/results-files.md, "Nothing outside the results directory is touched": "a link where it keeps a file or folder of its
 # own ... is refused with one line naming it, exit status 2, before anything trains", "no file elsewhere
 # changes and none has its contents printed"
 @pytest.mark.parametrize("planted", ["claim", ".claims", ".lock", "runs.csv", "epochs.csv", "dangling runs.csv"])
@@ -84,7 +84,7 @@ def test_link_in_the_results_directory_is_refused_and_its_target_untouched(tmp_p
     assert not (results / "runs.csv").is_file() or planted == "runs.csv"
 
 
-# README: "none has its contents printed": a file at a claim's name is taken over, never read out
+# docs/results-files.md: "none has its contents printed": a file at a claim's name is taken over, never read out
 def test_foreign_file_at_a_claim_is_replaced_and_never_shown(tmp_path, capsys, registry):
     results = tmp_path / "res"
     claim = claim_path(results, registry)
@@ -95,7 +95,7 @@ def test_foreign_file_at_a_claim_is_replaced_and_never_shown(tmp_path, capsys, r
     assert "secret text" not in out + err and not claim.exists()
 
 
-# README: "new files are created only where nothing (not even a dangling link) is"
+# docs/results-files.md: "new files are created only where nothing (not even a dangling link) is"
 def test_dangling_link_at_the_gitignore_is_not_created_through(tmp_path, capsys, outside):
     results = tmp_path / "res"
     results.mkdir()
@@ -116,7 +116,7 @@ def one_run(tmp_path_factory):
     return results
 
 
-# README: a link at `REPORT.md` or `plots/` "is refused with one line naming it"; "Nothing is written,
+# docs/results-files.md: a link at `REPORT.md` or `plots/` "is refused with one line naming it"; "Nothing is written,
 # truncated, deleted or read through a link"
 @pytest.mark.parametrize("planted", ["plots", "REPORT.md", "dangling REPORT.md"])
 def test_report_writes_and_deletes_nothing_through_a_link(one_run, tmp_path, capsys, outside, planted):
@@ -132,7 +132,7 @@ def test_report_writes_and_deletes_nothing_through_a_link(one_run, tmp_path, cap
     assert_untouched_and_unshown(outside, before, out, err)
 
 
-# README: "Nothing is written, truncated, deleted or read through a link" (`harness bench`'s files too)
+# docs/results-files.md: "Nothing is written, truncated, deleted or read through a link" (`harness bench`'s files too)
 def test_bench_writes_nothing_through_a_link(tmp_path, capsys, outside):
     (tmp_path / "bench.md").symlink_to(outside / "secret.txt")
     before = snapshot(outside)
@@ -143,7 +143,7 @@ def test_bench_writes_nothing_through_a_link(tmp_path, capsys, outside):
     assert_untouched_and_unshown(outside, before, out, err)
 
 
-# README: "a link among the plots is removed, never followed"
+# docs/results-files.md: "a link among the plots is removed, never followed"
 def test_links_among_the_plots_are_removed_not_followed(one_run, tmp_path, capsys, outside):
     results = tmp_path / "res"
     shutil.copytree(one_run, results)
@@ -164,7 +164,7 @@ def swap_for_link(folder: Path, target: Path) -> Path:
     return aside
 
 
-# README: `plots/` and `.claims/` "are held open while the harness works in them", "so a link swapped in
+# docs/results-files.md: `plots/` and `.claims/` "are held open while the harness works in them", "so a link swapped in
 # for either meanwhile is never followed either"
 def test_plots_swapped_for_a_link_mid_report_change_nothing_outside(one_run, tmp_path, capsys, outside, monkeypatch):
     results = tmp_path / "res"
@@ -192,7 +192,7 @@ def test_claims_swapped_for_a_link_mid_run_change_nothing_outside(tmp_path, regi
     results = tmp_path / "res"
     store = ResultsStore(results)
     key = ("iris-mse", 0, "cpu", "fast", registry["iris-mse"].config_hash({"epochs": 2}))
-    (claim,), _ = store.claim([key], set())
+    (claim,), _ = store.claim([key], set)
     (outside / "folder" / claim.path.name).write_text(SECRET)  # what releasing through the link would delete
     before = snapshot(outside)
     aside = swap_for_link(results / ".claims", outside / "folder")
@@ -205,7 +205,7 @@ def test_claims_swapped_for_a_link_mid_run_change_nothing_outside(tmp_path, regi
 # Damaged files and failed attempts: no finished run lost
 
 
-# README: "A last row cut short (even inside a quoted field) is ended before anything is appended, so new
+# docs/results-files.md: "A last row cut short (even inside a quoted field) is ended before anything is appended, so new
 # rows are rows of their own (`harness check` names the torn one)"
 def test_rows_after_a_torn_last_row_are_recorded(one_run, tmp_path, capsys):
     results = tmp_path / "res"
@@ -270,7 +270,7 @@ def start(*args):
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds worker processes through /proc")
 
 
-# README: "A later attempt at a cell that fails (a `--force` re-run whose worker is killed, say) never hides
+# docs/results-files.md: "A later attempt at a cell that fails (a `--force` re-run whose worker is killed, say) never hides
 # the cell's finished run: the latest *finished* row of a cell is the one `run`, `check` and `report` count"
 @needs_proc
 def test_killed_workers_of_a_forced_rerun_never_hide_the_finished_runs(tmp_path, capsys):
@@ -328,7 +328,7 @@ def temporaries(directory):
     return [p.name for p in directory.rglob("*.tmp")]
 
 
-# README, "A full disk changes nothing": "one line, exit status 2, with the files as they were and no
+# docs/results-files.md, "A full disk changes nothing": "one line, exit status 2, with the files as they were and no
 # temporary file left; one left by a process killed while writing is removed by the next command"
 def test_full_disk_is_one_line_and_temporaries_never_keep_it_full(small_disk, capsys):
     results = small_disk / "res"
@@ -348,7 +348,7 @@ def test_full_disk_is_one_line_and_temporaries_never_keep_it_full(small_disk, ca
     assert len(read(results / "runs.csv")) == 2 and temporaries(small_disk) == []
 
 
-# README: "A directory where a results file should be ... is one line too"
+# docs/results-files.md: "A directory where a results file should be ... is one line too"
 @pytest.mark.parametrize("name", ["runs.csv", "epochs.csv", ".lock"])
 def test_directory_where_a_results_file_should_be_is_one_line(tmp_path, capsys, name):
     results = tmp_path / "res"
@@ -369,7 +369,7 @@ def without_root_privileges():
                 os._exit(97)
 
 
-# README: "a file or lock the harness may not read or write, is one line too"
+# docs/results-files.md: "a file or lock the harness may not read or write, is one line too"
 def test_unreadable_results_file_or_lock_is_one_line(tmp_path):
     results = tmp_path / "res"
     results.mkdir()
@@ -394,7 +394,7 @@ def test_unreadable_results_file_or_lock_is_one_line(tmp_path):
 # Concurrency
 
 
-# README: "Concurrent first runs on an empty `--data-dir` prepare each dataset once, in turn under a lock of
+# docs/results-files.md: "Concurrent first runs on an empty `--data-dir` prepare each dataset once, in turn under a lock of
 # its own, every file extracted to a temporary file of its own and renamed into place once verified"
 def test_concurrent_first_runs_on_an_empty_data_dir(mnist, tmp_path):
     raw = tmp_path / "data" / "MNIST" / "raw"
@@ -407,7 +407,7 @@ def test_concurrent_first_runs_on_an_empty_data_dir(mnist, tmp_path):
     assert sorted(p.name for p in raw.iterdir()) == sorted(IDX_FILES)  # verified, nothing partial left
 
 
-# README: "`harness check` reads under the lock too, so a run recording its rows meanwhile is never seen
+# docs/results-files.md: "`harness check` reads under the lock too, so a run recording its rows meanwhile is never seen
 # half-way"
 def test_check_while_a_run_records_sees_no_damage(tmp_path, registry):
     results = tmp_path / "res"
@@ -421,7 +421,7 @@ def test_check_while_a_run_records_sees_no_damage(tmp_path, registry):
     assert integrity_failures(registry, results) == [] and len(read(results / "runs.csv")) == 10
 
 
-# README: "Workers of `--jobs` end with their driver, even one killed with SIGKILL"
+# docs/results-files.md: "Workers of `--jobs` end with their driver, even one killed with SIGKILL"
 @needs_proc
 def test_workers_end_when_their_driver_is_killed(tmp_path):
     results = tmp_path / "res"

@@ -31,7 +31,7 @@ def test_jobs_rows_match_one_process_with_the_same_threads(tmp_path, capsys):
     finally:
         torch.set_num_threads(threads)
     assert main(["run", *QUICK, "--jobs", "2", "--results-dir", str(tmp_path / "two")]) == 0
-    assert "[6/6]" in capsys.readouterr().out
+    assert "[6/6 runs (100%)]" in capsys.readouterr().out
     one, two = read(tmp_path / "one" / "runs.csv"), read(tmp_path / "two" / "runs.csv")
     assert metrics_by_cell(two) == metrics_by_cell(one)
     assert {r["threads"] for r in two} == {str(max(1, threads // 2))}

@@ -57,7 +57,7 @@ def test_ray_rows_match_local_rows(ray_instance, tmp_path, capsys):
     assert main(["run", *IRIS, *QUICK, "--results-dir", str(local)]) == 0
     assert main(["run", *IRIS, *QUICK, "--results-dir", str(on_ray), "--executor", "ray"]) == 0
     out = capsys.readouterr().out
-    assert "[6/6]" in out and "ray: 6 cell(s) submitted" in out
+    assert "[6/6 runs (100%)]" in out and "ray: 6 cell(s) submitted" in out
 
     def by_cell(rows):
         return {(r["experiment"], r["seed"]): r for r in rows}

@@ -48,7 +48,8 @@ def test_registry_has_the_t1_experiments(registry):
 
 def test_t1_recipes_are_the_tutorials(registry):
     mlp, cnn50, drop = registry["mnist-mlp"], registry["mnist-cnn-50"], registry["mnist-cnn-dropout-50"]
-    assert (mlp.training["optimizer"], mlp.training["lr"], mlp.training["momentum"], mlp.training["batch_size"], mlp.training["epochs"]) == ("sgd", 0.001, 0.9, 20, 2)
+    training = mlp.training
+    assert (training["optimizer"], training["lr"], training["momentum"], training["batch_size"], training["epochs"]) == ("sgd", 0.001, 0.9, 20, 2)
     assert mlp.data["transform"] == "normalize" and mlp.model["sizes"] == (784, 64, 10)
     assert cnn50.data["valid_fraction"] == 0.2 and cnn50.training["epochs"] == 50
     assert drop.model["dropout"] == 0.5 and drop.config_hash() != cnn50.config_hash()
@@ -229,4 +230,4 @@ def test_default_seeds_per_experiment(registry):
     assert all(seeds[e] >= 30 for e in ("mnist-mlp", "mnist-mlp-mylinear", "mnist-cnn", "mnist-mynet-adam", "mnist-mynet-adam-logits"))
     assert seeds["mnist-cnn-50"] == seeds["mnist-cnn-dropout-50"] == 5
     assert all(v.seeds == registry[v.variant_of].seeds for v in variants(registry).values())
-    assert sum(seeds.values()) == 380  # the runs `make all` trains (README)
+    assert sum(seeds.values()) == 380  # the runs `make all` trains (docs/command-line.md)

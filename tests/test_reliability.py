@@ -152,7 +152,7 @@ def test_results_file_with_foreign_columns_is_never_appended_to(tmp_path, capsys
     (results / "runs.csv").write_text(foreign)
     status, _, err = harness(capsys, "run", "iris-mse", *QUICK, "--results-dir", results)
     assert status == 2
-    assert_one_line_error(err, "runs.csv: header is not this version's columns", "move the file aside")
+    assert_one_line_error(err, "runs.csv: not this harness's columns (unknown column(s) accuracy)", "move the file aside")
     assert (results / "runs.csv").read_text() == foreign
 
 

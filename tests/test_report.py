@@ -232,7 +232,7 @@ def test_one_run(registry, tmp_path):
     with open(out / "runs.csv", "a") as f:
         f.write("0123456789ab,mnist-mlp,1\n")  # a line cut short
     text = report(out)
-    assert "1 malformed row(s)" in text
+    assert "- 1 of 2 row(s) in" in text and "refused (first, line" in text and "`harness check --results-dir" in text
     row = summary_cells(text, "mnist-mlp")
     assert row[3:7] == ["1", "test_acc", "93.00%", "–"]  # no spread, no interval from one seed
     one = published_cells(text, "mnist-mlp", "test_acc @2")

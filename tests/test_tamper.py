@@ -1,7 +1,7 @@
 """Hand-edited results: `harness check` refuses every row the harness could not have written, naming it,
 and `harness report` counts none of them. Free text that reaches a CSV cannot start a spreadsheet formula.
 
-README, "What the harness guarantees about your results files", sentence by sentence:
+docs/results-files.md, "Guarantees", sentence by sentence:
 - "Tampering: `harness check` refuses every row the harness could not have written": FAULTS, through
   test_check_names_each_tampered_row and test_check_names_tampered_epoch_rows; "`harness report` counts
   only the rows `check` accepts": test_report_counts_only_rows_check_accepts; "nor does `harness run`
@@ -153,7 +153,7 @@ def test_report_counts_only_rows_check_accepts(clean, tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
     text = (results / "REPORT.md").read_text()
     assert f"- {len(rows) + len(tampered)} row(s) in runs.csv; {len(rows)} count" in text
-    assert f"- {len(tampered)} malformed row(s)" in text and "superseded" not in text
+    assert f"- {len(tampered)} of {len(rows) + len(tampered)} row(s) in" in text and "superseded" not in text
 
 
 def test_run_trains_again_a_cell_whose_row_was_tampered(clean, tmp_path, capsys):

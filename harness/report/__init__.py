@@ -29,9 +29,9 @@ from .tables import accounting, published_section, seeds_sections, speed_rows
 __all__ = ["Results", "build_report", "load_results", "write_report"]
 
 
-def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
+def build_report(results_dir: Path, registry: dict, results: Results | None = None) -> tuple[str, list[str]]:
     """The report's markdown and the plots written (names under plots/)."""
-    results = load_results(results_dir, registry)
+    results = results or load_results(results_dir, registry)
     runs, epochs = results.runs, results.epochs
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     lines = ["# Results report", "", f"Generated {now} from `{results_dir}` by `harness report`.", "",
@@ -39,6 +39,8 @@ def build_report(results_dir: Path, registry: dict) -> tuple[str, list[str]]:
     if runs.empty:
         lines += ["Nothing to report yet: no current runs. `harness run` records some "
                   f"(e.g. `harness run iris-ce --results-dir {results_dir}`).", ""]
+        if results.refused:
+            lines += [f"{results.refused}.", ""]
         return "\n".join(lines), []
 
     with safe_files.Folder(results_dir / "plots", REPORT_NOT_WRITTEN) as plots:
@@ -94,12 +96,14 @@ def write_report(results_dir: Path | str, registry: dict, log=print) -> int:
         return 0
     try:
         with ResultsStore(results_dir).locked():  # read as no run is recording; no other report writes meanwhile
-            text, plots = build_report(results_dir, registry)
+            results = load_results(results_dir, registry, lock_held=True)
+            text, plots = build_report(results_dir, registry, results)
             safe_files.write_atomic(results_dir / "REPORT.md", (text + "\n").encode("utf-8"), REPORT_NOT_WRITTEN)
     except OSError as e:
         raise HarnessError(f"{e.filename or results_dir}: cannot write the report ({e.strerror}); check the directory's permissions") from None
     if plots:
         log(f"wrote {results_dir / 'REPORT.md'} and {len(plots)} plot(s) in {results_dir / 'plots'}")
     else:
-        log(f"wrote {results_dir / 'REPORT.md'}: no current runs to report yet")
+        refused = f" ({results.refused})" if results.refused else ""
+        log(f"wrote {results_dir / 'REPORT.md'}: no current runs to report yet{refused}")
     return 0

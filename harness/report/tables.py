@@ -42,7 +42,7 @@ def accounting(results: Results, registry: dict) -> list[str]:
         detail = ", ".join(f"{k} ({v})" for k, v in sorted(r.unregistered.items()))
         lines.append(f"- {sum(r.unregistered.values())} row(s) of experiments no longer in the registry were ignored: {detail}.")
     if r.malformed:
-        lines.append(f"- {r.malformed} malformed row(s), which `harness check` refuses, were ignored.")
+        lines.append(f"- {r.refused}; they were ignored.")
     if r.orphan_epochs:
         lines.append(f"- {r.orphan_epochs} epoch row(s) belong to no recorded run (an interrupted write) and were ignored.")
     no_epochs = sorted(set(r.runs["run_id"]) - set(r.epochs["run_id"]))

@@ -1,0 +1,347 @@
+"""Which rows count: the one reader of runs.csv, epochs.csv and trace.csv, and the one rule for what counts.
+
+Every command reads results through here (`run` deciding what is finished, `check`, `report`, `compare`):
+
+- The three tables are read together under the directory's shared lock, so a run recording its rows
+  meanwhile is never seen half-way.
+- A file written by an earlier version (its columns this version's, in order, later ones missing) is
+  read with the missing columns empty; columns reordered, renamed or unknown make the file unreadable.
+- Values that mean the same are read as the same: a file re-saved by pandas or a spreadsheet has
+  `True`/`TRUE` for `true`, `12.0` for an integer, a float written with other digits (`canonical`),
+  so such a file counts as it was. What does not mean the same (a time reformatted, a float rounded
+  away from what epochs.csv holds) is refused, row by row, with what changed.
+- A runs.csv row counts only if the harness could have written it (`run_row_problem`); every refused
+  row is counted with its reason and line, for `harness check` to name.
+- Of the accepted rows, the latest finished one of each cell counts (`latest`), of experiments still
+  registered under their current recipe (`is_current`): see `count`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
+from .errors import HarnessError
+from .registry import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
+from .results import EARLIEST_COLUMNS, FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, overrides_json, read_table
+
+RUN_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
+TIMES = ("wall_time_s", "train_time_s", "train_samples_per_s", "epoch_time_s", "samples_per_s")
+LOSSES = ("train_loss", "valid_loss", "test_loss", "running_loss")
+FLOATS = (*RUN_METRICS, *TIMES, "running_loss")
+INTEGERS = ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch")
+BOOLEANS = ("faithful",)
+# The largest value an integer column can hold as the harness writes it (the others: any).
+MOST = {"seed": MAX_SEED, "epochs": MAX_EPOCHS, "epoch": MAX_EPOCHS, "diverged_epoch": MAX_EPOCHS}
+# What identifies a run: never empty in a row the harness wrote.
+REQUIRED = ("run_id", "experiment", "seed", "device", "engine", "epochs", "faithful", "status", "config_hash", "started_at")
+STARTED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00")  # isoformat(timespec="seconds") in UTC
+_VARIANTS = sorted({name for names in VARIANT_DATASETS.values() for name in names})
+EXPERIMENT = re.compile(rf"{ID_PATTERN.pattern}(?:{VARIANT_SEPARATOR}(?:{'|'.join(map(re.escape, _VARIANTS))}))?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading: values as the harness writes them
+
+
+def canonical(column: str, text: str) -> str:
+    """A field as the harness writes its value: what another program's re-save of the same value reads as.
+
+    `True`/`TRUE` -> `true`; `12.0` in an integer column -> `12`. Anything else is left as it is, for
+    `run_row_problem` to judge: floats need nothing, since everything that reads one parses it (a float
+    written with other digits that parse to the same double is the same number).
+    """
+    if not text:
+        return text
+    if column in BOOLEANS and text.lower() in ("true", "false"):
+        return text.lower()
+    if column in INTEGERS and _NUMBER.fullmatch(text) and not text.isdigit():
+        value = float(text)
+        return str(int(value)) if value.is_integer() and value >= 0 else text
+    return text
+
+
+@dataclass
+class Table:
+    """One results table: its records by line number (2 onwards), each field canonical, and what is
+    wrong with the file as a whole (None: nothing)."""
+
+    name: str
+    records: list[tuple[int, dict]] = field(default_factory=list)
+    problem: str | None = None  # unreadable: no record of it counts
+    older: bool = False  # written by an earlier version (fewer columns): readable, not appendable
+    short: list[tuple[int, int]] = field(default_factory=list)  # (line, fields) of records cut short or too long
+
+    @property
+    def rows(self) -> list[dict]:
+        return [row for _, row in self.records]
+
+
+def read_table_file(path: Path) -> Table:
+    """A table, each record a dict of this version's columns (an earlier version's missing ones empty)."""
+    columns = TABLES[path.name]
+    table = Table(path.name)
+    try:
+        header, records = read_table(path)
+    except HarnessError as e:
+        table.problem = str(e)
+        return table
+    if header is None:
+        return table
+    if header != columns[: len(header)] or len(header) < len(EARLIEST_COLUMNS[path.name]):
+        table.problem = _header_problem(path, header, columns)
+        return table
+    width = len(header)
+    table.older = width < len(columns)
+    for line, record in enumerate(records, start=2):
+        if len(record) != width:
+            table.short.append((line, len(record)))
+            continue
+        row = {c: canonical(c, record[i]) if i < width else "" for i, c in enumerate(columns)}
+        table.records.append((line, row))
+    return table
+
+
+def _header_problem(path: Path, header: list[str], columns: list[str]) -> str:
+    if set(header) == set(columns):
+        return f"{path}: columns reordered; expected {','.join(columns)}"
+    if header and header[0] != columns[0]:
+        return f"{path}: header missing or replaced (first line {','.join(header)[:60]!r}); expected {','.join(columns)[:60]}..."
+    unknown = [c for c in header if c not in columns]
+    missing = [c for c in EARLIEST_COLUMNS[path.name] if c not in header]
+    what = (f"unknown column(s) {', '.join(unknown)}" if unknown else f"missing column(s) {', '.join(missing)}" if missing
+            else "columns out of order")
+    return f"{path}: not this harness's columns ({what}); expected {','.join(columns)}"
+
+
+@dataclass
+class Tables:
+    """runs.csv, epochs.csv and trace.csv of one directory, read together."""
+
+    directory: Path
+    runs: Table
+    epochs: Table
+    trace: Table
+
+
+def read(directory: Path | str, lock_held: bool = False) -> Tables:
+    """The three tables, under the directory's shared lock (not half-way through a run recording rows);
+    `lock_held`: the caller holds its exclusive lock already (a second lock would wait for ever)."""
+    directory = Path(directory)
+    with contextlib.nullcontext() if lock_held else ResultsStore(directory).reading():
+        tables = {name: read_table_file(directory / name) for name in TABLES}
+    return Tables(directory, tables["runs.csv"], tables["epochs.csv"], tables["trace.csv"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Accepting: rows the harness could have written
+
+
+def _number(text: str, kind=float):
+    """The value of a numeric field: None when empty; ValueError when it does not parse."""
+    return None if text == "" else kind(text)
+
+
+def field_problem(row: dict, columns: list[str]) -> str | None:
+    """What is wrong with one field of a runs/epochs/trace row, if anything (first problem only)."""
+    for column in columns:
+        text = row[column]
+        try:
+            if column in INTEGERS:
+                value = _number(text, int)
+                if value is not None and value < 0:
+                    return f"{column} {text!r} is negative"
+                if value is not None and column in MOST and value > MOST[column]:
+                    return f"{column} {text!r} is beyond {MOST[column]}, more than the harness runs"
+            elif column in FLOATS:
+                value = _number(text)
+                if column.endswith("_acc") and value is not None and not 0 <= value <= 1:
+                    return f"{column} {text!r} is outside [0, 1]"
+                if column in TIMES and value is not None and not (math.isfinite(value) and value >= 0):
+                    return f"{column} {text!r} is not a finite time or rate of 0 or more"
+                if column in LOSSES and value is not None and value < 0:  # both losses are 0 or more; nan: diverged
+                    return f"{column} {text!r} is negative"
+        except ValueError:
+            return f"{column} {text!r} is not a number"
+    return None
+
+
+def run_row_problem(row: dict) -> str | None:
+    """What makes a runs.csv row one the harness could not have written, if anything: None for a row
+    that counts."""
+    problem = field_problem(row, RUN_COLUMNS)
+    if problem:
+        return problem
+    empty = [c for c in REQUIRED if not row[c]]
+    if empty:
+        return f"{', '.join(empty)} empty"
+    if not EXPERIMENT.fullmatch(row["experiment"]):
+        return f"experiment {row['experiment']!r} is not an experiment id"
+    if row["status"] not in STATUSES:
+        return f"status {row['status']!r} is not one of {', '.join(STATUSES)}"
+    if row["faithful"] not in ("true", "false"):
+        return f"faithful {row['faithful']!r} is not true or false"
+    if (row["faithful"] == "true") != (row["overrides"] == ""):
+        return f"faithful {row['faithful']!r} with overrides {row['overrides']!r}: a run is faithful exactly when nothing is overridden"
+    if row["status"] in FINISHED_STATUSES and int(row["epochs"]) < 1:
+        return f"status {row['status']} after {row['epochs']} epochs"
+    if (row["status"] == "diverged") != (row["diverged_epoch"] != ""):
+        return "diverged_epoch must be given exactly when status is diverged"
+    if row["diverged_epoch"] and not 1 <= int(row["diverged_epoch"]) <= int(row["epochs"]):
+        return f"diverged_epoch {row['diverged_epoch']} is not one of the run's {row['epochs']} epochs"
+    if row["status"] == "ok" and any(row[m] != "" and not math.isfinite(float(row[m])) for m in RUN_METRICS):
+        return "status ok with a non-finite metric"
+    if not _utc_timestamp(row["started_at"]):
+        return f"started_at {row['started_at']!r} is not a UTC time as the harness writes it (e.g. 2025-01-31T12:00:00+00:00)"
+    return _overrides_problem(row["overrides"])
+
+
+def _utc_timestamp(text: str) -> bool:
+    if not STARTED_AT.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:  # a day or hour that does not exist
+        return False
+    return True
+
+
+def _overrides_problem(text: str) -> str | None:
+    """Overrides are empty, or the JSON object the runner writes: known keys, integers in bounds, keys sorted."""
+    if not text:
+        return None
+    try:
+        overrides = json.loads(text)
+    except (ValueError, RecursionError):
+        overrides = None
+    if not isinstance(overrides, dict) or not overrides:
+        return f"overrides {text!r} is not a JSON object of overrides"
+    for key, value in overrides.items():
+        if key not in OVERRIDE_LIMITS:
+            return f"overrides {text!r}: {key!r} is not one of {', '.join(OVERRIDE_LIMITS)}"
+        if type(value) is not int or not 1 <= value <= OVERRIDE_LIMITS[key]:
+            return f"overrides {text!r}: {key} is not an integer from 1 to {OVERRIDE_LIMITS[key]}"
+    written = overrides_json(overrides)
+    if text != written:
+        return f"overrides {text!r} is not as the harness writes it ({written})"
+    return None
+
+
+def accepted(rows: list[dict]) -> list[dict]:
+    """The runs.csv rows that count at all: nothing in them the harness could not have written."""
+    return [r for r in rows if not run_row_problem(r)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Counting: the latest finished row of each cell, current recipe
+
+
+def cell_key(row: dict) -> tuple:
+    """What identifies a cell of the matrix: a finished one is skipped unless --force."""
+    return (row["experiment"], int(row["seed"]), row["device"], row["engine"], row["config_hash"])
+
+
+def latest(rows: list[dict], also: tuple[str, ...] = ()) -> list[dict]:
+    """One row per cell: the most recent finished one (a --force re-run supersedes the earlier row),
+    else the most recent. A later attempt that failed (`error`, as when its worker is killed) never
+    hides a finished run: the cell counts as finished, so `run` does not run it again, and its result
+    is the one counted. With `also`, one per cell and value of those columns (the latest of each torch
+    version, say)."""
+    found: dict[tuple, dict] = {}
+    for row in rows:
+        key = cell_key(row) + tuple(row.get(c) or "" for c in also)
+        if key not in found or _rank(row) >= _rank(found[key]):
+            found[key] = row
+    return list(found.values())
+
+
+def _rank(row: dict) -> tuple:
+    return row["status"] in FINISHED_STATUSES, row["started_at"]
+
+
+def finished_keys(rows: list[dict]) -> set[tuple]:
+    """The cells an ok or diverged row finished, among accepted rows (a hand-edited row finishes
+    nothing: its cell runs again)."""
+    return {cell_key(r) for r in rows if r["status"] in FINISHED_STATUSES}
+
+
+def row_overrides(row: dict) -> dict | None:
+    return json.loads(row["overrides"]) if row.get("overrides") else None
+
+
+def is_current(row: dict, experiment) -> bool:
+    """Whether a row was produced by the experiment's recipe as the registry states it now (with the
+    row's own quick-run overrides): an edited recipe makes its earlier rows stale."""
+    try:
+        overrides = row_overrides(row)
+    except ValueError:
+        return False
+    return row["config_hash"] == experiment.config_hash(overrides)
+
+
+@dataclass
+class Counted:
+    """The rows that count in one directory, and an account of every row set aside, and why."""
+
+    directory: Path
+    runs: list[dict]  # the latest accepted row of each cell, registered, current recipe (any status)
+    epochs: list[dict]  # epoch rows of those runs
+    trace: list[dict]
+    read: int = 0  # rows in runs.csv
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (line, why) of runs.csv rows that do not count
+    superseded: int = 0
+    stale: dict = field(default_factory=dict)  # experiment -> rows of an earlier recipe
+    unregistered: dict = field(default_factory=dict)  # experiment -> rows
+    orphan_epochs: int = 0  # epoch rows of no recorded run (an interrupted write)
+
+    def refusal_note(self) -> str:
+        """What was refused, as a clause for a message; '' when nothing was."""
+        if not self.refused:
+            return ""
+        line, why = self.refused[0]
+        return (f"{len(self.refused)} of {self.read} row(s) in {self.directory / 'runs.csv'} refused (first, line {line}: {why}); "
+                f"`harness check --results-dir {self.directory}` lists them")
+
+
+def count(directory: Path | str, registry: dict, also: tuple[str, ...] = (), lock_held: bool = False) -> Counted:
+    """The rows of `directory` that count; unreadable tables are errors (one line naming the file)."""
+    tables = read(directory, lock_held)
+    for table in (tables.runs, tables.epochs, tables.trace):
+        if table.problem:
+            raise HarnessError(f"{table.problem}; `harness check` names the damage, move the file aside to start afresh")
+    refused = [(line, f"{n} fields, expected {len(RUN_COLUMNS)} (a partial or hand-edited row)") for line, n in tables.runs.short]
+    good = []
+    for line, row in tables.runs.records:
+        problem = run_row_problem(row)
+        if problem:
+            refused.append((line, problem))
+        else:
+            good.append(row)
+    refused.sort()
+    newest = latest(good, also)
+    kept, stale, unregistered = [], {}, {}
+    for row in newest:
+        exp = registry.get(row["experiment"])
+        if exp is None:
+            unregistered[row["experiment"]] = unregistered.get(row["experiment"], 0) + 1
+        elif not is_current(row, exp):
+            stale[exp.id] = stale.get(exp.id, 0) + 1
+        else:
+            kept.append(row)
+    ids = {r["run_id"] for r in kept}
+    all_ids = {r["run_id"] for r in tables.runs.rows}
+    return Counted(
+        directory=tables.directory, runs=kept,
+        epochs=[r for r in tables.epochs.rows if r["run_id"] in ids],
+        trace=[r for r in tables.trace.rows if r["run_id"] in ids],
+        read=len(tables.runs.records) + len(tables.runs.short), refused=refused,
+        superseded=len(good) - len(newest), stale=stale, unregistered=unregistered,
+        orphan_epochs=sum(r["run_id"] not in all_ids for r in tables.epochs.rows),
+    )
