@@ -31,7 +31,7 @@ REMAKE   ?= build/remake
 # printed, not failed: `make compare` is the gate (exit 1 on a difference).
 all: setup
 	@status=0; \
-	$(HARNESS) run $(RUN_ARGS) || status=$$?; \
+	$(HARNESS) run $(RUN_ARGS) --costs-from $(COMMITTED) || status=$$?; \
 	if [ $$status -eq 2 ]; then exit 2; fi; \
 	$(HARNESS) report --results-dir $(RESULTS) || exit $$?; \
 	$(HARNESS) check --results-dir $(RESULTS) || status=1; \

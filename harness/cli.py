@@ -57,6 +57,8 @@ def _cmd_run(args) -> int:
     # Each job is a whole training process: more than the cores only share them out thinner.
     check_count("--jobs", args.jobs, usable_cpus())
     check_count("--cpus-per-task", args.cpus_per_task, MAX_CPUS_PER_TASK)
+    if args.costs_from is not None and not Path(args.costs_from).is_dir():
+        raise HarnessError(f"--costs-from {args.costs_from}: not a directory; name a results directory (or leave it out)")
 
     import torch
 
@@ -68,7 +70,8 @@ def _cmd_run(args) -> int:
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
                          eval_limit=args.eval_limit)
-    matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force)
+    matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force,
+                  costs_from=args.costs_from)
     if args.executor == "local":
         for flag, value in (("--ray-address", args.ray_address), ("--cpus-per-task", args.cpus_per_task)):
             if value is not None:
@@ -222,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-limit", type=int, default=None, metavar="N",
                    help="train on the first N training samples only (quick runs; rows marked faithful=false)")
     p.add_argument("--force", action="store_true", help="run cells again even where results exist")
+    p.add_argument("--costs-from", default=None, metavar="DIR",
+                   help="a results directory whose runs tell what each recipe costs, for the estimate of the time left "
+                        "where --results-dir has no run of it yet (make all: the committed results)")
     p.add_argument("--eval-limit", type=int, default=None, metavar="N",
                    help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
     _add_data(p)

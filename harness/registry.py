@@ -130,7 +130,19 @@ SCHEMA["fashion_smoke"] = SCHEMA["smoke"]
 # Equivalence margins of `harness compare` for this experiment, in the metric's own units (absolute),
 # replacing the defaults per metric kind; not part of the recipe, so not of its config hash.
 SCHEMA["margins"] = {m: _key(float, None, nonnegative=True) for m in METRICS}
-OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins"}
+# This experiment as an ablation of another (A, as published): the report pairs the two by seed. What
+# differs between the recipes is read off the recipes themselves; this section says what the pair measures,
+# what a seed gives both arms alike (why pairing is right), and which outcomes to pair. Not part of the
+# recipe, so not of its config hash.
+ABLATION_OUTCOMES = ("final", "over-fitting")  # each metric after the last epoch; or T1 #10's over-fitting outcomes
+SCHEMA["ablation"] = {
+    "of": _key(str),
+    "about": _key(str),  # what the pair measures, the report section's heading
+    "shared": _key(str),
+    "metrics": _key((str,), ()),  # with outcomes "final": the metrics paired (at least one)
+    "outcomes": _key(str, "final", choices=ABLATION_OUTCOMES),
+}
+OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
 # Optional sections of per-metric values: absent means none set.
 METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
 
@@ -173,6 +185,7 @@ class Experiment:
     path: Path = field(compare=False)
     variant_of: str | None = None  # the registered experiment this one runs on another dataset
     margins: dict = field(default_factory=dict)  # metric -> absolute equivalence margin (harness compare)
+    ablation: dict | None = None  # {of, changes, shared, metrics, outcomes}: the report pairs it with `of`
 
     @property
     def config(self) -> dict:
@@ -324,6 +337,17 @@ def _validate_together(exp: dict, path: Path) -> None:
         raise RegistryError(f"{path}: 'model.sizes' must start with 4 (iris has 4 features)")
     if model["arch"] == "mlp" and data["dataset"] != "iris" and model["sizes"][0] != 784:
         raise RegistryError(f"{path}: 'model.sizes' must start with 784 (28x28 images)")
+    ablation = exp.get("ablation")
+    if ablation:
+        unknown = [m for m in ablation["metrics"] if m not in METRICS]
+        if unknown:
+            raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(METRICS)}")
+        if ablation["outcomes"] == "final" and not ablation["metrics"]:
+            raise RegistryError(f"{path}: 'ablation.metrics' is empty: name the metrics to pair (e.g. [\"test_acc\"])")
+        if ablation["outcomes"] == "over-fitting" and ablation["metrics"]:
+            raise RegistryError(f"{path}: 'ablation.metrics' applies to outcomes 'final' only (over-fitting has its own)")
+        if ablation["outcomes"] == "over-fitting" and not data["valid_fraction"]:
+            raise RegistryError(f"{path}: 'ablation.outcomes' 'over-fitting' reads the validation curve: 'data.valid_fraction' is 0")
     if training["loss"] == "mse" and model["arch"] == "mlp" and model["sizes"][-1] != 1:
         raise RegistryError(f"{path}: loss 'mse' regresses the class index: 'model.sizes' must end with 1")
     _validate_sizes(exp, path)
@@ -504,7 +528,43 @@ def load_registry(directory: Path | None = None) -> dict[str, Experiment]:
         experiments[exp.id] = exp
     if not experiments:
         raise RegistryError(f"{directory}: no experiment files (*.toml)")
+    for exp in experiments.values():
+        if exp.ablation:
+            _check_ablation(exp, experiments)
     return experiments
+
+
+def _check_ablation(exp: Experiment, experiments: dict[str, Experiment]) -> None:
+    of = exp.ablation["of"]
+    if of == exp.id:
+        raise RegistryError(f"{exp.path}: 'ablation.of' names the experiment itself; name the one it varies")
+    if of not in experiments:
+        close = difflib.get_close_matches(of, list(experiments), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RegistryError(f"{exp.path}: 'ablation.of' names {of!r}, which is not in the registry{hint}")
+    base = experiments[of]
+    if not differing_settings(base, exp):
+        raise RegistryError(f"{exp.path}: its recipe is the same as {of!r}'s: an ablation changes at least one setting")
+    if base.data["dataset"] != exp.data["dataset"]:
+        raise RegistryError(f"{exp.path}: trains on {exp.data['dataset']}, {of!r} on {base.data['dataset']}: "
+                            "an ablation is paired by seed on one dataset")
+    if exp.ablation["outcomes"] == "over-fitting" and not base.data["valid_fraction"]:
+        raise RegistryError(f"{exp.path}: 'ablation.outcomes' 'over-fitting' reads the validation curve, which {of!r} has not")
+
+
+def differing_settings(a: Experiment, b: Experiment) -> list[str]:
+    """The recipe settings B sets otherwise than A, as `section.key: A's → B's`."""
+    out = []
+    for section in ("data", "model", "training"):
+        ours, theirs = getattr(a, section), getattr(b, section)
+        for key in SCHEMA[section]:
+            if ours[key] != theirs[key]:
+                out.append(f"{section}.{key}: {_setting(ours[key])} → {_setting(theirs[key])}")
+    return out
+
+
+def _setting(value) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, tuple) else str(value)
 
 
 def on_dataset(exp: Experiment, dataset: str) -> Experiment:
@@ -531,6 +591,7 @@ def on_dataset(exp: Experiment, dataset: str) -> Experiment:
         fashion_thresholds={},
         fashion_smoke=None,
         variant_of=exp.id,
+        ablation=None,  # its pairing is with the base on MNIST; a variant's arms would both need to be variants
     )
 
 

@@ -359,8 +359,11 @@ class InProcesses:
 
 
 def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: RunOptions, force: bool = False, log=print,
-               execute=run_locally) -> int:
+               execute=run_locally, costs_from=None) -> int:
     """Run every unfinished cell, recording each as it finishes; 0 when all ended ok, 1 otherwise.
+
+    `costs_from`: another results directory whose runs say what each recipe costs, for the estimate of
+    the time left where `results_dir` has no run of it yet.
 
     `execute(cells, engine, options, log)` runs the cells and yields (cell, rows) as each finishes, in
     any order: `run_locally`, or `ray_executor.RayExecutor`. Only this function writes the results.
@@ -393,7 +396,11 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
 
     failures = 0
     held: dict[tuple, list] = {}  # this process's claims, by cell, until its rows are recorded
-    progress = MatrixProgress(cells, options, lambda c: cell_label(c, engine), known_rates(accepted, experiments, engine), log)
+    rates = known_rates(accepted, experiments, engine)
+    if costs_from is not None:
+        elsewhere = counted_rows.accepted(counted_rows.read(costs_from).runs.rows)
+        rates = {**known_rates(elsewhere, experiments, engine), **rates}
+    progress = MatrixProgress(cells, options, lambda c: cell_label(c, engine), rates, log)
     say = progress.write  # a line that leaves a terminal's progress bar in place
 
     def claimed_cells():

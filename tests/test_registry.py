@@ -231,3 +231,56 @@ def test_default_seeds_per_experiment(registry):
     assert seeds["mnist-cnn-50"] == seeds["mnist-cnn-dropout-50"] == 5
     assert all(v.seeds == registry[v.variant_of].seeds for v in variants(registry).values())
     assert sum(seeds.values()) == 380  # the runs `make all` trains (docs/command-line.md)
+
+
+ABLATION = """
+[ablation]
+of = "{of}"
+about = "a wider hidden layer"
+shared = "the split"
+metrics = ["test_acc"]
+"""
+
+
+def ablation_registry(tmp_path: Path, of: str = "base", recipe: str = "sizes = [4, 8, 1]", section: str = ABLATION) -> Path:
+    write(tmp_path, GOOD, "base")
+    write(tmp_path, GOOD.replace("sizes = [4, 5, 1]", recipe) + section.replace("{of}", of), "wider")
+    return tmp_path
+
+
+def test_an_ablation_names_its_base_and_the_report_reads_what_differs(tmp_path):
+    from harness.registry import differing_settings
+
+    registry = load_registry(ablation_registry(tmp_path))
+    wider = registry["wider"]
+    assert wider.ablation == {"of": "base", "about": "a wider hidden layer", "shared": "the split", "metrics": ("test_acc",),
+                              "outcomes": "final"}
+    assert differing_settings(registry["base"], wider) == ["model.sizes: [4, 5, 1] → [4, 8, 1]"]
+    # not part of the recipe: the section leaves the config hash alone
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    assert wider.config_hash() == load_experiment(write(alone, GOOD.replace("sizes = [4, 5, 1]", "sizes = [4, 8, 1]"), "wider")).config_hash()
+
+
+def test_the_tutorial_ablations_are_data(registry):
+    pairs = {e.id: e.ablation["of"] for e in registry.values() if e.ablation}
+    assert pairs == {"iris-mylinear": "iris-mse", "mnist-mlp-mylinear": "mnist-mlp", "mnist-mynet-adam-logits": "mnist-mynet-adam",
+                     "mnist-cnn-dropout-50": "mnist-cnn-50"}
+
+
+@pytest.mark.parametrize("of,recipe,section,expect", [
+    ("nosuch", "sizes = [4, 8, 1]", ABLATION, "'ablation.of' names 'nosuch', which is not in the registry"),
+    ("bas", "sizes = [4, 8, 1]", ABLATION, "(did you mean 'base'?)"),
+    ("wider", "sizes = [4, 8, 1]", ABLATION, "'ablation.of' names the experiment itself"),
+    ("base", "sizes = [4, 5, 1]", ABLATION, "its recipe is the same as 'base''s: an ablation changes at least one setting"),
+    ("base", "sizes = [4, 8, 1]", ABLATION.replace('["test_acc"]', '["test_accuracy"]'), "'ablation.metrics' names 'test_accuracy'; allowed:"),
+    ("base", "sizes = [4, 8, 1]", ABLATION.replace('["test_acc"]', "[]"), "'ablation.metrics' is empty"),
+    ("base", "sizes = [4, 8, 1]", ABLATION.replace("metrics", "metric"), "unknown key 'ablation.metric' (did you mean 'metrics'?)"),
+    ("base", "sizes = [4, 8, 1]", ABLATION.replace('metrics = ["test_acc"]', 'outcomes = "over-fitting"'),
+     "'ablation.outcomes' 'over-fitting' reads the validation curve: 'data.valid_fraction' is 0"),
+])
+def test_bad_ablations_are_one_line_naming_file_and_key(tmp_path, of, recipe, section, expect):
+    with pytest.raises(RegistryError) as caught:
+        load_registry(ablation_registry(tmp_path, of, recipe, section))
+    message = str(caught.value)
+    assert expect in message and "wider.toml" in message and "\n" not in message

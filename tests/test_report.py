@@ -7,12 +7,14 @@ import statistics
 import uuid
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
 from harness.cli import main
 from harness.registry import variants
 from harness.results import ResultsStore
+from harness.report.comparisons import ablation_section
 from harness.report.tables import verdict_sentences
 from harness.stats import CONSISTENT, single_draw
 
@@ -202,10 +204,11 @@ def test_dropout_outcomes_paired_by_seed(registry, tmp_path):
     assert rise_row[5] == f"[{low:+.4f}, {high:+.4f}]"
     assert rows["epoch of the minimum validation loss"][1:3] == ["4.0", "8.0"]
     assert rows["test accuracy at the last epoch"][6] == f"{scipy_stats.ttest_rel(dropout_test, plain_test).pvalue:.2g}"
-    assert ("The data support that dropout curbs the rise of the validation loss, and do not show that it improves "
-            "validation or test accuracy.") in text
+    assert ("The data support that B (model.dropout: 0.0 → 0.5) curbs the rise of the validation loss, and do not "
+            "show that it improves validation or test accuracy.") in text
+    assert "A = `mnist-cnn-50`, B = `mnist-cnn-dropout-50` (model.dropout: 0.0 → 0.5)" in text  # from the recipes
     assert "with 5 pairs the signed-rank test cannot go below p = 0.062" in text
-    assert (out / "plots" / "dropout.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "plots" / "overfitting-mnist-cnn-dropout-50.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_ablation_is_paired_by_seed(registry, tmp_path):
@@ -224,6 +227,25 @@ def test_ablation_is_paired_by_seed(registry, tmp_path):
     assert row[5] == "3" and row[6] == f"{100 * np.mean(np.subtract(b, a)):+.2f} pp"
     assert row[8] == f"{paired_t.pvalue:.2g}" and row[9] == f"{scipy_stats.wilcoxon(b, a).pvalue:.2g}"
     assert "B's test_acc is higher by" in text
+    assert "A = `mnist-mynet-adam`, B = `mnist-mynet-adam-logits` (model.output: softmax → logits)" in text
+
+
+def test_ablations_are_the_registry_files_that_declare_one(registry, tmp_path):
+    """A pair exists because a file says so: a user's own ablation is reported, and one without the
+    section is not, whatever its id."""
+    import dataclasses
+
+    base = registry["mnist-mlp"]
+    mine = dataclasses.replace(registry["mnist-mlp-mylinear"], id="my-wider-mlp", path=tmp_path / "my-wider-mlp.toml",
+                               ablation={**registry["mnist-mlp-mylinear"].ablation, "about": "my own pair", "metrics": ("test_acc",)})
+    plain = dataclasses.replace(registry["mnist-mlp-mylinear"], ablation=None)
+    custom = {"mnist-mlp": base, "mnist-mlp-mylinear": plain, "my-wider-mlp": mine}
+    runs = pd.DataFrame([{"experiment": e, "seed": s, "device": "cpu", "engine": "fast", "status": "ok", "faithful": True,
+                          "test_acc": 0.9 + 0.01 * s + (0.005 if e == "my-wider-mlp" else 0)}
+                         for e in custom for s in range(4)])
+    text = "\n".join(ablation_section(custom, runs))
+    assert text.count("## Ablation:") == 1 and "## Ablation: my own pair" in text
+    assert "B = `my-wider-mlp`" in text and "B's test_acc differs from A's by the same +0.50 pp in every one of the 4 seeds" in text
 
 
 def test_one_run(registry, tmp_path):

@@ -3,8 +3,8 @@
 The parts, each readable on its own:
 - loading.py: which rows count (`load_results`), and the values taken from them;
 - tables.py: what was read, the published figures judged as one draw each, the seeds, speed;
-- comparisons.py: ablations and dropout paired by seed, datasets as independent samples;
-- plots.py: learning curves, running loss, the headline figure per seed, dropout, speed;
+- comparisons.py: ablations (the registry's [ablation] sections) paired by seed, datasets as independent samples;
+- plots.py: learning curves, running loss, the headline figure per seed, over-fitting, speed;
 - environment.py: hosts, versions, commits, data checksums;
 - across environments (devices, engines, torch versions side by side): harness/compare.py.
 The statistics themselves are in harness/stats.py.

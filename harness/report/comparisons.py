@@ -1,4 +1,9 @@
-"""Comparisons between experiments: ablations and dropout paired by seed, datasets unpaired.
+"""Comparisons between experiments: ablations paired by seed, datasets unpaired.
+
+Which experiments are paired is data: a registry file's `[ablation]` section names the experiment it
+varies (`of`), what the pair measures, what a seed gives both arms alike, and which outcomes to pair
+(metrics after the last epoch, or the over-fitting outcomes read off the validation curve). What
+differs between the two recipes is read off the recipes (`registry.differing_settings`).
 
 Two experiments whose runs share a seed share what that seed draws (split, initial weights, data
 order, as far as the recipes agree), so their difference is measured seed by seed: the per-seed
@@ -9,41 +14,25 @@ effect size. Runs that share nothing (MNIST against Fashion-MNIST) are compared 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import pandas as pd
 
 from .. import safe_files
+from ..registry import differing_settings
 from ..stats import Paired, paired, summarize, unpaired
 from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, mean_std, table
 from .loading import faithful_ok
-from .plots import plot_dropout, plot_selection
+from .plots import plot_overfitting, plot_selection
 
 
-@dataclass(frozen=True)
-class Pair:
-    a: str  # as published
-    b: str  # the variation
-    what: str  # what B changes
-    shared: str  # what a seed gives both arms alike: why pairing by seed is right
-    metrics: tuple[str, ...]
+def ablations(registry: dict, outcomes: str) -> list:
+    """The registered experiments that are ablations of another with these outcomes, in file order."""
+    return [exp for exp in registry.values() if exp.ablation and exp.ablation["outcomes"] == outcomes]
 
 
-MNIST_OUTCOMES = ("valid_acc", "test_acc", "test_loss")
-ABLATIONS = (
-    Pair("mnist-mynet-adam", "mnist-mynet-adam-logits", "T2's output Softmax before CrossEntropyLoss (a double softmax)",
-         "the initial weights (Softmax has none), the fixed validation split and the data order", MNIST_OUTCOMES),
-    Pair("mnist-mlp", "mnist-mlp-mylinear", "T1's hand-made MyLinear in place of nn.Linear",
-         "the data order and the initial weights (MyLinear's biases are the same draws on a narrower range)",
-         ("test_acc", "test_loss")),
-    Pair("iris-mse", "iris-mylinear", "T1's hand-made MyLinear in place of nn.Linear",
-         "the train/test split and the initial weights (MyLinear's biases are the same draws on a narrower range)",
-         ("train_acc", "test_acc", "train_loss")),
-)
-# T1 #10's claim tested across seeds: dropout curbs over-fitting.
-DROPOUT = Pair("mnist-cnn-50", "mnist-cnn-dropout-50", "Dropout(0.5) after the CNN's first fully connected layer",
-               "the initial weights and the train/validation split (dropout's masks then change later epochs' order)",
-               ())
+def _arms(registry: dict, exp) -> str:
+    """A and B named, with what B sets otherwise."""
+    a = registry[exp.ablation["of"]]
+    return f"A = `{a.id}`, B = `{exp.id}` ({'; '.join(differing_settings(a, exp))})"
 
 PAIRED_HEADERS = ["device", "engine", "metric", "A: mean ± std", "B: mean ± std", "pairs", "B − A: mean",
                   "95% CI of B − A", "paired t p", "Wilcoxon p", "effect size d_z"]
@@ -99,15 +88,14 @@ def _environments(runs: pd.DataFrame, *exp_ids: str) -> list[tuple[str, str]]:
 
 def ablation_section(registry: dict, runs: pd.DataFrame) -> list[str]:
     lines = []
-    for pair in ABLATIONS:
-        if pair.a not in registry or pair.b not in registry:
-            continue
-        lines += [f"## Ablation: {pair.what}", "",
-                  f"A = `{pair.a}` (as published), B = `{pair.b}`. A seed gives both {pair.shared}. {PAIRED_RULES}", ""]
+    for exp in ablations(registry, "final"):
+        arms = (exp.ablation["of"], exp.id)
+        lines += [f"## Ablation: {exp.ablation['about']}", "",
+                  f"{_arms(registry, exp)}. A seed gives both {exp.ablation['shared']}. {PAIRED_RULES}", ""]
         rows, sentences = [], []
-        for device, engine in _environments(runs, pair.a, pair.b):
-            for metric in pair.metrics:
-                a, b = (_seed_values(runs, e, device, engine, metric) for e in (pair.a, pair.b))
+        for device, engine in _environments(runs, *arms):
+            for metric in exp.ablation["metrics"]:
+                a, b = (_seed_values(runs, e, device, engine, metric) for e in arms)
                 if a.empty or b.empty:
                     continue
                 row, result = _paired_row(device, engine, metric, a, b)
@@ -116,7 +104,7 @@ def ablation_section(registry: dict, runs: pd.DataFrame) -> list[str]:
         if rows:
             lines += [table(rows, PAIRED_HEADERS), ""] + sentences + [""]
         else:
-            lines += [f"Not assessed yet: `harness run {pair.a} {pair.b}`.", ""]
+            lines += [f"Not assessed yet: `harness run {' '.join(arms)}`.", ""]
     return lines
 
 
@@ -151,17 +139,24 @@ def _fmt_outcome(metric: str, value: float, diff: bool = False) -> str:
 
 
 def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame, plots: safe_files.Folder) -> list[str]:
-    plain_id, dropout_id = DROPOUT.a, DROPOUT.b
-    lines = ["## Over-fitting: does dropout curb it?", ""]
-    if plain_id not in registry or dropout_id not in registry:
-        return lines + [f"Not assessed: {plain_id} and {dropout_id} must both be in the registry.", ""]
+    lines = []
+    for exp in ablations(registry, "over-fitting"):
+        lines += _overfitting(registry, exp, runs, epochs, plots)
+    return lines
+
+
+def _overfitting(registry: dict, exp, runs: pd.DataFrame, epochs: pd.DataFrame, plots: safe_files.Folder) -> list[str]:
+    plain_id, dropout_id = exp.ablation["of"], exp.id
+    change = "; ".join(differing_settings(registry[plain_id], exp))
+    plot = f"overfitting-{dropout_id}.png"
+    lines = [f"## Over-fitting: {exp.ablation['about']}", ""]
     selections = {e: plot_selection(runs, e) for e in (plain_id, dropout_id)}
     arms = {e: epochs[epochs["run_id"].isin(sel["run_id"])].dropna(subset=["valid_loss"]) for e, (sel, _) in selections.items()}
     missing = [e for e, rows in arms.items() if rows.empty]
     if missing:
         return lines + [f"Not assessed yet: no runs with a validation split of {' and '.join(missing)} "
                         f"(`harness run {plain_id} {dropout_id}`).", ""]
-    plot_dropout(arms, plots / "dropout.png")
+    plot_overfitting(arms, plots / plot)
 
     def by_seed(exp_id: str) -> pd.DataFrame:
         selection = selections[exp_id][0]
@@ -187,42 +182,42 @@ def overfitting_section(registry: dict, runs: pd.DataFrame, epochs: pd.DataFrame
         "T1 #10 reads over-fitting off its curves: validation loss flat then rising while train accuracy climbs. "
         "Measured here on what a user of the model cares about, per seed: the rise of the validation loss from "
         "its minimum to the last epoch, the epoch of that minimum, and validation and test accuracy at the end. "
-        f"A = `{plain_id}`, B = `{dropout_id}`; a seed gives both {DROPOUT.shared}, so each outcome is compared "
+        f"{_arms(registry, exp)}; a seed gives both {exp.ablation['shared']}, so each outcome is compared "
         f"seed by seed. {PAIRED_RULES}", "",
         table(rows, ["outcome", "A: mean", "B: mean", "pairs", "B − A: mean", "95% CI of B − A", "paired t p", "Wilcoxon p"]), "",
     ]
     rise, valid, test = results["valid_loss_rise"], results["valid_acc"], results["test_acc"]
-    lines += _dropout_conclusion(rise, valid, test)
+    lines += _overfitting_conclusion(f"B ({change})", rise, valid, test)
     if any(label != "faithful" for label in labels.values()):
         lines += [f"These are quick runs ({labels[plain_id]}; {labels[dropout_id]}), not the 50-epoch recipe.", ""]
     if last:
         lines += [f"Last epoch: {', '.join(map(str, last))}.", ""]
     lines += [
-        "Train accuracy is measured during the training steps, with dropout active in the dropout model, which "
-        "lowers it by itself: the train − validation gap in the right panel is shown as a curve only, not tested.", "",
-        "![validation loss, accuracy and the train/validation gap with and without dropout](plots/dropout.png)", "",
+        "Train accuracy is measured during the training steps, with any dropout active, which lowers it by "
+        "itself: the train − validation gap in the right panel is shown as a curve only, not tested.", "",
+        f"![validation loss, accuracy and the train/validation gap of A and B](plots/{plot})", "",
     ]
     return lines
 
 
-def _dropout_conclusion(rise: Paired, valid: Paired, test: Paired) -> list[str]:
-    """What the paired outcomes support, in sentences that follow from their intervals."""
-    lines = ["- " + finding("With dropout, the validation loss's rise from its minimum", "valid_loss", rise),
-             "- " + finding("With dropout, validation accuracy at the last epoch", "valid_acc", valid),
-             "- " + finding("With dropout, test accuracy at the last epoch", "test_acc", test)]
+def _overfitting_conclusion(b: str, rise: Paired, valid: Paired, test: Paired) -> list[str]:
+    """What the paired outcomes support, in sentences that follow from their intervals; `b` names arm B."""
+    lines = ["- " + finding(f"In {b}, the validation loss's rise from its minimum", "valid_loss", rise),
+             "- " + finding(f"In {b}, validation accuracy at the last epoch", "valid_acc", valid),
+             "- " + finding(f"In {b}, test accuracy at the last epoch", "test_acc", test)]
     curbs = rise.n >= 2 and rise.ci_high < 0
     improves = [name for name, r in (("validation", valid), ("test", test)) if r.n >= 2 and r.ci_low > 0]
     if curbs and improves:
-        verdict = (f"The data support the claim that dropout curbs over-fitting: the validation loss rises less, "
+        verdict = (f"The data support the claim that {b} curbs over-fitting: the validation loss rises less, "
                    f"and {' and '.join(improves)} accuracy is higher.")
     elif curbs:
-        verdict = ("The data support that dropout curbs the rise of the validation loss, and do not show that it "
+        verdict = (f"The data support that {b} curbs the rise of the validation loss, and do not show that it "
                    "improves validation or test accuracy.")
     elif improves:
-        verdict = (f"The data show higher {' and '.join(improves)} accuracy with dropout, but not a smaller rise of "
+        verdict = (f"The data show higher {' and '.join(improves)} accuracy in {b}, but not a smaller rise of "
                    "the validation loss.")
     else:
-        verdict = ("The data do not show that dropout curbs over-fitting on these outcomes: no interval excludes "
+        verdict = (f"The data do not show that {b} curbs over-fitting on these outcomes: no interval excludes "
                    "zero in its favour.")
     return lines + ["", f"**{verdict}**", ""]
 

@@ -200,7 +200,7 @@ def plot_speed(runs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
 
 
 
-def plot_dropout(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile) -> bool:
+def plot_overfitting(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile) -> bool:
     """Validation loss and accuracy per epoch of two arms (epoch rows by id), mean ± 1 std over seeds, and
     the train − validation accuracy gap, labelled as measured with dropout active during training."""
     if any(rows.empty for rows in arms.values()):
@@ -218,5 +218,5 @@ def plot_dropout(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile) -> 
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    _save(fig, path, "With and without dropout, per epoch: mean ± 1 std over seeds")
+    _save(fig, path, "A and B per epoch: mean ± 1 std over seeds")
     return True
