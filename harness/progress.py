@@ -2,10 +2,11 @@
 and the cells being trained; a bar on a terminal (tqdm), plain lines every minute in a log.
 
 The estimate weighs each cell by its work, seeds x epochs x training samples, at its experiment's
-rate in seconds per unit of work: from this directory's earlier runs of it where there are some,
-else from its cells finished so far, else (marked `~`) the median of the known rates. Scaled by how
-fast the work actually went so far (elapsed over the estimated seconds done), it allows for side
-by side cells (`--jobs`, Ray) and for a loaded machine.
+rate in seconds per unit of work: from this directory's earlier runs of it where there are some
+(or another directory's, `--costs-from`), else from its cells finished so far, else (marked `~`) the
+median of the known rates. Scaled by how fast the work actually went so far (elapsed over the
+estimated seconds done, a running cell counting for the time it has run, at most 90% of its estimate), it
+allows for side by side cells (`--jobs`, Ray) and for a loaded machine.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class MatrixProgress:
         self.measured: dict[str, list[float]] = {}
         self.running: dict[tuple, object] = {}  # claimed cell's key -> the cell
         self.planned_of: dict[tuple, tuple] = {}  # claimed cell's key -> its planned cell's key
+        self.began: dict[tuple, float] = {}  # claimed cell's key -> when it was taken
         self.done_runs, self.done = 0, set()
         self.start = time.monotonic()
         self.lock = threading.Lock()
@@ -86,20 +88,26 @@ class MatrixProgress:
 
     def estimate(self) -> tuple[float | None, bool]:
         """Seconds left, and whether the figure rests on a guess."""
+        now = time.monotonic()
+        running = {self.planned_of[claimed]: now - began for claimed, began in self.began.items()}
         remaining = done = 0.0
         guessed = False
         for key, units in self.work.items():
             rate, guess = self.rate(self.experiment_of[key])
             if rate is None:
                 return None, True
+            seconds = units * rate
             if key in self.done:
-                done += units * rate
-            else:
-                remaining += units * rate
-                guessed |= guess
-        if done <= 0:  # nothing finished yet: the rates as they are, one cell at a time
+                done += seconds
+                continue
+            # a running cell: the part it has done, as estimated; one that overran is never quite done
+            credit = min(running.get(key, 0.0), 0.9 * seconds)
+            done += credit
+            remaining += seconds - credit
+            guessed |= guess
+        if done <= 0:  # nothing under way yet: the rates as they are, one cell at a time
             return remaining, True
-        return remaining * (time.monotonic() - self.start) / done, guessed
+        return remaining * (now - self.start) / done, guessed
 
     def status(self, with_cells: bool = True) -> tuple[str, str]:
         """(runs done of the total, the rest: elapsed, time left, cells now training)."""
@@ -130,6 +138,7 @@ class MatrixProgress:
                 self.work[key] = self.work[key] * len(claimed.seeds) / len(planned.seeds)
                 self.planned_of[self._key(claimed)] = key
                 self.running[self._key(claimed)] = claimed
+                self.began[self._key(claimed)] = time.monotonic()
             else:
                 del self.work[key]
         if self.bar is not None:
@@ -139,6 +148,7 @@ class MatrixProgress:
     def finished(self, claimed, runs: list[dict]) -> None:
         with self.lock:
             self.running.pop(self._key(claimed), None)
+            self.began.pop(self._key(claimed), None)
             key = self.planned_of.get(self._key(claimed))
             if key is not None:
                 self.done.add(key)

@@ -1,9 +1,10 @@
 """The training loop every engine shares, and the pieces of a run: loss, optimiser, metrics.
 
-An engine only decides where batches come from (a `BatchSource`): the reference engine uses the
-tutorials' DataLoaders, the fast engine slices tensors already on the device. Everything else (the
-step, the metrics, how losses are averaged, when to stop) is this one file, so two engines fed the
-same batches produce the same numbers.
+An engine only decides where batches come from (a `BatchSource`) and what trains on them (`Lanes`):
+the reference engine uses the tutorials' DataLoaders, the fast engine slices tensors already on the
+device, both with one model (`OneModel`); multiseed trains S seeds' models batched together, a lane
+each. Everything else (the epoch loop, the metrics, how losses are averaged, when a run diverges and
+stops) is this one file, so engines fed the same batches produce the same numbers.
 """
 
 from __future__ import annotations
@@ -222,6 +223,54 @@ def eager_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Opti
     return step
 
 
+class Lanes(Protocol):
+    """What the epoch loop trains: one model (one lane), or the models of S seeds batched together (a
+    lane each). Losses and correct counts are scalars for one lane, vectors with an entry per lane else."""
+
+    count: int
+
+    def train_mode(self) -> None: ...
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...  # outputs, loss
+
+    def tally(self, tally: EpochTally, outputs: torch.Tensor, y: torch.Tensor, loss: torch.Tensor) -> None: ...
+
+    def evaluate(self, batches: Iterable[Batch]) -> EpochTally: ...
+
+    def summaries(self, tally: EpochTally) -> list[tuple[float, float]]: ...  # (loss, accuracy) per lane
+
+    def batch_losses(self, tally: EpochTally) -> list[list[float]]: ...  # per lane
+
+    def state(self, lane: int) -> dict[str, torch.Tensor]: ...
+
+
+class OneModel:
+    """One seed's model as the loop's only lane."""
+
+    count = 1
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, loss_kind: str, step: StepFn):
+        self.model, self.loss_fn, self.loss_kind, self.step = model, loss_fn, loss_kind, step
+
+    def train_mode(self) -> None:
+        self.model.train()
+
+    def tally(self, tally: EpochTally, outputs, y, loss) -> None:
+        tally.add(loss, count_correct(outputs, y, self.loss_kind), len(y))
+
+    def evaluate(self, batches) -> EpochTally:
+        return evaluate(self.model, batches, self.loss_fn, self.loss_kind)
+
+    def summaries(self, tally: EpochTally) -> list[tuple[float, float]]:
+        return [tally.summary()]
+
+    def batch_losses(self, tally: EpochTally) -> list[list[float]]:
+        return [tally.batch_losses()]
+
+    def state(self, lane: int) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+
 def train(
     model: nn.Module,
     source: BatchSource,
@@ -231,51 +280,70 @@ def train(
     step: StepFn | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> RunOutcome:
-    """The epoch loop: train on every batch, then evaluate valid/test on logged epochs."""
+    """One seed's run: `train_lanes` with the model as its one lane (the recipe's eager step by default)."""
     training = experiment.training
-    loss_kind = training["loss"]
-    loss_fn = make_loss(loss_kind)
+    loss_fn = make_loss(training["loss"])
     if step is None:
         step = eager_step(model, loss_fn, make_optimizer(training, model.parameters()))
+    return train_lanes(OneModel(model, loss_fn, training["loss"], step), source, experiment, epochs, device, on_epoch)[0]
+
+
+def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, device: torch.device,
+                on_epoch: Callable[[dict], None] | None = None) -> list[RunOutcome]:
+    """The epoch loop, for one seed or many: train on every batch, then evaluate valid/test on logged
+    epochs. A lane whose loss (train, valid or test) stops being finite ends there, diverged; the others
+    go on. `on_epoch` hears lane 0's rows."""
+    training = experiment.training
     log_every, trace_every = training["log_every"], training["trace_every"]
-    outcome = RunOutcome()
+    generators = getattr(source, "generators", None) or ()  # per-seed stand-ins for the global RNG, if any
+    outcomes = [RunOutcome() for _ in range(lanes.count)]
+    live = list(range(lanes.count))
     timer = EpochTimer(device)
     steps_done = 0
     for epoch in range(1, epochs + 1):
         _sync(device)
         start = time.perf_counter()
         timer.start()
-        model.train()
+        lanes.train_mode()
         tally = EpochTally()
         for x, y in source.train_batches():
-            outputs, loss = step(x, y)
-            tally.add(loss, count_correct(outputs, y, loss_kind), len(y))
-        train_time = timer.stop()
-        train_loss, train_acc = tally.summary()
-        outcome.epoch_train_s.append(train_time)
-        outcome.train_time_s += train_time
-        outcome.train_samples += sum(tally.sizes)
-        if trace_every:
-            outcome.trace += trace_rows(tally.batch_losses(), tally.sizes, trace_every, epoch, steps_done)
-        steps_done += len(tally.sizes)
-
-        diverged = not math.isfinite(train_loss)
-        if diverged or is_logged_epoch(epoch, log_every, epochs):
+            outputs, loss = lanes.step(x, y)
+            lanes.tally(tally, outputs, y, loss)
+        train_time = timer.stop() / lanes.count  # one device's time shared by the lanes: each its share
+        train = lanes.summaries(tally)
+        batch_losses = lanes.batch_losses(tally) if trace_every else None
+        logged = is_logged_epoch(epoch, log_every, epochs)
+        evaluated = logged or any(not math.isfinite(train[s][0]) for s in live)
+        scores: dict[str, tuple | None] = {}
+        if evaluated:
+            for split in ("valid", "test"):
+                with evaluation_scope(training, split, epoch, epochs, generators):
+                    batches = source.eval_batches(split)
+                    tallied = lanes.evaluate(batches) if batches is not None else None
+                scores[split] = (lanes.summaries(tallied), lanes.batch_losses(tallied)) if tallied else None
+            _sync(device)
+        epoch_time = (time.perf_counter() - start) / lanes.count
+        for s in list(live):
+            outcome, (train_loss, train_acc) = outcomes[s], train[s]
+            outcome.epoch_train_s.append(train_time)
+            outcome.train_time_s += train_time
+            outcome.train_samples += sum(tally.sizes)
+            if batch_losses is not None:
+                outcome.trace += trace_rows(batch_losses[s], tally.sizes, trace_every, epoch, steps_done)
+            if not (logged or not math.isfinite(train_loss)):
+                continue
             row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
             eval_losses = {}
             for split in ("valid", "test"):
-                with evaluation_scope(training, split, epoch, epochs):
-                    batches = source.eval_batches(split)
-                    scores = evaluate(model, batches, loss_fn, loss_kind) if batches is not None else None
-                row[f"{split}_loss"], row[f"{split}_acc"] = scores.summary() if scores else (None, None)
-                if scores:
-                    eval_losses[split] = scores.batch_losses()
+                summaries, losses = scores[split] or (None, None)
+                row[f"{split}_loss"], row[f"{split}_acc"] = summaries[s] if summaries else (None, None)
+                if summaries:
+                    eval_losses[split] = losses[s]
             outcome.eval_batch_losses.append(eval_losses)
-            _sync(device)
-            row["epoch_time_s"] = time.perf_counter() - start
+            row["epoch_time_s"] = epoch_time
             row["samples_per_s"] = sum(tally.sizes) / train_time if train_time > 0 else None
             outcome.epochs.append(row)
-            if on_epoch:
+            if on_epoch and s == 0:
                 on_epoch(row)
             # The last step of an epoch can break the weights after its training loss was taken:
             # a non-finite evaluation loss is divergence too (on the last epoch, nothing else would see it).
@@ -283,9 +351,13 @@ def train(
             if bad:
                 outcome.status, outcome.diverged_epoch = "diverged", epoch
                 outcome.message = f"{bad} became {row[bad]} at epoch {epoch}"
-                break
-    outcome.state = model.state_dict()
-    return outcome
+                live.remove(s)
+        steps_done += len(tally.sizes)
+        if not live:
+            break
+    for s, outcome in enumerate(outcomes):
+        outcome.state = lanes.state(s)
+    return outcomes
 
 
 def fresh_model(experiment, seed: int, device: torch.device) -> nn.Module:

@@ -150,3 +150,26 @@ def test_costs_known_elsewhere_make_the_first_estimate(tmp_path, capsys):
 
     assert main(["run", "iris-ce", "--seeds", "3", "--results-dir", str(tmp_path / "x"), "--costs-from", str(tmp_path / "nowhere")]) == 2
     assert "--costs-from" in capsys.readouterr().err
+
+
+def test_a_running_cell_counts_for_the_time_it_has_run():
+    """A long cell under way does not make the rest look slower: it counts as done for the time it has
+    run (at most 90% of its estimate), so a matrix going at the estimated pace keeps its estimate."""
+    first, second = Cell(IRIS, (0,), "cpu"), Cell(IRIS, (1,), "cpu")
+    progress = quiet(cells=[first, second], known_rates={"iris-ce": [1.0]})
+    progress.started(first, first)
+    progress.finished(first, ok_runs((0,), 0.0))
+    progress.started(second, second)
+    now = time.monotonic()
+    half = 0.5 * work(second, OPTIONS)
+    progress.began[progress._key(second)] = now - half
+    progress.start = now - work(first, OPTIONS) - half  # both went exactly as estimated
+    left, _ = progress.estimate()
+    assert left == pytest.approx(half, rel=1e-3)
+
+    lefts = []
+    for overrun in (2, 10):  # a cell that overran its estimate is never quite done, and the rest scale with it
+        progress.began[progress._key(second)] = now - overrun * work(second, OPTIONS)
+        progress.start = now - work(first, OPTIONS) - overrun * work(second, OPTIONS)
+        lefts.append(progress.estimate()[0])
+    assert 0 < lefts[0] < lefts[1]

@@ -499,3 +499,66 @@ def test_stale_row_superseded_by_a_current_run_is_history(clean_results, tmp_pat
                                                           .replace(read(source / "runs.csv")[0]["run_id"], "old000000000")] + ls[1:])
     edit_lines(results / "epochs.csv", lambda ls: ls + [ls[1].replace(read(source / "runs.csv")[0]["run_id"], "old000000000")])
     assert integrity_failures(load_registry(reg), results) == []
+
+
+def test_one_loop_for_many_seeds_ends_each_where_its_own_loss_breaks(registry):
+    """Seeds trained together go through the single-seed loop: a seed whose evaluation loss breaks (its
+    training loss still finite) ends there, diverged, with the single-seed message; the others go on."""
+    from harness.training import EpochTally, train_lanes
+
+    class TwoLanes:
+        count = 2
+        epoch = 0
+
+        def train_mode(self):
+            self.epoch += 1
+
+        def step(self, x, y):
+            return x, torch.tensor([0.5, 0.25])
+
+        def tally(self, tally, outputs, y, loss):
+            tally.add(loss, torch.tensor([1, 1]), 1)
+
+        def evaluate(self, batches):
+            tally = EpochTally()
+            broken = float("nan") if self.epoch >= 2 else 0.75  # lane 1's test loss breaks at epoch 2
+            tally.add(torch.tensor([0.75, broken]), torch.tensor([1, 0]), 1)
+            return tally
+
+        def summaries(self, tally):
+            return tally.summaries()
+
+        def batch_losses(self, tally):
+            return tally.batch_losses()
+
+        def state(self, lane):
+            return {"lane": torch.tensor(lane)}
+
+    class OneSample:
+        n_train = 1
+
+        def train_batches(self):
+            return [(torch.zeros(1), torch.zeros(1))]
+
+        def eval_batches(self, split):
+            return self.train_batches() if split == "test" else None
+
+    heard = []
+    kept, broken = train_lanes(TwoLanes(), OneSample(), registry["mnist-sequential-adam"], 4, torch.device("cpu"), on_epoch=heard.append)
+    assert kept.status == "ok" and [row["epoch"] for row in kept.epochs] == [1, 2, 3, 4] and len(heard) == 4
+    assert broken.status == "diverged" and broken.diverged_epoch == 2 and broken.message == "test_loss became nan at epoch 2"
+    assert [row["epoch"] for row in broken.epochs] == [1, 2] and broken.epochs[0]["test_acc"] == 0.0
+    assert kept.state == {"lane": torch.tensor(0)} and broken.state == {"lane": torch.tensor(1)}
+
+
+def test_a_training_time_too_short_to_measure_leaves_the_rate_empty_for_every_engine(tmp_path, capsys, monkeypatch):
+    """samples_per_s is left empty (never nan, which `check` refuses) where no time was measured."""
+    from harness.training import EpochTimer
+
+    monkeypatch.setattr(EpochTimer, "stop", lambda self: 0.0)
+    for engine in ("fast", "multiseed"):
+        results = tmp_path / engine
+        status, _, _ = harness(capsys, "run", "iris-ce", "--seeds", "0-1", "--epochs", "2", "--engine", engine, "--results-dir", results)
+        assert status == 0
+        assert {e["samples_per_s"] for e in read(results / "epochs.csv")} == {""}
+        assert integrity_failures(load_registry(), results) == []

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
-import time
 import warnings
 from functools import partial
 
@@ -34,9 +32,8 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..datasets import transform_tensor
-from ..registry import is_logged_epoch
-from ..training import (EpochTally, EpochTimer, RunOutcome, _sync, count_correct, evaluation_scope, fresh_model, labels_for, make_loss,
-                        make_optimizer, set_determinism, trace_rows)
+from ..training import (EpochTally, RunOutcome, count_correct, fresh_model, labels_for, make_loss, make_optimizer, set_determinism,
+                        train_lanes)
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_permutation
 from .sources import IrisSource, RunOptions, image_datasets, image_splits
@@ -149,95 +146,63 @@ def _stacked_images(experiment, per_seed, device) -> StackedSource:
     return StackedSource(train, {"valid": valid, "test": test}, experiment.training["batch_size"], [g for _, g in per_seed])
 
 
-def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=None) -> list[RunOutcome]:
-    models, source = start_seeds(experiment, seeds, device, options)
-    training = experiment.training
-    loss_kind = training["loss"]
-    loss_fn = make_loss(loss_kind)
-    params, buffers = stack_module_state(models)
-    base = copy.deepcopy(models[0]).to("meta")  # the architecture only; the weights are `params`
-    del models
+class BatchedSeeds:
+    """The S seeds' models as one batched model, a lane each, for `training.train_lanes`."""
 
-    def loss_and_outputs(params, buffers, x, y):
-        outputs = functional_call(base, (params, buffers), (x,))
-        return loss_fn(outputs, y), outputs
+    def __init__(self, models, training: dict, device: torch.device, source):
+        self.count = len(models)
+        loss_fn = make_loss(training["loss"])
+        self.params, self.buffers = stack_module_state(models)
+        self.base = copy.deepcopy(models[0]).to("meta")  # the architecture only; the weights are `params`
 
-    batched = vmap(loss_and_outputs, randomness="different")
-    correct = vmap(partial(count_correct, loss=loss_kind))
-    optimizer = make_optimizer(training, params.values(), capturable=graphs.enabled(device))
+        def loss_and_outputs(params, buffers, x, y):
+            outputs = functional_call(self.base, (params, buffers), (x,))
+            return loss_fn(outputs, y), outputs
 
-    def step(x, y):
-        optimizer.zero_grad()
-        losses, outputs = batched(params, buffers, x, y)
-        losses.sum().backward()
-        optimizer.step()
-        return outputs, losses
+        self.batched = vmap(loss_and_outputs, randomness="different")
+        self.correct = vmap(partial(count_correct, loss=training["loss"]))
+        optimizer = make_optimizer(training, self.params.values(), capturable=graphs.enabled(device))
 
-    base.train()
-    if graphs.enabled(device):
-        step = graphs.graphed_step(step, source.example_batches(), [*params.values(), *buffers.values()], optimizer)
+        def step(x, y):
+            optimizer.zero_grad()
+            losses, outputs = self.batched(self.params, self.buffers, x, y)
+            losses.sum().backward()
+            optimizer.step()
+            return outputs, losses
 
-    def evaluate(batches):
-        base.eval()
+        self.base.train()
+        if graphs.enabled(device):
+            step = graphs.graphed_step(step, source.example_batches(), [*self.params.values(), *self.buffers.values()], optimizer)
+        self.step = step
+
+    def train_mode(self) -> None:
+        self.base.train()
+
+    def tally(self, tally: EpochTally, outputs, y, losses) -> None:
+        tally.add(losses, self.correct(outputs, y), y.shape[1])
+
+    def evaluate(self, batches) -> EpochTally:
+        self.base.eval()
         tally = EpochTally()
         with torch.no_grad():
             for x, y in batches:
-                losses, outputs = batched(params, buffers, x, y)
-                tally.add(losses, correct(outputs, y), y.shape[1])
-        base.train()
+                losses, outputs = self.batched(self.params, self.buffers, x, y)
+                self.tally(tally, outputs, y, losses)
+        self.base.train()
+        return tally
+
+    def summaries(self, tally: EpochTally) -> list[tuple[float, float]]:
         return tally.summaries()
 
-    outcomes = [RunOutcome() for _ in seeds]
-    live = list(range(len(seeds)))  # seeds still training: a diverged seed stops recording
-    timer = EpochTimer(device)
-    epochs, steps_done = options.epochs_for(experiment), 0
-    for epoch in range(1, epochs + 1):
-        _sync(device)
-        start = time.perf_counter()
-        timer.start()
-        tally = EpochTally()
-        for x, y in source.train_batches():
-            outputs, losses = step(x, y)
-            tally.add(losses, correct(outputs, y), y.shape[1])
-        # One device's time shared by S seeds: each seed's share, as the runner shares wall time.
-        train_time = timer.stop() / len(seeds)
-        train = tally.summaries()
-        batch_losses = tally.batch_losses() if training["trace_every"] else None
-        logged = is_logged_epoch(epoch, training["log_every"], epochs)
-        any_diverged = any(not math.isfinite(train[s][0]) for s in live)
-        evals = {}
-        if logged or any_diverged:
-            for split in ("valid", "test"):
-                with evaluation_scope(training, split, epoch, epochs, source.generators or ()):
-                    batches = source.eval_batches(split)
-                    evals[split] = evaluate(batches) if batches is not None else None
-            _sync(device)
-        epoch_time = (time.perf_counter() - start) / len(seeds)
-        for s in list(live):
-            outcome, (train_loss, train_acc) = outcomes[s], train[s]
-            outcome.epoch_train_s.append(train_time)
-            outcome.train_time_s += train_time
-            outcome.train_samples += sum(tally.sizes)
-            if batch_losses is not None:
-                outcome.trace += trace_rows(batch_losses[s], tally.sizes, training["trace_every"], epoch, steps_done)
-            diverged = not math.isfinite(train_loss)
-            if logged or diverged:
-                row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
-                for split in ("valid", "test"):
-                    loss, acc = evals[split][s] if evals[split] is not None else (None, None)
-                    row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-                row["epoch_time_s"] = epoch_time
-                row["samples_per_s"] = sum(tally.sizes) / train_time if train_time > 0 else math.nan
-                outcome.epochs.append(row)
-            if diverged:
-                outcome.status, outcome.diverged_epoch = "diverged", epoch
-                outcome.message = f"training loss became {train_loss} at epoch {epoch}"
-                live.remove(s)
-        steps_done += len(tally.sizes)
-        if on_epoch and logged and outcomes[0].epochs:
-            on_epoch(outcomes[0].epochs[-1])
-        if not live:
-            break
-    for s, outcome in enumerate(outcomes):
-        outcome.state = {name: t[s].detach() for name, t in {**params, **buffers}.items()}
-    return outcomes
+    def batch_losses(self, tally: EpochTally) -> list[list[float]]:
+        return tally.batch_losses()
+
+    def state(self, lane: int) -> dict[str, torch.Tensor]:
+        return {name: t[lane].detach() for name, t in {**self.params, **self.buffers}.items()}
+
+
+def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=None) -> list[RunOutcome]:
+    models, source = start_seeds(experiment, seeds, device, options)
+    lanes = BatchedSeeds(models, experiment.training, device, source)
+    del models
+    return train_lanes(lanes, source, experiment, options.epochs_for(experiment), device, on_epoch)
