@@ -340,3 +340,32 @@ def test_results_of_an_earlier_version_are_read(registry, tmp_path):
     (old / "runs.csv").write_text("run_id,colour\nx,red\n")
     with pytest.raises(HarnessError, match="not this harness.s columns"):
         compare_directories([old, a], registry, {})
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("check_status", [0, 1])
+def test_make_results_remakes_the_committed_rows_only_once_they_check(tmp_path, check_status):
+    """`make results` trains into its own directory, and its rows replace the committed ones only after
+    `check` passed there; then the committed report is drawn again and checked."""
+    committed, remake = tmp_path / "committed", tmp_path / "remake"
+    committed.mkdir()
+    for name in ("runs.csv", "epochs.csv", "trace.csv"):
+        (committed / name).write_text("before\n")
+    fake = tmp_path / "harness"
+    fake.write_text("#!/bin/sh\necho \"harness $*\"\n"
+                    "dir=$(echo \"$*\" | sed -n 's/.*--results-dir \\([^ ]*\\).*/\\1/p')\n"
+                    "case $1 in run) mkdir -p \"$dir\"; for f in runs epochs trace; do echo remade > \"$dir/$f.csv\"; done;;\n"
+                    f"  check) [ \"$dir\" = \"{remake}\" ] && exit {check_status};; esac\nexit 0\n")
+    fake.chmod(0o755)
+    done = subprocess.run(["make", "-s", "-o", "setup", "results", f"HARNESS={fake}", f"REMAKE={remake}", f"COMMITTED={committed}"],
+                          capture_output=True, text=True, cwd=ROOT)
+    commands = [" ".join(line.split()[1:2] + [line.split("--results-dir ")[1].split()[0]])
+                for line in done.stdout.splitlines() if line.startswith("harness ")]
+    if check_status:
+        assert done.returncode != 0 and commands == [f"run {remake}", f"run {remake}", f"check {remake}"]
+        assert (committed / "runs.csv").read_text() == "before\n"  # nothing replaced
+    else:
+        assert done.returncode == 0, done.stderr
+        assert commands == [f"run {remake}", f"run {remake}", f"check {remake}", f"report {committed}", f"check {committed}"]
+        assert all((committed / f"{name}.csv").read_text() == "remade\n" for name in ("runs", "epochs", "trace"))
+        assert "--dataset fashion-mnist --seeds 0-4" in done.stdout
