@@ -190,9 +190,9 @@ def _cmd_compare(args) -> int:
             Path(args.out).write_text(text, encoding="utf-8")
         except OSError as e:
             raise HarnessError(f"--out {args.out}: cannot write ({e.strerror}); pass a writable path") from None
-        for report in reports:
-            print(report.summary())
         print(f"the whole comparison: {args.out}")
+        for report in reports:  # the answer last, where a log's reader looks first
+            print(report.summary())
     else:
         print(render(reports, markdown=args.markdown))
     if args.csv:

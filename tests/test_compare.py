@@ -369,3 +369,15 @@ def test_make_results_remakes_the_committed_rows_only_once_they_check(tmp_path, 
         assert commands == [f"run {remake}", f"run {remake}", f"check {remake}", f"report {committed}", f"check {committed}"]
         assert all((committed / f"{name}.csv").read_text() == "remade\n" for name in ("runs", "epochs", "trace"))
         assert "--dataset fashion-mnist --seeds 0-4" in done.stdout
+
+
+def test_out_writes_the_whole_comparison_and_prints_the_answer_last(registry, tmp_path, capsys):
+    a = write_results(tmp_path / "a", registry)
+    b = write_results(tmp_path / "b", registry, nudged(BASE))
+    out = tmp_path / "COMPARE.txt"
+    assert main(["compare", str(a), str(b)]) == 0
+    whole = capsys.readouterr().out
+    assert main(["compare", str(a), str(b), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert out.read_text() == whole  # the file holds what the command prints without --out
+    assert printed == [f"the whole comparison: {out}", whole.splitlines()[0]]  # the one-line answer last
