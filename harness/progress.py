@@ -16,13 +16,13 @@ import sys
 import threading
 import time
 
+from .registry import training_samples
+
 EVERY_S = 60.0  # a plain progress line this often where the output is not a terminal
 
 
 def work(cell, options) -> float:
     """A cell's work: seeds x epochs x training samples."""
-    from .registry import training_samples
-
     n = training_samples(cell.experiment.data)
     if options.train_limit:
         n = min(n, options.train_limit)

@@ -185,7 +185,7 @@ class Experiment:
     path: Path = field(compare=False)
     variant_of: str | None = None  # the registered experiment this one runs on another dataset
     margins: dict = field(default_factory=dict)  # metric -> absolute equivalence margin (harness compare)
-    ablation: dict | None = None  # {of, changes, shared, metrics, outcomes}: the report pairs it with `of`
+    ablation: dict | None = None  # {of, about, shared, metrics, outcomes}: the report pairs it with `of`
 
     @property
     def config(self) -> dict:

@@ -140,6 +140,13 @@ def read(directory: Path | str, lock_held: bool = False) -> Tables:
     return Tables(directory, tables["runs.csv"], tables["epochs.csv"], tables["trace.csv"])
 
 
+def refuse_unreadable(tables: Tables) -> None:
+    """A table that cannot be read stops the command: one line naming the file."""
+    for table in (tables.runs, tables.epochs, tables.trace):
+        if table.problem:
+            raise HarnessError(f"{table.problem}; `harness check` names the damage, move the file aside to start afresh")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Accepting: rows the harness could have written
 
@@ -313,9 +320,7 @@ class Counted:
 def count(directory: Path | str, registry: dict, also: tuple[str, ...] = (), lock_held: bool = False) -> Counted:
     """The rows of `directory` that count; unreadable tables are errors (one line naming the file)."""
     tables = read(directory, lock_held)
-    for table in (tables.runs, tables.epochs, tables.trace):
-        if table.problem:
-            raise HarnessError(f"{table.problem}; `harness check` names the damage, move the file aside to start afresh")
+    refuse_unreadable(tables)
     refused = [(line, f"{n} fields, expected {len(RUN_COLUMNS)} (a partial or hand-edited row)") for line, n in tables.runs.short]
     good = []
     for line, row in tables.runs.records:

@@ -371,9 +371,8 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     store = ResultsStore(results_dir)
     with store.locked():  # also proves the directory writable before anything trains
         tables = counted_rows.read(results_dir, lock_held=True)
+    counted_rows.refuse_unreadable(tables)
     for table in (tables.runs, tables.epochs, tables.trace):
-        if table.problem:
-            raise HarnessError(f"{table.problem}; `harness check` names the damage, move the file aside to start afresh")
         if table.older:
             raise HarnessError(f"{store.dir / table.name}: written by an earlier version of the harness (fewer columns), "
                                "so new rows would not line up; pass another --results-dir")
@@ -398,7 +397,7 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     held: dict[tuple, list] = {}  # this process's claims, by cell, until its rows are recorded
     rates = known_rates(accepted, experiments, engine)
     if costs_from is not None:
-        elsewhere = counted_rows.accepted(counted_rows.read(costs_from).runs.rows)
+        elsewhere = counted_rows.accepted(counted_rows.read_table_file(Path(costs_from) / "runs.csv").rows)
         rates = {**known_rates(elsewhere, experiments, engine), **rates}
     progress = MatrixProgress(cells, options, lambda c: cell_label(c, engine), rates, log)
     say = progress.write  # a line that leaves a terminal's progress bar in place

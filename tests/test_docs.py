@@ -55,14 +55,20 @@ def test_the_readme_is_one_screen_and_every_topic_has_its_page():
     assert linked == {page.name for page in PAGES[1:]}, "every page of docs/ is in the README's table of contents"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(PROJECT).as_posix())
-def test_every_relative_link_resolves(page):
+def broken_links(page: Path) -> list[str]:
+    """The page's relative links that lead to no file, or to no heading of the page they name."""
+    broken = []
     for target in links(page):
         path, _, anchor = target.partition("#")
         resolved = (page.parent / path).resolve() if path else page
-        assert resolved.exists(), f"{page.name}: link {target!r} leads nowhere"
-        if anchor and resolved.suffix == ".md":
-            assert anchor in anchors(resolved), f"{page.name}: {target!r}: no heading makes #{anchor}"
+        if not resolved.exists() or (anchor and resolved.suffix == ".md" and anchor not in anchors(resolved)):
+            broken.append(target)
+    return broken
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(PROJECT).as_posix())
+def test_every_relative_link_resolves(page):
+    assert broken_links(page) == [], f"{page.name}: links that lead nowhere"
 
 
 @pytest.mark.parametrize("page", [PROJECT / "README.md", PROJECT / "docs" / "command-line.md"], ids=lambda p: p.name)
@@ -87,5 +93,4 @@ def test_the_link_check_catches_a_broken_link(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# Title\n\n[there](missing.md) and [here](#title) and [gone](#nowhere)\n")
     assert links(page) == ["missing.md", "#title", "#nowhere"]
-    assert anchors(page) == {"title"}
-    assert not (tmp_path / "missing.md").exists()
+    assert broken_links(page) == ["missing.md", "#nowhere"]
