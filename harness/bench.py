@@ -24,7 +24,7 @@ from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.multiseed import vmap_fallback_is_an_error
 from .engines.sources import RunOptions
 from .errors import HarnessError
-from .registry import training_samples
+from .registry import TRAINING_SET_SIZES, training_samples
 from .runner import device_name, git_commit
 
 COLUMNS = [
@@ -50,8 +50,8 @@ def _quartiles(values: list[float]) -> tuple[float, float]:
 def measure(exp, engine: str, device: str, steps: int, repeats: int, warmup: int, seeds: int, options: RunOptions) -> dict:
     """Time `repeats` measurements of `steps` training steps (after `warmup` more) and summarise them."""
     portable.apply_in_process()
-    iris = exp.data["dataset"] == "iris"
-    batch = None if iris else exp.training["batch_size"]
+    batch = exp.training["batch_size"]
+    iris = batch is None  # full batch, as T1's iris recipes train
     measurements = warmup + repeats
     if iris:  # one full-batch step per epoch: a measurement is `steps` epochs
         run_options = RunOptions(options.data_dir, options.mirror, epochs=steps * measurements)
@@ -161,8 +161,7 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
     """Measure every combination, then write `out` (CSV), its plot (.png) and markdown (.md) beside it."""
     for exp in experiments:  # a measurement of more batches than there are would time fewer steps than it says
         batch = exp.training["batch_size"]
-        samples = training_samples(exp.data)
-        if exp.data["dataset"] != "iris" and batch and steps * batch > samples:
+        if batch and exp.dataset in TRAINING_SET_SIZES and steps * batch > (samples := training_samples(exp.data)):
             batches = samples // batch
             raise HarnessError(f"--steps {steps}: {exp.id} has {batches} batches in its training set; allowed: 1 to {batches}")
     rows = []

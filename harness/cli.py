@@ -1,4 +1,4 @@
-"""The command line: `harness list | run | report | check | compare | bench` (also `python -m harness`).
+"""The command line: `harness list | validate | run | report | check | compare | bench` (also `python -m harness`).
 
 Exit status: 0 success, 1 a run or check failed (or compare found a difference), 2 bad input (registry, command line, data).
 """
@@ -31,32 +31,34 @@ def _cmd_list(args) -> int:
     shown = {**registry, **variants(registry)} if args.variants else registry
     rows = []
     for exp in shown.values():
-        m, t = exp.model, exp.training
-        model = f"mlp {'-'.join(map(str, m['sizes']))}" if m["arch"] == "mlp" else "cnn" + (f" dropout {m['dropout']}" if m["dropout"] else "")
-        if m["layer"] == "mylinear":
-            model += " MyLinear"
-        if m["output"] == "softmax":
-            model += " +softmax"
-        rows.append([exp.id, exp.source, exp.data["dataset"], model, t["epochs"], exp.seeds, exp.published_text])
-    print(tabulate(rows, headers=["id", "source", "dataset", "model", "epochs", "seeds", "published"], tablefmt="github"))
+        model = exp.model["class_path"].rpartition(":")[2]
+        arguments = " ".join(f"{k}={_short(v)}" for k, v in exp.model["init_args"].items())
+        optimizer = exp.optimizer["class_path"].rpartition(":")[2]
+        rows.append([exp.id, exp.source, exp.dataset.rpartition(":")[2], f"{model} {arguments}".strip(), optimizer,
+                     exp.training["epochs"], exp.seeds, exp.published_text])
+    print(tabulate(rows, headers=["id", "source", "dataset", "model", "optimizer", "epochs", "seeds", "published"], tablefmt="github"))
     if not args.variants:
         print("\nEvery MNIST experiment also runs on Fashion-MNIST as <id>@fashion-mnist "
               "(or `harness run ... --dataset fashion-mnist`); `harness list --variants` lists them.")
     return 0
 
 
+def _short(value) -> str:
+    return "-".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def _cmd_run(args) -> int:
     from .registry import load_registry, select
 
-    registry = load_registry(args.experiments_dir)
-    experiments = select(registry, args.ids, args.dataset)
-    # The bounds first, before torch is even loaded.
+    # The bounds first, before torch is even loaded (the registry's class paths import it).
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None  # None: each experiment's own default
     for key, most in OVERRIDE_LIMITS.items():  # --epochs, --train-limit, --eval-limit
         check_count("--" + key.replace("_", "-"), getattr(args, key), most)
     # Each job is a whole training process: more than the cores only share them out thinner.
     check_count("--jobs", args.jobs, usable_cpus())
     check_count("--cpus-per-task", args.cpus_per_task, MAX_CPUS_PER_TASK)
+    registry = load_registry(args.experiments_dir)
+    experiments = select(registry, args.ids, args.dataset)
     if args.costs_from is not None and not Path(args.costs_from).is_dir():
         raise HarnessError(f"--costs-from {args.costs_from}: not a directory; name a results directory (or leave it out)")
 
@@ -69,7 +71,7 @@ def _cmd_run(args) -> int:
     # Absolute paths: Ray workers do not share the driver's working directory.
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
-                         eval_limit=args.eval_limit)
+                         eval_limit=args.eval_limit, save_weights=args.save_weights)
     matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force,
                   costs_from=args.costs_from)
     if args.executor == "local":
@@ -144,6 +146,28 @@ def _add_portable(p: argparse.ArgumentParser) -> None:
     p.add_argument("--portable", action="store_true",
                    help="pin the CPU kernels: ATen and MKL (strict CNR mode) at AVX2, oneDNN off, whatever the "
                    "machine would choose; recorded in kernel_settings (see docs/portable.md)")
+
+
+def _cmd_validate(args) -> int:
+    from .engines.sources import RunOptions
+    from .models import build_model, parameter_count
+    from .registry import load_registry, select
+    from .runner import check_engine
+    from .validate import validate
+
+    experiments = select(load_registry(args.experiments_dir), args.ids, args.dataset)
+    engine = check_engine(args.engine)
+    options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
+    import torch
+
+    for exp in experiments:
+        validate(exp, options, engine)
+        with torch.device("meta"):
+            count = parameter_count(build_model(exp))
+        print(f"ok {exp.id}: {exp.model['class_path']} ({count:,} parameters) on {exp.dataset}, {exp.loss['class_path']}, "
+              f"{exp.optimizer['class_path']}" + (f", {exp.scheduler['class_path']}" if exp.scheduler else ""))
+    print(f"{len(experiments)} recipe(s) valid for the {engine} engine")
+    return 0
 
 
 def _cmd_report(args) -> int:
@@ -225,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-limit", type=int, default=None, metavar="N",
                    help="train on the first N training samples only (quick runs; rows marked faithful=false)")
     p.add_argument("--force", action="store_true", help="run cells again even where results exist")
+    p.add_argument("--save-weights", action="store_true",
+                   help="keep each run's final state_dict at <results-dir>/weights/<run_id>.pt (torch.load(..., weights_only=True))")
     p.add_argument("--costs-from", default=None, metavar="DIR",
                    help="a results directory whose runs tell what each recipe costs, for the estimate of the time left "
                         "where --results-dir has no run of it yet (make all: the committed results)")
@@ -243,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --executor ray: CPUs (and torch threads) each CPU cell asks for (default 1)")
     _add_portable(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="check recipes end to end without training: imports, arguments, data, one forward pass")
+    _add_common(p)
+    p.add_argument("ids", nargs="*", default=["all"], help="experiment ids, or 'all' (default)")
+    p.add_argument("--dataset", default=None, metavar="NAME", help="validate on this dataset instead (e.g. fashion-mnist)")
+    p.add_argument("--engine", default="fast", help="the engine to validate for: reference, fast or multiseed (default fast)")
+    _add_data(p)
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("report", help="write REPORT.md and plots/*.png: reproduced versus published, with statistics")
     _add_common(p)

@@ -25,8 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import safe_files
-from .errors import DataError
+from torch.utils.data import Dataset, TensorDataset
+
+from . import objects, safe_files
+from .errors import DataError, HarnessError, RegistryError
+from .registry import TABULAR_DATASETS, TRAINING_SET_SIZES, training_samples
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -245,75 +248,202 @@ def _fill(name: str, missing: list[str], data_dir: Path, mirror: Path | None) ->
 
 
 def dataset_md5(name: str) -> str:
-    """One checksum naming the exact data a row was trained on (recorded in runs.csv)."""
-    if name == "iris":
-        from sklearn.datasets import load_iris
-
-        iris = load_iris()
-        digest = hashlib.md5(np.ascontiguousarray(iris.data).tobytes() + np.ascontiguousarray(iris.target).tobytes())
+    """One checksum naming the exact data a row was trained on (recorded in runs.csv), for a named dataset."""
+    if name in TABULAR_DATASETS:
+        table = _sklearn_table(name)
+        digest = hashlib.md5(np.ascontiguousarray(table.data).tobytes() + np.ascontiguousarray(table.target).tobytes())
         return digest.hexdigest()
     md5 = IDX_SOURCES[name].md5
     return hashlib.md5("".join(md5[f] for f in IDX_FILES).encode()).hexdigest()
 
 
+def tensors_md5(*tensors: torch.Tensor) -> str:
+    """The checksum of data a recipe's own callable or class produced: its tensors' bytes, in order."""
+    digest = hashlib.md5()
+    for t in tensors:
+        digest.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _sklearn_table(name: str):
+    import sklearn.datasets
+
+    return getattr(sklearn.datasets, TABULAR_DATASETS[name])()
+
+
 # ---------------------------------------------------------------------------------------------------
-# What the engines consume
-
-
-IRIS_SAMPLES = 150
-IDX_TRAIN_SAMPLES, IDX_TEST_SAMPLES = 60_000, 10_000  # MNIST and Fashion-MNIST
-
-
-def train_size(n: int, valid_fraction: float) -> int:
-    """How many of `n` samples `random_split` keeps for training when `valid_fraction` are held out."""
-    return int(n * (1 - valid_fraction))
+# What the engines consume: a recipe's datasets, before its train/validation split
 
 
 def split_sizes(data: dict) -> dict[str, int]:
-    """Samples in each split of a recipe's [data]: what an accuracy on that split is counted over."""
-    if data["dataset"] == "iris":
-        test = math.ceil(IRIS_SAMPLES * data["test_fraction"])  # train_test_split rounds the test share up
-        return {"train": IRIS_SAMPLES - test, "test": test}
-    train = train_size(IDX_TRAIN_SAMPLES, data["valid_fraction"])
-    sizes = {"train": train, "valid": IDX_TRAIN_SAMPLES - train, "test": IDX_TEST_SAMPLES}
-    return {split: n for split, n in sizes.items() if n}
+    """Samples in each split of a recipe on a named dataset (what an accuracy is counted over); {} for others."""
+    name = data["dataset"]
+    if name not in TRAINING_SET_SIZES:
+        return {}
+    n = TRAINING_SET_SIZES[name]
+    test = math.ceil(n * data["test_fraction"]) if name in TABULAR_DATASETS else IDX_TEST_SAMPLES
+    before_valid = n - test if name in TABULAR_DATASETS else n
+    train = training_samples(data)
+    sizes = {"train": train, "valid": before_valid - train, "test": test}
+    return {split: k for split, k in sizes.items() if k}
 
 
-def iris_split(test_fraction: float, seed: int):
+IDX_TEST_SAMPLES = 10_000  # MNIST and Fashion-MNIST
+
+
+@dataclass
+class Datasets:
+    """A recipe's data as torch Datasets: `train` (which a validation split, if any, is taken from),
+    an explicit `valid` (a user callable's), `test`."""
+
+    train: Dataset
+    test: Dataset | None
+    valid: Dataset | None = None
+    md5: str = ""  # dataset_md5 of the rows trained on it
+    seeded: bool = False  # drawn for one seed (a seeded split): another seed loads its own
+
+
+def load_datasets(experiment, seed: int, data_dir=None, mirror=None) -> Datasets:
+    """The recipe's datasets for `seed`: a named table split by the seed (T1's train_test_split), the IDX
+    images over verified files, a torchvision class, or the recipe's own callable."""
+    name = experiment.data["dataset"]
+    if name in TABULAR_DATASETS:
+        return _tabular(experiment, seed)
+    if name in IDX_SOURCES:
+        train, test = (image_dataset(name, train, image_transform(experiment), data_dir, mirror) for train in (True, False))
+        return Datasets(train, test, md5=dataset_md5(name))
+    if objects.is_user_module(name.rpartition(":")[0], experiment.directory):
+        return _from_callable(experiment, seed)
+    return _torchvision(experiment, data_dir)
+
+
+def _tabular(experiment, seed: int) -> Datasets:
     """T1's `train_test_split(iris.data, iris.target)`, its unseeded shuffle fixed by the run's seed."""
-    from sklearn.datasets import load_iris
     from sklearn.model_selection import train_test_split
 
-    iris = load_iris()
-    return train_test_split(iris.data, iris.target, test_size=test_fraction, random_state=seed)
+    name = experiment.data["dataset"]
+    table = _sklearn_table(name)
+    x_train, x_test, y_train, y_test = train_test_split(table.data, table.target, test_size=experiment.data["test_fraction"],
+                                                        random_state=seed)
+    as_x, as_y = (lambda a: torch.from_numpy(a).float()), torch.from_numpy  # noqa: E731
+    return Datasets(TensorDataset(as_x(x_train), as_y(y_train)), TensorDataset(as_x(x_test), as_y(y_test)),
+                    md5=dataset_md5(name), seeded=True)
 
 
-def image_transform(kind: str):
-    """The per-sample torchvision transform the tutorials use."""
+def _torchvision(experiment, data_dir) -> Datasets:
+    """A torchvision dataset class over `data_dir`, downloaded (and checked, where torchvision has checksums)
+    as torchvision does; a data directory already holding its files needs no network."""
+    root = str(Path(data_dir) if data_dir else default_data_dir())
+    transform = image_transform(experiment)
+    name = experiment.data["dataset"]
+    made = []
+    for train in (True, False):
+        try:
+            made.append(objects.instantiate({"class_path": name, "init_args": experiment.data["init_args"]}, "dataset", "data",
+                                            experiment, root=root, train=train, transform=transform, download=True))
+        except HarnessError as e:
+            raise DataError(f"{e}; connect to the internet, or pass --data-dir DIR naming a directory that holds "
+                            "the dataset's files as torchvision lays them out") from None
+    train, test = made
+    parts = [torch.as_tensor(np.asarray(getattr(d, a))) for d in made for a in ("data", "targets") if hasattr(d, a)]
+    return Datasets(train, test, md5=tensors_md5(*parts) if parts else "")
+
+
+SPLIT_NAMES = ("train", "valid", "test")
+
+
+def _from_callable(experiment, seed: int) -> Datasets:
+    """The recipe's own callable: returns {"train": ..., "test": ..., "valid": ...} ("valid" and "test"
+    optional), each an (inputs, labels) pair of tensors or arrays, or a torch Dataset."""
+    spec = {"class_path": experiment.data["dataset"], "init_args": experiment.data["init_args"]}
+    takes_seed = objects.accepts(spec, "dataset", experiment, "seed")
+    returned = objects.instantiate(spec, "dataset", "data", experiment, **({"seed": seed} if takes_seed else {}))
+    where = f"{experiment.path}: 'data.dataset' {spec['class_path']}"
+    fix = 'return a dict {"train": (x, y), "test": (x, y)} of tensors (or torch Datasets); "valid" may be given too'
+    if not isinstance(returned, dict) or "train" not in returned or set(returned) - set(SPLIT_NAMES):
+        shown = sorted(returned) if isinstance(returned, dict) else type(returned).__name__
+        raise RegistryError(f"{where} returned {shown}; {fix}")
+    made, parts = {}, []
+    for split, value in returned.items():
+        if isinstance(value, Dataset):
+            made[split] = value
+            continue
+        if not (isinstance(value, (tuple, list)) and len(value) == 2):
+            raise RegistryError(f"{where} returned a {type(value).__name__} for {split!r}; {fix}")
+        x, y = (torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v for v in value)
+        if len(x) != len(y) or len(x) == 0:
+            raise RegistryError(f"{where}: {split!r} has {len(x)} inputs and {len(y)} labels; give as many of each, at least one")
+        if y.dtype.is_floating_point:
+            raise RegistryError(f"{where}: {split!r}'s labels are {y.dtype}; give class indices as integers")
+        x = x.float() if x.dtype == torch.float64 else x
+        made[split] = TensorDataset(x, y.to(torch.int64))
+        parts += [x, y]
+    return Datasets(made["train"], made.get("test"), made.get("valid"), md5=tensors_md5(*parts) if parts else "", seeded=takes_seed)
+
+
+def image_transform(experiment):
+    """The recipe's per-sample transforms (`data.transforms`; ToTensor where none are given), composed."""
     import torchvision.transforms as T
 
-    if kind == "normalize":
-        return T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
-    return T.ToTensor()
+    specs = experiment.data["transforms"] or ({"class_path": "torchvision.transforms:ToTensor", "init_args": {}},)
+    made = [objects.instantiate(spec, "transform", f"data.transforms[{i}]", experiment) for i, spec in enumerate(specs)]
+    return made[0] if len(made) == 1 else T.Compose(made)
 
 
-def image_dataset(name: str, train: bool, transform: str, data_dir: Path | None = None, mirror: Path | None = None):
-    """A torchvision dataset over verified files (the tutorials' per-sample pipeline)."""
+def image_dataset(name: str, train: bool, transform, data_dir: Path | None = None, mirror: Path | None = None):
+    """A torchvision dataset over verified IDX files (the tutorials' per-sample pipeline)."""
     import torchvision
 
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     ensure_idx(name, data_dir, mirror)
     cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
-    return cls(root=str(data_dir), train=train, transform=image_transform(transform), download=False)
+    return cls(root=str(data_dir), train=train, transform=transform, download=False)
 
 
-def transform_tensor(images: torch.Tensor, kind: str) -> torch.Tensor:
-    """The whole uint8 image tensor through the same arithmetic as ToTensor (+ Normalize), at once.
+# Transforms the tensor path computes for a whole uint8 image tensor at once, bit for bit as per sample.
+BULK_TRANSFORMS = ("torchvision.transforms:ToTensor", "torchvision.transforms:Normalize")
 
-    ToTensor divides by 255 in float32, Normalize subtracts 0.5 and divides by 0.5: done element-wise
-    on the whole tensor this gives the very same float32 values as the per-sample pipeline.
+
+def as_tensors(dataset: Dataset, indices, experiment) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs and labels of `dataset[indices]`, as the per-sample pipeline gives them, stacked.
+
+    A TensorDataset is indexed; an IDX-style image set (uint8 `.data`) under ToTensor and Normalize goes
+    through the same arithmetic on the whole tensor at once; anything else is read sample by sample,
+    which needs transforms that draw nothing (a random one would be frozen at its first draw).
+    """
+    idx = torch.as_tensor(list(indices), dtype=torch.int64)
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors[:2]
+        return x[idx], y[idx]
+    specs = [t["class_path"] for t in experiment.data["transforms"] or ()]
+    data, targets = getattr(dataset, "data", None), getattr(dataset, "targets", None)
+    if (torch.is_tensor(data) and data.dtype == torch.uint8 and data.dim() == 3 and torch.is_tensor(targets)
+            and all(s in BULK_TRANSFORMS for s in specs) and (not specs or specs[0] == BULK_TRANSFORMS[0])):
+        return transform_tensor(data[idx], experiment.data["transforms"]), targets[idx]
+    random = [s for s in specs if s.rpartition(":")[2].startswith("Random") or "Augment" in s]
+    if random:
+        raise RegistryError(f"{experiment.path}: 'data.transforms' {random[0]} draws anew for every sample, which a dataset "
+                            "held as tensors cannot do; use --engine reference")
+    samples = [dataset[i] for i in idx.tolist()]
+    x = torch.stack([torch.as_tensor(s[0]) for s in samples])
+    y = torch.as_tensor([int(s[1]) for s in samples], dtype=torch.int64)
+    return x, y
+
+
+def transform_tensor(images: torch.Tensor, transforms=None) -> torch.Tensor:
+    """A uint8 image tensor (N, H, W) through ToTensor and any Normalize in `transforms`, all at once.
+
+    ToTensor divides by 255 in float32; Normalize subtracts its mean and divides by its std, both as
+    float32 tensors. Element-wise on the whole tensor this gives the very same float32 values as the
+    per-sample pipeline.
     """
     x = images.unsqueeze(1).to(torch.float32).div(255)
-    if kind == "normalize":
-        x = x.sub(0.5).div(0.5)
+    for spec in transforms or ():
+        if spec["class_path"].endswith(":Normalize"):
+            args = spec["init_args"]
+            mean = torch.as_tensor(args["mean"], dtype=torch.float32).view(1, -1, 1, 1)
+            std = torch.as_tensor(args["std"], dtype=torch.float32).view(1, -1, 1, 1)
+            x = x.sub(mean).div(std)
     return x.contiguous()

@@ -1,8 +1,9 @@
-"""The tutorials' models, built from a registry entry's [model] section.
+"""The tutorials' models, which their registry files name by class path like any user's model.
 
-Two architectures cover every tutorial: a fully connected stack (`mlp`: T1's iris and MNIST nets,
-T2's MyNet, T3's SimpleNet, T4's three-layer net, T5's Sequential) and T1's small CNN. Layers are
-created in the tutorials' order, so the same seed gives the same initial weights as their code.
+Two cover every tutorial: a fully connected stack (`harness.models:mlp`: T1's iris and MNIST nets,
+T2's MyNet, T3's SimpleNet, T4's three-layer net, T5's Sequential) and T1's small CNN
+(`harness.models:TutorialCNN`). Layers are created in the tutorials' order, so the same seed gives the
+same initial weights as their code.
 """
 
 from __future__ import annotations
@@ -42,14 +43,23 @@ class Flatten28(nn.Module):
         return x.reshape(x.shape[0], -1)
 
 
-def mlp(sizes, activation: str = "relu", layer: str = "linear", output: str = "logits") -> nn.Sequential:
-    """Linear layers of the given widths with an activation between them.
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+LAYERS = {"linear": nn.Linear, "mylinear": MyLinear}
+OUTPUTS = ("logits", "softmax")
+
+
+def mlp(sizes: list[int], activation: str = "relu", layer: str = "linear", output: str = "logits") -> nn.Sequential:
+    """Linear layers of the given widths (input first) with an activation between them.
 
     `output="softmax"` appends Softmax(dim=-1), as T1's iris-ce and T2's MyNet do before their
     CrossEntropyLoss (a double softmax, reproduced on purpose).
     """
-    linear = MyLinear if layer == "mylinear" else nn.Linear
-    act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[activation]
+    for name, value, allowed in (("activation", activation, ACTIVATIONS), ("layer", layer, LAYERS), ("output", output, OUTPUTS)):
+        if value not in allowed:
+            raise ValueError(f"{name} is {value!r}; allowed: {', '.join(allowed)}")
+    if len(sizes) < 2 or not all(isinstance(w, int) and w > 0 for w in sizes):
+        raise ValueError(f"sizes must be two or more positive widths, input first (e.g. [784, 64, 10]), got {list(sizes)}")
+    linear, act = LAYERS[layer], ACTIVATIONS[activation]
     layers: list[nn.Module] = [Flatten28()]
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i:
@@ -68,6 +78,8 @@ class TutorialCNN(nn.Module):
 
     def __init__(self, dropout: float = 0.0):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.conv1 = nn.Conv2d(1, 6, 5)
         self.pool = nn.MaxPool2d(2, 2)
         self.conv2 = nn.Conv2d(6, 16, 5)
@@ -87,11 +99,16 @@ class TutorialCNN(nn.Module):
         return self.fc2(x)
 
 
-def build_model(spec: dict) -> nn.Module:
-    """A fresh model from a registry [model] section, initialised from the global RNG."""
-    if spec["arch"] == "cnn":
-        return TutorialCNN(spec["dropout"])
-    return mlp(spec["sizes"], spec["activation"], spec["layer"], spec["output"])
+def build_model(experiment) -> nn.Module:
+    """A fresh model from the recipe's [model] section, initialised from the global RNG."""
+    from .errors import RegistryError
+    from .objects import instantiate
+
+    model = instantiate(experiment.model, "model", "model", experiment)
+    if not isinstance(model, nn.Module):
+        raise RegistryError(f"{experiment.path}: [model] {experiment.model['class_path']} returned a {type(model).__name__}, "
+                            "not a torch.nn.Module; name a module class or a function returning one")
+    return model
 
 
 def parameter_count(model: nn.Module) -> int:

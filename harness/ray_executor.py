@@ -80,13 +80,13 @@ class CellProgress:
 
 def run_cell_task(cell: Cell, engine: str, options, threads: int, code_commit: str, index: int, progress) -> list:
     """One cell, inside a Ray worker: verify its data here, train with `threads` threads, return the rows."""
-    from .datasets import ensure_idx
+    from .datasets import IDX_SOURCES, ensure_idx
 
     progress.start.remote(index)
     torch.set_num_threads(threads)
     try:
-        dataset = cell.experiment.data["dataset"]
-        if dataset != "iris":
+        dataset = cell.experiment.dataset
+        if dataset in IDX_SOURCES:
             ensure_idx(dataset, options.data_dir, options.mirror)
         rows = run_cell(cell, engine, options)
     except HarnessError as e:

@@ -24,14 +24,16 @@ from typing import Any
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
 from .errors import RegistryError
 
-DATASETS = ("iris", "mnist", "fashion-mnist")
-TRANSFORMS = ("to-tensor", "normalize")  # normalize = ToTensor + Normalize((0.5,), (0.5,))
-ARCHS = ("mlp", "cnn")
-ACTIVATIONS = ("relu", "sigmoid")
-LAYERS = ("linear", "mylinear")
-OUTPUTS = ("logits", "softmax")
-LOSSES = ("cross-entropy", "mse")
-OPTIMIZERS = ("sgd", "adam")
+# Datasets the harness knows by name: scikit-learn's bundled tables (split by the run's seed with
+# train_test_split, as T1 splits iris) and the IDX image sets (checked against their MD5 sums). Any other
+# dataset is a class path: a torchvision dataset class, or a callable in a module beside the recipe.
+TABULAR_DATASETS = {"iris": "load_iris", "digits": "load_digits", "wine": "load_wine", "breast_cancer": "load_breast_cancer"}
+IDX_DATASETS = ("mnist", "fashion-mnist")
+DATASETS = (*TABULAR_DATASETS, *IDX_DATASETS)
+SCHEDULER_INTERVALS = ("epoch", "step")  # step the scheduler after each epoch's evaluation, or after each optimiser step
+# torch.nn losses that regress the class index as one float output (T1's MSE nets): labels become a
+# float column and a prediction counts as correct when `(output + 0.5).int()` equals the label.
+REGRESSION_LOSSES = ("torch.nn:MSELoss", "torch.nn:L1Loss", "torch.nn:SmoothL1Loss", "torch.nn:HuberLoss")
 # When a tutorial evaluates a split: after every epoch, once after training, or not at all.
 EVALUATION_TIMES = ("every-epoch", "after-training", "never")
 METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
@@ -56,7 +58,16 @@ FIGURE: dict[str, dict] = {
 }
 
 
-# section -> key -> rule. A type of (int,) tuple means "list of int".
+# An object a recipe names: what to build and its arguments (Lightning CLI's class_path + init_args).
+OBJECT: dict[str, dict] = {
+    "class_path": _key(str),
+    "init_args": _key(dict, {}),
+}
+RECIPE_SECTIONS = ("data", "model", "loss", "optimizer", "scheduler", "training")  # what determines a run's numbers
+OBJECT_SECTIONS = ("model", "loss", "optimizer", "scheduler")
+
+
+# section -> key -> rule. A type of (int,) tuple means "list of int"; dict, a table of arguments.
 SCHEMA: dict[str, dict[str, dict]] = {
     "": {
         "id": _key(str),
@@ -67,29 +78,33 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "seeds": _key(int, 5, positive=True, maximum=MAX_SEEDS),  # a typo's extra zeros would run for days
     },
     "data": {
-        "dataset": _key(str, choices=DATASETS),
-        "transform": _key(str, "to-tensor", choices=TRANSFORMS),
-        # iris: sklearn's train_test_split test share (its default 0.25 gives 112/38).
+        # A name in DATASETS, or a class path: a torchvision dataset class (`torchvision.datasets:KMNIST`,
+        # or just `KMNIST`) or a callable beside the recipe returning the splits (docs/recipes.md).
+        "dataset": _key(str),
+        "init_args": _key(dict, {}),  # the dataset class's or callable's own arguments
+        # Per-sample transforms of an image dataset, in order (absent: ToTensor alone).
+        "transforms": _key((OBJECT,), None),
+        # Tabular datasets: train_test_split's test share, its random_state the run's seed (its default
+        # 0.25 gives iris 112/38).
         "test_fraction": _key(float, 0.25, unit=True),
-        # MNIST: share of the training set held out for validation with random_split (0: none).
+        # Share of the training set held out for validation with random_split (0: none).
         "valid_fraction": _key(float, 0.0, unit=True),
         # Seed of a private generator for that split (T2 fixes 42); absent: the run's global RNG.
         "split_seed": _key(int, None),
+        # Batch of the evaluation passes (absent: the training batch size).
+        "eval_batch_size": _key(int, None, positive=True),
     },
-    "model": {
-        "arch": _key(str, choices=ARCHS),
-        "sizes": _key((int,), None),  # mlp: layer widths, input first
-        "activation": _key(str, "relu", choices=ACTIVATIONS),
-        "layer": _key(str, "linear", choices=LAYERS),
-        "output": _key(str, "logits", choices=OUTPUTS),
-        "dropout": _key(float, 0.0, unit=True),
-    },
+    # The model: any nn.Module class (or function returning one), built after seeding, before the split.
+    "model": OBJECT,
+    "loss": OBJECT,
+    # The optimiser over the model's parameters (passed as its first argument).
+    "optimizer": OBJECT,
+    # An optional LR scheduler over that optimiser; `interval` says when it steps.
+    "scheduler": {**OBJECT, "interval": _key(str, "epoch", choices=SCHEDULER_INTERVALS)},
     "training": {
-        "loss": _key(str, choices=LOSSES),
-        "optimizer": _key(str, choices=OPTIMIZERS),
-        "lr": _key(float, positive=True),
-        "momentum": _key(float, 0.0, nonnegative=True),
         "batch_size": _key(int, positive=True, default=None),  # absent: full batch
+        # Whether the training loader shuffles (pytorch/examples' mnist does not on a CPU-only machine).
+        "shuffle": _key(bool, True),
         "epochs": _key(int, positive=True),
         # Evaluate and log every N epochs (the last always); iris logs every 100 of its 2000.
         "log_every": _key(int, 1, positive=True),
@@ -142,7 +157,7 @@ SCHEMA["ablation"] = {
     "metrics": _key((str,), ()),  # with outcomes "final": the metrics paired (at least one)
     "outcomes": _key(str, "final", choices=ABLATION_OUTCOMES),
 }
-OPTIONAL_SECTIONS = {"published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
+OPTIONAL_SECTIONS = {"scheduler", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
 # Optional sections of per-metric values: absent means none set.
 METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
 
@@ -150,17 +165,16 @@ METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
 # then fail inside every cell, or run until the machine gives out. (section, key) -> (least, most).
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("data", "split_seed"): (0, MAX_SEED),
-    ("training", "lr"): (0, 10.0),
-    ("training", "momentum"): (0, 1.0),
     ("training", "epochs"): (1, MAX_EPOCHS),
     ("training", "log_every"): (1, MAX_EPOCHS),
     ("smoke", "epochs"): (1, MAX_EPOCHS),
     ("smoke", "train_limit"): (1, MAX_SAMPLES),
 }
-MAX_PARAMETERS = 100_000_000  # an mlp's weights and biases (the largest recipe has 535,818)
-MAX_LAYERS = 64  # widths in model.sizes
-TRAINING_SET_SIZES = {"iris": 150, "mnist": 60000, "fashion-mnist": 60000}  # iris: before its test split
-CLASSES = {"iris": 3, "mnist": 10, "fashion-mnist": 10}
+# An optimiser's learning rate beyond this is a typo (the recipes use 0.001 to 1.0).
+MAX_LR = 10.0
+# The named datasets' sizes (tabular: before the test split) and classes.
+TRAINING_SET_SIZES = {"iris": 150, "digits": 1797, "wine": 178, "breast_cancer": 569, "mnist": 60000, "fashion-mnist": 60000}
+CLASSES = {"iris": 3, "digits": 10, "wine": 3, "breast_cancer": 2, "mnist": 10, "fashion-mnist": 10}
 MIN_SPLIT = 10  # samples each side of a train/test or train/validation split
 # Ids name files and land in CSVs: letters a spreadsheet reads as a formula (= + - @) cannot start one.
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -176,6 +190,9 @@ class Experiment:
     seeds: int
     data: dict
     model: dict
+    loss: dict
+    optimizer: dict
+    scheduler: dict | None  # None: the learning rate stays as the optimiser sets it
     training: dict
     published: dict | None
     thresholds: dict
@@ -186,6 +203,13 @@ class Experiment:
     variant_of: str | None = None  # the registered experiment this one runs on another dataset
     margins: dict = field(default_factory=dict)  # metric -> absolute equivalence margin (harness compare)
     ablation: dict | None = None  # {of, about, shared, metrics, outcomes}: the report pairs it with `of`
+    # SHA-256 of the Python files beside the recipe, where it names any of them (else ""): part of its config.
+    code_sha256: str = ""
+
+    @property
+    def directory(self) -> Path:
+        """The registry directory: where the recipe's own modules live."""
+        return self.path.parent
 
     @property
     def config(self) -> dict:
@@ -193,11 +217,24 @@ class Experiment:
 
         Only values that differ from the schema's defaults count, so a key added to the schema later
         (with a default that keeps today's behaviour) leaves every existing hash, and result, valid.
+        The user code a recipe imports is part of it: editing it makes the rows of the old code stale.
         """
-        return {
+        config = {
             section: {k: v for k, v in getattr(self, section).items() if v != SCHEMA[section][k]["default"]}
-            for section in ("data", "model", "training")
+            for section in RECIPE_SECTIONS if getattr(self, section) is not None
         }
+        if self.code_sha256:
+            config["code_sha256"] = self.code_sha256
+        return config
+
+    @property
+    def dataset(self) -> str:
+        return self.data["dataset"]
+
+    @property
+    def regression(self) -> bool:
+        """Whether the loss regresses the class index as one float output (T1's MSE recipes)."""
+        return self.loss["class_path"] in REGRESSION_LOSSES
 
     def config_hash(self, overrides: dict | None = None) -> str:
         payload = dict(self.config)
@@ -232,7 +269,7 @@ def _type_name(rule_type) -> str:
         return f"a list of tables with keys {', '.join(rule_type[0])}"
     if isinstance(rule_type, tuple):
         return f"a list of {rule_type[0].__name__}"
-    return {str: "a string", int: "an integer", float: "a number"}[rule_type]
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table of arguments"}[rule_type]
 
 
 def _check_value(value: Any, rule: dict, where: str) -> Any:
@@ -246,6 +283,8 @@ def _check_value(value: Any, rule: dict, where: str) -> Any:
         return tuple(float(v) if item_type is float else v for v in value)
     if not _is_type(value, rule_type):
         raise RegistryError(f"{where} must be {_type_name(rule_type)}, got {value!r}")
+    if rule_type is dict:
+        return _checked_arguments(value, where)
     if rule_type is float:
         value = float(value)
         if not math.isfinite(value):  # TOML allows nan and inf; no recipe or threshold means them
@@ -262,6 +301,19 @@ def _check_value(value: Any, rule: dict, where: str) -> Any:
         raise RegistryError(f"{where} must be at most {rule['maximum']}, got {value!r}")
     if rule["unit"] and not 0 <= value < 1:
         raise RegistryError(f"{where} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _checked_arguments(value: Any, where: str) -> Any:
+    """An init_args value: strings, numbers, booleans, and lists and tables of them (no TOML dates)."""
+    if isinstance(value, dict):
+        return {k: _checked_arguments(v, f"{where[:-1]}.{k}'") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_checked_arguments(v, where) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RegistryError(f"{where} must be a finite number, got {value!r}")
+    if not isinstance(value, (str, int, float, bool)):
+        raise RegistryError(f"{where} is {value!r}: arguments are strings, numbers, booleans, lists or tables")
     return value
 
 
@@ -299,7 +351,7 @@ def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
         if key not in raw:
             if rule["default"] is _REQUIRED:
                 raise RegistryError(f"{path}: missing key '{prefix}{key}' ({_type_name(rule['type'])})")
-            out[key] = rule["default"]
+            out[key] = dict(rule["default"]) if isinstance(rule["default"], dict) else rule["default"]
         elif _is_table_list(rule["type"]):
             out[key] = _checked_tables(raw[key], rule["type"], path, f"{prefix}{key}")
         else:
@@ -320,23 +372,7 @@ def _checked_tables(value: Any, rule_type: tuple, path: Path, name: str) -> tupl
 
 def _validate_together(exp: dict, path: Path) -> None:
     """Rules that span keys."""
-    model, data, training = exp["model"], exp["data"], exp["training"]
-    if model["arch"] == "mlp" and not model["sizes"]:
-        raise RegistryError(f"{path}: 'model.sizes' is required for arch 'mlp' (e.g. [784, 64, 10])")
-    if model["arch"] == "mlp" and len(model["sizes"]) < 2:
-        raise RegistryError(f"{path}: 'model.sizes' needs at least input and output widths")
-    if model["arch"] == "cnn" and model["sizes"]:
-        raise RegistryError(f"{path}: 'model.sizes' applies to arch 'mlp' only")
-    if model["arch"] == "mlp" and model["dropout"]:
-        raise RegistryError(f"{path}: 'model.dropout' applies to arch 'cnn' only (the mlp has no dropout layer)")
-    if model["arch"] == "mlp" and any(width <= 0 for width in model["sizes"]):
-        raise RegistryError(f"{path}: 'model.sizes' must be positive widths, got {list(model['sizes'])}")
-    if model["arch"] == "cnn" and data["dataset"] == "iris":
-        raise RegistryError(f"{path}: arch 'cnn' needs an image dataset, not 'iris'")
-    if model["arch"] == "mlp" and data["dataset"] == "iris" and model["sizes"][0] != 4:
-        raise RegistryError(f"{path}: 'model.sizes' must start with 4 (iris has 4 features)")
-    if model["arch"] == "mlp" and data["dataset"] != "iris" and model["sizes"][0] != 784:
-        raise RegistryError(f"{path}: 'model.sizes' must start with 784 (28x28 images)")
+    data, training = exp["data"], exp["training"]
     ablation = exp.get("ablation")
     if ablation:
         unknown = [m for m in ablation["metrics"] if m not in METRICS]
@@ -348,13 +384,7 @@ def _validate_together(exp: dict, path: Path) -> None:
             raise RegistryError(f"{path}: 'ablation.metrics' applies to outcomes 'final' only (over-fitting has its own)")
         if ablation["outcomes"] == "over-fitting" and not data["valid_fraction"]:
             raise RegistryError(f"{path}: 'ablation.outcomes' 'over-fitting' reads the validation curve: 'data.valid_fraction' is 0")
-    if training["loss"] == "mse" and model["arch"] == "mlp" and model["sizes"][-1] != 1:
-        raise RegistryError(f"{path}: loss 'mse' regresses the class index: 'model.sizes' must end with 1")
     _validate_sizes(exp, path)
-    if data["dataset"] == "iris" and data["valid_fraction"]:
-        raise RegistryError(f"{path}: 'data.valid_fraction' applies to MNIST-style datasets only")
-    if training["optimizer"] == "adam" and training["momentum"]:
-        raise RegistryError(f"{path}: 'training.momentum' applies to optimizer 'sgd' only")
     published = exp.get("published")
     if published:
         epochs, values = published["curve_epochs"], published["curve_values"]
@@ -395,26 +425,19 @@ def _check_logged_epoch(epoch: int, training: dict, path: Path, key: str) -> Non
 
 
 def _validate_sizes(exp: dict, path: Path) -> None:
-    """Bounds that depend on the dataset: the net's size and outputs, the splits, the batch."""
-    model, data, training = exp["model"], exp["data"], exp["training"]
+    """Bounds that depend on a named dataset's size: the splits, the batch (others are checked by
+    `harness validate`, once their data is loaded)."""
+    data, training = exp["data"], exp["training"]
     dataset = data["dataset"]
-    if model["arch"] == "mlp":
-        sizes = model["sizes"]
-        parameters = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-        if len(sizes) > MAX_LAYERS or parameters > MAX_PARAMETERS:
-            raise RegistryError(f"{path}: 'model.sizes' makes {len(sizes)} widths and {parameters:,} parameters; "
-                                f"allowed: at most {MAX_LAYERS} widths and {MAX_PARAMETERS:,} parameters")
-        classes = CLASSES[dataset]
-        if training["loss"] == "cross-entropy" and sizes[-1] < classes:
-            raise RegistryError(f"{path}: 'model.sizes' ends with {sizes[-1]}, but cross-entropy over {dataset}'s "
-                                f"{classes} classes needs an output per class: allowed: {classes} or more")
-    if training["loss"] == "mse" and model["arch"] != "mlp":
-        raise RegistryError(f"{path}: loss 'mse' regresses the class index with one output: it needs arch 'mlp' "
-                            "with 'model.sizes' ending in 1")
+    if dataset not in DATASETS:
+        return
+    if data["transforms"] is not None and dataset in TABULAR_DATASETS:
+        raise RegistryError(f"{path}: 'data.transforms' applies to image datasets only; {dataset} is a table of numbers")
     n, trained = TRAINING_SET_SIZES[dataset], training_samples(data)
-    if dataset == "iris":
-        _check_split(path, "data.test_fraction", data["test_fraction"], n, n - trained)
-    elif data["valid_fraction"]:
+    if dataset in TABULAR_DATASETS:
+        _check_split(path, "data.test_fraction", data["test_fraction"], n, math.ceil(data["test_fraction"] * n))
+        n = n - math.ceil(data["test_fraction"] * n)
+    if data["valid_fraction"]:
         _check_split(path, "data.valid_fraction", data["valid_fraction"], n, n - trained)
     if training["batch_size"] is not None and training["batch_size"] > trained:
         raise RegistryError(f"{path}: 'training.batch_size' is {training['batch_size']}; allowed: 1 to {trained} "
@@ -422,10 +445,10 @@ def _validate_sizes(exp: dict, path: Path) -> None:
 
 
 def training_samples(data: dict) -> int:
-    """How many samples a recipe trains on: what its test or validation split leaves of the training set."""
+    """How many samples a recipe on a named dataset trains on: what its test and validation splits leave."""
     n = TRAINING_SET_SIZES[data["dataset"]]
-    if data["dataset"] == "iris":  # sklearn's train_test_split holds out ceil(fraction * n)
-        return n - math.ceil(data["test_fraction"] * n)
+    if data["dataset"] in TABULAR_DATASETS:  # sklearn's train_test_split holds out ceil(fraction * n)
+        n -= math.ceil(data["test_fraction"] * n)
     # random_split as split_indices calls it keeps int(n * (1 - fraction)) to train
     return int(n * (1 - data["valid_fraction"])) if data["valid_fraction"] else n
 
@@ -497,7 +520,55 @@ def load_experiment(path: Path) -> Experiment:
     for name in METRIC_SECTIONS:
         exp[name] = {k: v for k, v in exp[name].items() if v is not None}
     _validate_together(exp, path)
+    exp["code_sha256"] = _resolve_objects(exp, path)
     return Experiment(path=path, **exp)
+
+
+# What the harness passes each kind of object itself, beside its init_args.
+HARNESS_ARGUMENTS = {"model": (), "loss": (), "optimizer": ("params",), "scheduler": ("optimizer",), "transform": (),
+                     "dataset": ("root", "train", "transform", "download")}
+
+
+def _resolve_objects(exp: dict, path: Path) -> str:
+    """Every class path resolved (short names made full, in place) and its init_args checked against
+    its signature; returns the digest of the user code the recipe names ("" if none)."""
+    from . import objects
+
+    directory = path.parent
+    named: list[tuple[str, dict, str]] = [(section, exp[section], section) for section in OBJECT_SECTIONS if exp[section]]
+    named += [(f"data.transforms[{i}]", t, "transform") for i, t in enumerate(exp["data"]["transforms"] or ())]
+    uses_user_code = False
+    for key, spec, slot in named:
+        where = f"{path}: '{key}.class_path'"
+        spec["class_path"] = objects.canonical_path(spec["class_path"], slot, where, directory)
+        target = objects.resolve(spec["class_path"], slot, where, directory)
+        objects.check_arguments(target, spec["init_args"], HARNESS_ARGUMENTS[slot], path, key, spec["class_path"])
+        uses_user_code |= objects.is_user_module(spec["class_path"].rpartition(":")[0], directory)
+    lr = exp["optimizer"]["init_args"].get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 < lr <= MAX_LR):
+        raise RegistryError(f"{path}: 'optimizer.init_args.lr' is {lr!r}; allowed: a number above 0, at most {MAX_LR}")
+    dataset = exp["data"]["dataset"]
+    if dataset not in DATASETS:
+        where = f"{path}: 'data.dataset'"
+        exp["data"]["dataset"] = dataset = objects.canonical_path(dataset, "dataset", where, directory)
+        target = objects.resolve(dataset, "dataset", where, directory)
+        user = objects.is_user_module(dataset.rpartition(":")[0], directory)
+        given = (("seed",) if _takes(target, "seed") else ()) if user else HARNESS_ARGUMENTS["dataset"]
+        objects.check_arguments(target, exp["data"]["init_args"], given, path, "data", dataset)
+        uses_user_code |= user
+    elif exp["data"]["init_args"]:
+        raise RegistryError(f"{path}: 'data.init_args' applies to datasets named by class path; {dataset!r} takes none")
+    return objects.code_digest(directory) if uses_user_code else ""
+
+
+def _takes(target, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+
 
 
 INSTALLED_REGISTRY = Path("share") / "torch-repro-harness" / "experiments"  # where an installed wheel keeps the tutorials'
@@ -553,18 +624,35 @@ def _check_ablation(exp: Experiment, experiments: dict[str, Experiment]) -> None
 
 
 def differing_settings(a: Experiment, b: Experiment) -> list[str]:
-    """The recipe settings B sets otherwise than A, as `section.key: A's → B's`."""
-    out = []
-    for section in ("data", "model", "training"):
-        ours, theirs = getattr(a, section), getattr(b, section)
-        for key in SCHEMA[section]:
-            if ours[key] != theirs[key]:
-                out.append(f"{section}.{key}: {_setting(ours[key])} → {_setting(theirs[key])}")
+    """The recipe settings B sets otherwise than A, as `section.key: A's → B's` (init_args flattened)."""
+    ours, theirs = _flat_recipe(a), _flat_recipe(b)
+    return [f"{key}: {_setting(ours.get(key))} → {_setting(theirs.get(key))}"
+            for key in dict.fromkeys([*ours, *theirs]) if ours.get(key) != theirs.get(key)]
+
+
+def _flat_recipe(exp: Experiment) -> dict:
+    out = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        else:
+            out[prefix] = value
+
+    for section in RECIPE_SECTIONS:
+        walk(section, getattr(exp, section) or {})
     return out
 
 
 def _setting(value) -> str:
-    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, tuple) else str(value)
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_setting(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_setting(v)}" for k, v in value.items()) + "}"
+    return str(value)
 
 
 def on_dataset(exp: Experiment, dataset: str) -> Experiment:

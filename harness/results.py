@@ -47,6 +47,9 @@ RUN_COLUMNS = [
     # What picks the CPU kernels, and so the last bits of every CPU figure: ATen's vector instruction set
     # in force, and the environment settings that steer it, MKL and oneDNN (empty: none set).
     "cpu_capability", "kernel_settings",
+    # What proves two runs bit-identical, and what names the user code a recipe ran: a SHA-256 of the final
+    # weights (`training.state_sha256`), and of the Python files beside the recipe (empty: it names none).
+    "weights_sha256", "code_sha256",
 ]
 EPOCH_COLUMNS = [
     "run_id", "epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc",

@@ -44,6 +44,7 @@ REQUIRED = ("run_id", "experiment", "seed", "device", "engine", "epochs", "faith
 STARTED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00")  # isoformat(timespec="seconds") in UTC
 _VARIANTS = sorted({name for names in VARIANT_DATASETS.values() for name in names})
 EXPERIMENT = re.compile(rf"{ID_PATTERN.pattern}(?:{VARIANT_SEPARATOR}(?:{'|'.join(map(re.escape, _VARIANTS))}))?")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
@@ -205,6 +206,9 @@ def run_row_problem(row: dict) -> str | None:
         return f"diverged_epoch {row['diverged_epoch']} is not one of the run's {row['epochs']} epochs"
     if row["status"] == "ok" and any(row[m] != "" and not math.isfinite(float(row[m])) for m in RUN_METRICS):
         return "status ok with a non-finite metric"
+    for column in ("weights_sha256", "code_sha256"):
+        if row[column] and not SHA256.fullmatch(row[column]):
+            return f"{column} {row[column]!r} is not a SHA-256 (64 lowercase hex digits) as the harness writes it"
     if not _utc_timestamp(row["started_at"]):
         return f"started_at {row['started_at']!r} is not a UTC time as the harness writes it (e.g. 2025-01-31T12:00:00+00:00)"
     return _overrides_problem(row["overrides"])

@@ -24,15 +24,16 @@ from pathlib import Path
 
 import torch
 
-from . import portable
+from . import portable, safe_files
 from . import rows as counted_rows
-from .datasets import dataset_md5, ensure_idx
+from .datasets import IDX_SOURCES, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
 from .errors import HarnessError
 from .progress import MatrixProgress, work
 from .results import FREE_TEXT_COLUMNS, ResultsStore, overrides_json, spreadsheet_safe
-from .training import RunOutcome
+from .training import RunOutcome, state_sha256
+from .validate import validate
 
 METRIC_NAMES = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 
@@ -177,10 +178,13 @@ def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOut
         "started_at": started_at, "config_hash": exp.config_hash(options.overrides),
         **env,
         "overrides": overrides_json(options.overrides),
-        "dataset_md5": dataset_md5(exp.data["dataset"]),
+        "dataset_md5": outcome.dataset_md5,
         "diverged_epoch": outcome.diverged_epoch, "message": outcome.message,
+        "weights_sha256": state_sha256(outcome.state) if outcome.state else "", "code_sha256": exp.code_sha256,
     }
     run.update({column: spreadsheet_safe(run[column]) for column in FREE_TEXT_COLUMNS})
+    if options.save_weights and outcome.state:
+        run[WEIGHTS] = {name: t.detach().cpu().clone() for name, t in outcome.state.items()}  # saved by the driver, then dropped
     epochs = [{"run_id": run_id, **e} for e in outcome.epochs]
     trace = [{"run_id": run_id, **t} for t in outcome.trace]
     return run, epochs, trace
@@ -368,6 +372,8 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     `execute(cells, engine, options, log)` runs the cells and yields (cell, rows) as each finishes, in
     any order: `run_locally`, or `ray_executor.RayExecutor`. Only this function writes the results.
     """
+    for exp in experiments:  # every recipe built and run on one batch first: a bad one stops everything, nothing written
+        validate(exp, options, engine)
     store = ResultsStore(results_dir)
     with store.locked():  # also proves the directory writable before anything trains
         tables = counted_rows.read(results_dir, lock_held=True)
@@ -390,7 +396,7 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
         log("nothing to run")
         return 0
     # Fail on missing or corrupt data before any training, not in the middle of the matrix.
-    for name in sorted({c.experiment.data["dataset"] for c in cells} - {"iris"}):
+    for name in sorted({c.experiment.dataset for c in cells} & set(IDX_SOURCES)):
         ensure_idx(name, options.data_dir, options.mirror)
 
     failures = 0
@@ -417,6 +423,7 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
         with contextlib.closing(execute(claimed_cells(), engine, options, say)) as as_they_finish:
             for cell, rows in as_they_finish:
                 claims = held.get(_cell_id(cell), [])
+                save_weights(store.dir, [r[0] for r in rows])
                 store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
                 held.pop(_cell_id(cell), None)  # released with the rows; until then, by `finally` if they cannot be written
                 known_run_ids.update(run["run_id"] for run, _, _ in rows)  # this process's own: claims need not re-check them
@@ -430,6 +437,31 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
             store.release(claims)
     say(f"done: {progress.line()}" + (f"; {failures} run(s) failed" if failures else ""))
     return 1 if failures else 0
+
+
+WEIGHTS = "_weights"  # a run row's final state, on its way from the executor to `save_weights`; never a column
+
+
+def save_weights(results_dir: Path, runs: list[dict]) -> None:
+    """Each run's final state_dict (where it carries one) at <results_dir>/weights/<run_id>.pt, a plain
+    `torch.save` loadable with `weights_only=True`; written whole, then renamed, before its row is."""
+    for run in runs:
+        state = run.pop(WEIGHTS, None)
+        if state is None:
+            continue
+        folder = results_dir / "weights"
+        path = folder / f"{run['run_id']}.pt"
+        tmp = None
+        try:
+            folder.mkdir(exist_ok=True)
+            fd, tmp = safe_files.temporary_beside(path)
+            with os.fdopen(fd, "wb") as f:
+                torch.save(state, f)
+            os.replace(tmp, path)
+        except OSError as e:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise HarnessError(f"{path}: cannot save the run's weights ({e.strerror}); free some space or drop --save-weights") from None
 
 
 def _cell_id(cell: Cell) -> tuple:

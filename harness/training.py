@@ -10,6 +10,7 @@ stops) is this one file, so engines fed the same batches produce the same number
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import time
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from .models import build_model
+from .objects import accepts, instantiate
 from .registry import is_logged_epoch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -32,26 +34,32 @@ def set_determinism() -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def make_loss(kind: str) -> nn.Module:
-    return nn.MSELoss() if kind == "mse" else nn.CrossEntropyLoss()
+def make_loss(experiment) -> nn.Module:
+    return instantiate(experiment.loss, "loss", "loss", experiment)
 
 
-def make_optimizer(training: dict, params, capturable: bool = False) -> torch.optim.Optimizer:
-    """The recipe's optimiser. `capturable` keeps Adam's step count on the device, for CUDA graphs
-    (SGD keeps no such count and needs no flag)."""
-    if training["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=training["lr"], capturable=capturable)
-    return torch.optim.SGD(params, lr=training["lr"], momentum=training["momentum"])
+def make_optimizer(experiment, params, capturable: bool = False) -> torch.optim.Optimizer:
+    """The recipe's optimiser over `params`. `capturable` keeps a step count on the device, for CUDA
+    graphs, where the optimiser keeps one (Adam's; SGD keeps none and takes no such flag)."""
+    flag = {"capturable": True} if capturable and accepts(experiment.optimizer, "optimizer", experiment, "capturable") else {}
+    return instantiate(experiment.optimizer, "optimizer", "optimizer", experiment, list(params), **flag)
 
 
-def labels_for(loss: str, y: torch.Tensor) -> torch.Tensor:
+def make_scheduler(experiment, optimizer: torch.optim.Optimizer):
+    """The recipe's LR scheduler over `optimizer`, or None where it has none."""
+    if experiment.scheduler is None:
+        return None
+    return instantiate(experiment.scheduler, "scheduler", "scheduler", experiment, optimizer)
+
+
+def labels_for(regression: bool, y: torch.Tensor) -> torch.Tensor:
     """T1's MSE recipes regress the class index as a float column; classification uses int64."""
-    return y.to(torch.float32).reshape(-1, 1) if loss == "mse" else y.to(torch.int64)
+    return y.to(torch.float32).reshape(-1, 1) if regression else y.to(torch.int64)
 
 
-def count_correct(outputs: torch.Tensor, labels: torch.Tensor, loss: str) -> torch.Tensor:
+def count_correct(outputs: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
     """As the tutorials count: `(outputs + 0.5).int()` for the MSE nets, the arg-max otherwise."""
-    if loss == "mse":
+    if regression:
         return ((outputs + 0.5).int() == labels).sum()
     return (torch.max(outputs, 1).indices == labels).sum()
 
@@ -153,6 +161,7 @@ class RunOutcome:
     epoch_train_s: list[float] = field(default_factory=list)
     # The final parameters and buffers (a state_dict), for comparing engines; not written anywhere.
     state: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    dataset_md5: str = ""  # the checksum of the data trained on (runs.csv's dataset_md5)
     # Each logged epoch's evaluation losses batch by batch ({split: [loss, ...]}), for comparing with code
     # that averages them another way (per batch, or per sample of a sum); not written anywhere.
     eval_batch_losses: list[dict[str, list[float]]] = field(default_factory=list, repr=False)
@@ -195,14 +204,14 @@ def evaluation_scope(training: dict, split: str, epoch: int, epochs: int, genera
     return random_streams_kept(generators)
 
 
-def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module, loss: str) -> EpochTally:
+def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module, regression: bool) -> EpochTally:
     """Each batch's loss and correct count; `summary()` gives the split's loss and accuracy."""
     model.eval()
     tally = EpochTally()
     with torch.no_grad():
         for x, y in batches:
             outputs = model(x)
-            tally.add(loss_fn(outputs, y), count_correct(outputs, y, loss), len(y))
+            tally.add(loss_fn(outputs, y), count_correct(outputs, y, regression), len(y))
     return tally
 
 
@@ -228,6 +237,7 @@ class Lanes(Protocol):
     lane each). Losses and correct counts are scalars for one lane, vectors with an entry per lane else."""
 
     count: int
+    scheduler: object | None  # the LR scheduler of the lanes' optimiser, if the recipe has one
 
     def train_mode(self) -> None: ...
 
@@ -249,17 +259,17 @@ class OneModel:
 
     count = 1
 
-    def __init__(self, model: nn.Module, loss_fn: nn.Module, loss_kind: str, step: StepFn):
-        self.model, self.loss_fn, self.loss_kind, self.step = model, loss_fn, loss_kind, step
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, regression: bool, step: StepFn, scheduler=None):
+        self.model, self.loss_fn, self.regression, self.step, self.scheduler = model, loss_fn, regression, step, scheduler
 
     def train_mode(self) -> None:
         self.model.train()
 
     def tally(self, tally: EpochTally, outputs, y, loss) -> None:
-        tally.add(loss, count_correct(outputs, y, self.loss_kind), len(y))
+        tally.add(loss, count_correct(outputs, y, self.regression), len(y))
 
     def evaluate(self, batches) -> EpochTally:
-        return evaluate(self.model, batches, self.loss_fn, self.loss_kind)
+        return evaluate(self.model, batches, self.loss_fn, self.regression)
 
     def summaries(self, tally: EpochTally) -> list[tuple[float, float]]:
         return [tally.summary()]
@@ -281,11 +291,16 @@ def train(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> RunOutcome:
     """One seed's run: `train_lanes` with the model as its one lane (the recipe's eager step by default)."""
-    training = experiment.training
-    loss_fn = make_loss(training["loss"])
+    loss_fn = make_loss(experiment)
+    scheduler = None
     if step is None:
-        step = eager_step(model, loss_fn, make_optimizer(training, model.parameters()))
-    return train_lanes(OneModel(model, loss_fn, training["loss"], step), source, experiment, epochs, device, on_epoch)[0]
+        optimizer = make_optimizer(experiment, model.parameters())
+        scheduler = make_scheduler(experiment, optimizer)
+        step = eager_step(model, loss_fn, optimizer)
+    elif experiment.scheduler is not None:
+        raise ValueError("a step supplied from outside has no scheduler to step: build it eagerly")
+    lanes = OneModel(model, loss_fn, experiment.regression, step, scheduler)
+    return train_lanes(lanes, source, experiment, epochs, device, on_epoch)[0]
 
 
 def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, device: torch.device,
@@ -296,6 +311,8 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
     training = experiment.training
     log_every, trace_every = training["log_every"], training["trace_every"]
     generators = getattr(source, "generators", None) or ()  # per-seed stand-ins for the global RNG, if any
+    scheduler = lanes.scheduler
+    per_step = scheduler is not None and experiment.scheduler["interval"] == "step"
     outcomes = [RunOutcome() for _ in range(lanes.count)]
     live = list(range(lanes.count))
     timer = EpochTimer(device)
@@ -308,6 +325,8 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
         tally = EpochTally()
         for x, y in source.train_batches():
             outputs, loss = lanes.step(x, y)
+            if per_step:
+                scheduler.step()
             lanes.tally(tally, outputs, y, loss)
         train_time = timer.stop() / lanes.count  # one device's time shared by the lanes: each its share
         train = lanes.summaries(tally)
@@ -353,6 +372,8 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
                 outcome.message = f"{bad} became {row[bad]} at epoch {epoch}"
                 live.remove(s)
         steps_done += len(tally.sizes)
+        if scheduler is not None and not per_step:
+            scheduler.step()  # after the epoch's evaluation, as pytorch/examples' mnist steps its StepLR
         if not live:
             break
     for s, outcome in enumerate(outcomes):
@@ -360,7 +381,18 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
     return outcomes
 
 
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """One digest of a run's final weights: each tensor's name, dtype, shape and bytes, in name order, so
+    that the same weights give the same digest whichever engine (and layout of its state) produced them."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def fresh_model(experiment, seed: int, device: torch.device) -> nn.Module:
     """Seed the global RNG and build the model first, as the tutorials do before anything else."""
     torch.manual_seed(seed)
-    return build_model(experiment.model).to(device)
+    return build_model(experiment).to(device)

@@ -19,6 +19,7 @@ import importlib
 import io
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -29,6 +30,8 @@ from harness.engines.sources import RunOptions
 from harness.errors import DataError
 from harness.registry import load_registry
 from harness.training import RunOutcome
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ENGINE_NAMES = ("reference", "fast")
 IRIS_SAMPLES = 150
@@ -145,6 +148,19 @@ def t4(run: HarnessRun) -> Figures:
     return figures
 
 
+def pytorch_mnist(run: HarnessRun) -> Figures:
+    """pytorch/examples' mnist: per epoch, the loss of every 10th training batch; the test pass's summed
+    NLL over the test set's size, as printed (4 decimals), and its correct count."""
+    figures = {}
+    n_test, batch = run.n_eval("test"), run.experiment.data["eval_batch_size"]
+    sizes = [min(batch, n_test - i) for i in range(0, n_test, batch)]
+    for epoch, (row, losses) in run.rows().items():
+        summed = running_sum(mean * size for mean, size in zip(losses["test"], sizes))
+        figures[epoch] = {"train_loss": run.batch_losses(epoch)[::10], "test_loss": f"{summed / n_test:.4f}",
+                          "test_correct": run.correct(row, "test")}
+    return figures
+
+
 def t5(run: HarnessRun) -> Figures:
     """T5: after training, the last batch's loss and the test accuracy."""
     last, (row, _) = max(run.rows().items())
@@ -158,6 +174,7 @@ class Case:
     entry: str = "main"  # the module's function that runs the tutorial's code
     # Shortened for the test suite: at least 3 epochs (the stream of epoch 2 onwards), on a subset.
     short: RunOptions = RunOptions()
+    registry: str = "experiments"  # the registry directory holding the recipe, from the project's root
 
     @property
     def title(self) -> str:
@@ -178,7 +195,15 @@ CASES = {
     "mnist-mynet-adam": Case("t2_mnist_mynet_adam", t2, short=RunOptions(epochs=3, train_limit=2000, eval_limit=500)),
     "mnist-mlp-sgd-50": Case("t4_mnist_mlp_sgd_50", t4, short=RunOptions(epochs=3, train_limit=2000, eval_limit=500)),
     "mnist-sequential-adam": Case("t5_mnist_sequential_adam", t5, short=RunOptions(epochs=3, train_limit=2000, eval_limit=500)),
+    # A user's recipe, with its model in a module beside it (a 1.2M-parameter CNN: the shortest subsets).
+    "pytorch-mnist": Case("pytorch_examples_mnist", pytorch_mnist, registry="examples/pytorch-mnist",
+                          short=RunOptions(epochs=3, train_limit=1280, eval_limit=1500)),
 }
+
+
+def experiment_of(exp_id: str):
+    """The registered experiment a case checks, from its own registry directory."""
+    return load_registry(ROOT / CASES[exp_id].registry)[exp_id]
 
 
 @contextlib.contextmanager
@@ -277,11 +302,10 @@ def main(argv=None) -> int:
     if unknown:
         print(f"faithful: no tutorial code for {', '.join(unknown)}; choose from {', '.join(CASES)}", file=sys.stderr)
         return 2
-    registry = load_registry()
     data_dir = str(args.data_dir or default_data_dir())
     table, all_identical = [], True
     for exp_id in args.experiments or list(CASES):
-        experiment = registry[exp_id]
+        experiment = experiment_of(exp_id)
         if experiment.data["dataset"] != "iris":
             try:
                 ensure_idx(experiment.data["dataset"], data_dir, args.data_mirror)

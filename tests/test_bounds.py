@@ -122,14 +122,7 @@ def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("base,old,new,expect", [
-    ("iris-mse", "lr = 0.003", "lr = 1e308", "'training.lr' is 1e+308; allowed: 0 to 10.0"),
-    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 100000000000, 1]", "'model.sizes' makes 3 widths and 600,000,000,001 parameters; "
-     "allowed: at most 64 widths and 100,000,000"),
-    ("iris-mse", "sizes = [4, 5, 1]", f"sizes = [4, {', '.join(['2'] * 70)}, 1]", "allowed: at most 64 widths"),
-    ("iris-ce", "sizes = [4, 5, 3]", "sizes = [4, 5, 1]", "'model.sizes' ends with 1, but cross-entropy over iris's 3 classes needs an output per class: "
-     "allowed: 3 or more"),
-    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 5, 3]", "loss 'mse' regresses the class index: 'model.sizes' must end with 1"),
-    ("mnist-cnn", 'loss = "cross-entropy"', 'loss = "mse"', "loss 'mse' regresses the class index with one output: it needs arch 'mlp'"),
+    ("iris-mse", "lr = 0.003", "lr = 1e308", "'optimizer.init_args.lr' is 1e+308; allowed: a number above 0, at most 10.0"),
     ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.0", "'data.test_fraction' 0.0 holds out 0 of 150 samples"),
     ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.999", "'data.test_fraction' 0.999 holds out 150 of 150 samples, leaving 0 to train"),
     ("mnist-cnn", 'dataset = "mnist"', 'dataset = "mnist"\nvalid_fraction = 0.99999', "'data.valid_fraction' 0.99999 holds out 60000 of 60000"),
@@ -140,13 +133,35 @@ def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):
     ("iris-mse", "[smoke]\nepochs = 2000", "[smoke]\nepochs = 100001", "'smoke.epochs' is 100001; allowed: 1 to 100000"),
     ("iris-mse", "log_every = 100", "log_every = 10000000", "'training.log_every' is 10000000; allowed: 1 to 100000"),
     ("mnist-cnn", "batch_size = 20", "batch_size = 100000000", "'training.batch_size' is 100000000; allowed: 1 to 60000 (the samples it trains on)"),
-    ("mnist-cnn", "momentum = 0.9", "momentum = 5.0", "'training.momentum' is 5.0; allowed: 0 to 1.0"),
-    ("mnist-cnn-dropout-50", "dropout = 0.5", "dropout = 1.0", "'model.dropout' must be in [0, 1)"),
     ("mnist-cnn", "train_limit = 20000", "train_limit = 100000000", "'smoke.train_limit' is 100000000; allowed: 1 to 1000000"),
 ])
 def test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load(tmp_path, capsys, base, old, new, expect):
     reg, path = registry_with(tmp_path, base, old, new)
     assert_refused(harness_here(capsys, "list", "--experiments-dir", reg), str(path), expect)
+
+
+# What only building the recipe shows: `harness validate` (and `harness run`, before anything is written).
+@pytest.mark.parametrize("base,old,new,expect", [
+    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 100000000000, 1]", "[model] makes 600,000,000,001 parameters; "
+     "allowed: at most 100,000,000"),
+    ("iris-ce", "sizes = [4, 5, 3]", "sizes = [4, 5, 1]", "[model] harness.models:mlp gives 1 outputs per sample, but iris has 3 "
+     "classes: a classifier needs an output per class (3 or more)"),
+    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 5, 3]", "[loss] torch.nn:MSELoss regresses the class index, so [model] must give "
+     "1 output per sample, not 3"),
+    ("mnist-cnn", 'class_path = "CrossEntropyLoss"', 'class_path = "MSELoss"', "must give 1 output per sample, not 10"),
+    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [3, 5, 1]", "a forward pass of [model] on a batch of shape (112, 4): RuntimeError: "
+     "mat1 and mat2 shapes cannot be multiplied"),
+    ("mnist-cnn", "momentum = 0.9", "momentum = -0.9", "building [optimizer] torch.optim:SGD: ValueError: Invalid momentum value: -0.9"),
+    ("mnist-cnn-dropout-50", "dropout = 0.5", "dropout = 1.0",
+     "building [model] harness.models:TutorialCNN: ValueError: dropout must be in [0, 1), got 1.0"),
+])
+def test_recipe_values_that_would_fail_in_a_cell_are_refused_before_training(tmp_path, capsys, mnist, base, old, new, expect):
+    reg, path = registry_with(tmp_path, base, old, new)
+    assert_refused(harness_here(capsys, "validate", "--experiments-dir", reg, "--data-dir", mnist), str(path), expect)
+    results = tmp_path / "res"
+    assert_refused(harness_here(capsys, "run", "--seeds", "0", "--epochs", "1", "--results-dir", results, "--experiments-dir", reg,
+                                "--data-dir", mnist), str(path), expect)
+    assert not results.exists()
 
 
 @pytest.mark.parametrize("old,new,name", [("lr = 0.003", "lr = 1e308", None), ('id = "iris-mse"', 'id = "=cmd"', "=cmd")])

@@ -67,12 +67,24 @@ def test_corrupt_file_without_mirror_is_an_error(mirror_copy, tmp_path, monkeypa
         ensure_idx("mnist", tmp_path / "data", None)
 
 
-def test_whole_tensor_transform_equals_per_sample_pipeline(mnist):
-    for kind in ("to-tensor", "normalize"):
-        ds = image_dataset("mnist", False, kind, mnist)
-        x = transform_tensor(ds.data[:64], kind)
-        per_sample = torch.stack([ds[i][0] for i in range(64)])
-        assert torch.equal(x, per_sample)
+TO_TENSOR = {"class_path": "torchvision.transforms:ToTensor", "init_args": {}}
+
+
+def normalize(mean, std):
+    return {"class_path": "torchvision.transforms:Normalize", "init_args": {"mean": mean, "std": std}}
+
+
+@pytest.mark.parametrize("specs", [[TO_TENSOR], [TO_TENSOR, normalize([0.5], [0.5])],
+                                   [TO_TENSOR, normalize([0.1307], [0.3081])],  # pytorch/examples' mnist
+                                   [TO_TENSOR, normalize([0.5], [0.5]), normalize([0.1], [3.0])]])
+def test_whole_tensor_transform_equals_per_sample_pipeline(mnist, specs):
+    import torchvision.transforms as T
+
+    made = [T.ToTensor()] + [T.Normalize(**s["init_args"]) for s in specs[1:]]
+    ds = image_dataset("mnist", False, T.Compose(made), mnist)
+    x = transform_tensor(ds.data[:64], specs)
+    per_sample = torch.stack([ds[i][0] for i in range(64)])
+    assert torch.equal(x, per_sample)
 
 
 def test_mirror_tells_which_dataset_it_holds(mirror_copy, fashion_mnist):
@@ -100,5 +112,5 @@ def test_fashion_mnist_is_verified_and_not_mnist(fashion_mnist):
     raw = ensure_idx("fashion-mnist", fashion_mnist)
     assert raw.parent.name == "FashionMNIST"
     assert md5_of(raw / "t10k-labels-idx1-ubyte") == "15d484375f8d13e6eb1aabb0c3f46965"
-    ds = image_dataset("fashion-mnist", False, "to-tensor", fashion_mnist)
+    ds = image_dataset("fashion-mnist", False, None, fashion_mnist)
     assert len(ds) == 10000 and ds.classes[0] == "T-shirt/top"

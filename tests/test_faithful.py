@@ -9,12 +9,12 @@ import sys
 import pytest
 
 from .conftest import ROOT
-from .faithful import CASES, compare, first_difference
+from .faithful import CASES, compare, experiment_of, first_difference
 
 
 @pytest.mark.parametrize("exp_id", list(CASES))
-def test_tutorial_code_gives_the_engines_figures_and_weights(registry, data_dir, request, exp_id):
-    experiment = registry[exp_id]
+def test_tutorial_code_gives_the_engines_figures_and_weights(data_dir, request, exp_id):
+    experiment = experiment_of(exp_id)
     if experiment.data["dataset"] != "iris":
         request.getfixturevalue("mnist")
     options = dataclasses.replace(CASES[exp_id].short, data_dir=str(data_dir))

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.models import MyLinear, build_model, parameter_count
+from harness.models import MyLinear, TutorialCNN, build_model, mlp, parameter_count
 
 # Parameter counts worked out by hand from the tutorials' layer sizes.
 EXPECTED_PARAMS = {
@@ -26,19 +26,19 @@ EXPECTED_PARAMS = {
 @pytest.mark.parametrize("exp_id", sorted(EXPECTED_PARAMS))
 def test_shapes_and_parameter_counts(registry, exp_id):
     exp = registry[exp_id]
-    model = build_model(exp.model)
+    model = build_model(exp)
     assert parameter_count(model) == EXPECTED_PARAMS[exp_id]
-    x = torch.zeros(7, 4) if exp.data["dataset"] == "iris" else torch.zeros(7, 1, 28, 28)
+    x = torch.zeros(7, 4) if exp.dataset == "iris" else torch.zeros(7, 1, 28, 28)
     out = model(x)
-    n_out = 1 if exp.training["loss"] == "mse" else (3 if exp.data["dataset"] == "iris" else 10)
+    n_out = 1 if exp.regression else (3 if exp.dataset == "iris" else 10)
     assert out.shape == (7, n_out)
-    if exp.model["output"] == "softmax":
+    if exp.model["init_args"].get("output") == "softmax":
         torch.testing.assert_close(out.sum(1), torch.ones(7))
 
 
 def test_every_registered_model_builds(registry):
     for exp in registry.values():
-        assert parameter_count(build_model(exp.model)) > 0
+        assert parameter_count(build_model(exp)) > 0
 
 
 def test_mylinear_matches_nn_linear_outputs_and_gradients():
@@ -69,7 +69,7 @@ def test_mylinear_initialisation_ranges_are_the_tutorials():
 
 def test_cnn_has_no_relu_after_conv2():
     # A negative conv2 output must survive into the pooled features: feed a model whose conv2 bias is -10.
-    model = build_model({"arch": "cnn", "dropout": 0.0})
+    model = TutorialCNN()
     with torch.no_grad():
         model.conv2.weight.zero_()
         model.conv2.bias.fill_(-10.0)
@@ -78,7 +78,7 @@ def test_cnn_has_no_relu_after_conv2():
 
 
 def test_dropout_is_after_fc1_only_in_training_mode(registry):
-    model = build_model(registry["mnist-cnn-dropout-50"].model)
+    model = build_model(registry["mnist-cnn-dropout-50"])
     x = torch.randn(4, 1, 28, 28)
     model.eval()
     assert torch.equal(model(x), model(x))
@@ -90,7 +90,7 @@ def test_dropout_is_after_fc1_only_in_training_mode(registry):
 
 
 def test_simplenet_has_243_parameters_not_the_299_t3_prints(registry):
-    count = parameter_count(build_model(registry["iris-simplenet"].model))
+    count = parameter_count(build_model(registry["iris-simplenet"]))
     assert count == 243 and count != 299
 
 
@@ -158,10 +158,10 @@ def test_same_initial_weights_and_outputs_as_the_tutorials_class(registry, exp_i
     torch.manual_seed(7)
     theirs = TUTORIAL_MODELS[exp_id]()
     torch.manual_seed(7)
-    ours = build_model(exp.model)
+    ours = build_model(exp)
     for a, b in zip(theirs.parameters(), ours.parameters(), strict=True):
         assert torch.equal(a, b)
-    x = torch.rand(5, 4) if exp.data["dataset"] == "iris" else torch.rand(5, 28 * 28)
+    x = torch.rand(5, 4) if exp.dataset == "iris" else torch.rand(5, 28 * 28)
     assert torch.equal(theirs(x), ours(x))
 
 
@@ -174,13 +174,21 @@ def test_paired_arms_start_alike_for_a_seed(registry, a_id, b_id):
     arms = []
     for exp_id in (a_id, b_id):
         torch.manual_seed(7)
-        model = build_model(registry[exp_id].model)
+        model = build_model(registry[exp_id])
         arms.append((dict(model.named_parameters()), torch.rand(3)))
     (params, after), (other, other_after) = arms
     assert torch.equal(after, other_after)
     for name, value in params.items():
-        if name.endswith("bias") and registry[b_id].model["layer"] == "mylinear":
+        if name.endswith("bias") and registry[b_id].model["init_args"].get("layer") == "mylinear":
             fan_in = params[name.replace("bias", "weight")].shape[1]
             assert torch.allclose(other[name], value / fan_in**0.5)
         else:
             assert torch.equal(other[name], value), name
+
+
+@pytest.mark.parametrize("kwargs,message", [({"sizes": [4]}, "two or more positive widths"), ({"sizes": [4, 0, 1]}, "positive widths"),
+                                            ({"sizes": [4, 1], "activation": "tanh"}, "activation is 'tanh'; allowed: relu, sigmoid"),
+                                            ({"sizes": [4, 1], "output": "probs"}, "output is 'probs'")])
+def test_mlp_refuses_what_it_cannot_build(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mlp(**kwargs)

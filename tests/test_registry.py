@@ -14,13 +14,17 @@ source = "s"
 [data]
 dataset = "iris"
 [model]
-arch = "mlp"
+class_path = "harness.models:mlp"
+[model.init_args]
 sizes = [4, 5, 1]
 activation = "sigmoid"
-[training]
-loss = "mse"
-optimizer = "sgd"
+[loss]
+class_path = "MSELoss"
+[optimizer]
+class_path = "SGD"
+[optimizer.init_args]
 lr = 0.003
+[training]
 epochs = 10
 [smoke]
 min = 0.5
@@ -48,13 +52,19 @@ def test_registry_has_the_t1_experiments(registry):
 
 def test_t1_recipes_are_the_tutorials(registry):
     mlp, cnn50, drop = registry["mnist-mlp"], registry["mnist-cnn-50"], registry["mnist-cnn-dropout-50"]
-    training = mlp.training
-    assert (training["optimizer"], training["lr"], training["momentum"], training["batch_size"], training["epochs"]) == ("sgd", 0.001, 0.9, 20, 2)
-    assert mlp.data["transform"] == "normalize" and mlp.model["sizes"] == (784, 64, 10)
-    assert cnn50.data["valid_fraction"] == 0.2 and cnn50.training["epochs"] == 50
-    assert drop.model["dropout"] == 0.5 and drop.config_hash() != cnn50.config_hash()
-    assert registry["iris-ce"].model["output"] == "softmax" and registry["iris-ce"].training["lr"] == 0.3
-    assert registry["iris-mylinear"].model["layer"] == "mylinear"
+    assert mlp.optimizer == {"class_path": "torch.optim:SGD", "init_args": {"lr": 0.001, "momentum": 0.9}}
+    assert (mlp.training["batch_size"], mlp.training["epochs"], mlp.loss["class_path"]) == (20, 2, "torch.nn:CrossEntropyLoss")
+    assert mlp.data["transforms"] == HALF_NORMALIZE and mlp.model["init_args"] == {"sizes": [784, 64, 10]}
+    assert cnn50.data["valid_fraction"] == 0.2 and cnn50.training["epochs"] == 50 and cnn50.model["class_path"] == "harness.models:TutorialCNN"
+    assert drop.model["init_args"] == {"dropout": 0.5} and drop.config_hash() != cnn50.config_hash()
+    assert registry["iris-ce"].model["init_args"]["output"] == "softmax" and registry["iris-ce"].optimizer["init_args"]["lr"] == 0.3
+    assert registry["iris-mylinear"].model["init_args"]["layer"] == "mylinear"
+    assert registry["iris-mse"].regression and not registry["iris-ce"].regression and registry["iris-mse"].scheduler is None
+
+
+# T1's transform: ToTensor, then Normalize((0.5,), (0.5,))
+HALF_NORMALIZE = ({"class_path": "torchvision.transforms:ToTensor", "init_args": {}},
+                  {"class_path": "torchvision.transforms:Normalize", "init_args": {"mean": [0.5], "std": [0.5]}})
 
 
 def test_good_file_loads_with_defaults(tmp_path):
@@ -66,17 +76,32 @@ def test_good_file_loads_with_defaults(tmp_path):
 @pytest.mark.parametrize(
     "old,new,expect",
     [
-        ('lr = 0.003', 'lr = 0.003\nlearning_rate = 1', "unknown key 'training.learning_rate'"),
-        ('lr = 0.003', 'lr = "fast"', "'training.lr' must be a number"),
+        ('lr = 0.003', 'lr = 0.003\nlearning_rate = 1', "'optimizer.init_args.learning_rate' is not an argument of torch.optim:SGD"),
+        ('lr = 0.003', 'lr = "fast"', "'optimizer.init_args.lr' is 'fast'; allowed: a number above 0, at most 10.0"),
+        ('lr = 0.003', 'lr = 0.003\nmomentum = 0.9\nnesterov = true\nbetas = [0.9, 0.99]', "'optimizer.init_args.betas' is not an argument"),
+        ('epochs = 10', 'epochs = 10\nloss = "mse"', "unknown key 'training.loss'"),
         ('epochs = 10', 'epochs = 0', "'training.epochs' must be greater than 0"),
         ('epochs = 10', 'epochs = 2.5', "'training.epochs' must be an integer"),
         ('epochs = 10\n', '', "missing key 'training.epochs'"),
-        ('optimizer = "sgd"', 'optimizer = "sgdd"', "did you mean 'sgd'"),
-        ('arch = "mlp"', 'arch = "resnet"', "'model.arch' is 'resnet'; allowed: mlp, cnn"),
-        ('dataset = "iris"', 'dataset = "cifar"', "'data.dataset' is 'cifar'"),
+        ('class_path = "SGD"', 'class_path = "SGDD"', "'optimizer.class_path' 'SGDD': no such name in torch.optim (did you mean 'SGD'?)"),
+        ('class_path = "harness.models:mlp"', 'class_path = "harness.models:resnet"', "'model.class_path': module 'harness.models' has no class or function 'resnet'"),
+        ('class_path = "harness.models:mlp"', 'class_path = "os:system"', "module 'os' is outside the allowed namespaces"),
+        ('class_path = "harness.models:mlp"', 'class_path = "nosuch:Net"', "module 'nosuch' is outside the allowed namespaces"),
+        ('class_path = "harness.models:mlp"', 'class_path = "harness models"', "'model.class_path' 'harness models' is not a class path"),
+        ('sizes = [4, 5, 1]\n', '', "harness.models:mlp needs argument 'sizes': add it to [model] init_args"),
+        ('activation = "sigmoid"', 'activation = "sigmoid"\ndropout = 0.5', "'model.init_args.dropout' is not an argument of harness.models:mlp"),
+        ('class_path = "MSELoss"', 'class_path = "MSELos"', "(did you mean 'MSELoss'?)"),
+        ('[training]', '[scheduler]\nclass_path = "StepLR"\n[training]', "torch.optim.lr_scheduler:StepLR needs argument 'step_size'"),
+        ('[training]', '[scheduler]\nclass_path = "StepLR"\ninterval = "batch"\n[training]', "'scheduler.interval' is 'batch'; allowed: epoch, step"),
+        ('[training]', '[scheduler]\nclass_path = "StepLR"\ninit_args = { step_size = 1, optimizer = 2 }\n[training]',
+         "'scheduler.init_args.optimizer': the harness passes 'optimizer' itself"),
+        ('dataset = "iris"', 'dataset = "cifar"', "'data.dataset' 'cifar': no such name in torchvision.datasets"),
+        ('dataset = "iris"', 'dataset = "iris"\ninit_args = { root = "x" }', "'data.init_args' applies to datasets named by class path"),
+        ('dataset = "iris"', 'dataset = "iris"\ntransforms = [{ class_path = "ToTensor" }]', "'data.transforms' applies to image datasets only"),
+        ('dataset = "iris"', 'dataset = "iris"\neval_batch_size = 0', "'data.eval_batch_size' must be greater than 0"),
+        ('epochs = 10', 'epochs = 10\nshuffle = "no"', "'training.shuffle' must be true or false"),
         ('[smoke]', '[smok]', "unknown section [smok]"),
         ('title = "t"', 'title = "t"\ntitle = "u"', "not valid TOML"),
-        ('sizes = [4, 5, 1]', 'sizes = [4, 5, 3]', "must end with 1"),
         ('min = 0.5', 'min = 0.5\n[fashion_thresholds]\ntest_acc = 0.8', "[fashion_thresholds] applies to MNIST experiments only"),
         ('min = 0.5', 'min = 0.5\n[fashion_smoke]\nmin = 0.5', "[fashion_smoke] applies to MNIST experiments only"),
         ('min = 0.5', 'min = 0.5\n[fashion_thresholds]\ntest_ac = 0.8', "unknown key 'fashion_thresholds.test_ac'"),
@@ -133,29 +158,30 @@ def test_empty_registry_is_an_error(tmp_path):
 
 def test_t2_to_t5_recipes_are_the_tutorials(registry):
     mynet, logits = registry["mnist-mynet-adam"], registry["mnist-mynet-adam-logits"]
-    assert mynet.model["sizes"] == (784, 128, 128, 128, 10) and mynet.model["output"] == "softmax"
-    assert (mynet.data["transform"], mynet.data["valid_fraction"], mynet.data["split_seed"]) == ("to-tensor", 0.2, 42)
-    assert (mynet.training["optimizer"], mynet.training["lr"], mynet.training["batch_size"], mynet.training["epochs"]) == ("adam", 0.001, 64, 5)
+    assert mynet.model["init_args"] == {"sizes": [784, 128, 128, 128, 10], "output": "softmax"}
+    assert (mynet.data["transforms"], mynet.data["valid_fraction"], mynet.data["split_seed"]) == (None, 0.2, 42)  # ToTensor alone
+    assert mynet.optimizer == {"class_path": "torch.optim:Adam", "init_args": {"lr": 0.001}}
+    assert (mynet.training["batch_size"], mynet.training["epochs"]) == (64, 5)
     # The ablation differs from T2 only in the output Softmax.
-    assert logits.model == {**mynet.model, "output": "logits"} and logits.data == mynet.data and logits.training == mynet.training
+    assert logits.model["init_args"] == {"sizes": [784, 128, 128, 128, 10]} and logits.data == mynet.data
+    assert (logits.training, logits.optimizer, logits.loss) == (mynet.training, mynet.optimizer, mynet.loss)
     assert logits.config_hash() != mynet.config_hash()
 
     simplenet = registry["iris-simplenet"]
-    assert simplenet.model["sizes"] == (4, 16, 8, 3) and simplenet.model["output"] == "logits"
-    assert simplenet.training["loss"] == "cross-entropy" and "299" in simplenet.notes and "243" in simplenet.notes
+    assert simplenet.model["init_args"] == {"sizes": [4, 16, 8, 3]}
+    assert simplenet.loss["class_path"] == "torch.nn:CrossEntropyLoss" and "299" in simplenet.notes and "243" in simplenet.notes
 
     sgd50 = registry["mnist-mlp-sgd-50"]
-    assert sgd50.model["sizes"] == (784, 128, 64, 10) and sgd50.data["transform"] == "to-tensor"
-    t = sgd50.training
-    assert (t["optimizer"], t["lr"], t["momentum"], t["batch_size"], t["epochs"]) == ("sgd", 0.001, 0.0, 64, 50)
+    assert sgd50.model["init_args"] == {"sizes": [784, 128, 64, 10]} and sgd50.data["transforms"] is None
+    assert sgd50.optimizer == {"class_path": "torch.optim:SGD", "init_args": {"lr": 0.001}} and sgd50.training["batch_size"] == 64
     curve = sgd50.published
     assert curve["curve_metric"] == "test_acc" and curve["curve_epochs"] == tuple(range(1, 51))
     assert (curve["curve_values"][0], curve["curve_values"][9], curve["curve_values"][-1]) == (0.167, 0.812, 0.917)
     assert curve["value"] == 0.917
 
     seq = registry["mnist-sequential-adam"]
-    assert seq.model["sizes"] == (784, 512, 256, 10) and seq.data["transform"] == "to-tensor"
-    assert (seq.training["optimizer"], seq.training["lr"], seq.training["batch_size"], seq.training["epochs"]) == ("adam", 0.001, 64, 10)
+    assert seq.model["init_args"] == {"sizes": [784, 512, 256, 10]} and seq.data["transforms"] is None
+    assert seq.optimizer["class_path"] == "torch.optim:Adam" and (seq.training["batch_size"], seq.training["epochs"]) == (64, 10)
 
 
 def test_every_new_experiment_has_thresholds_and_a_smoke_run(registry):
@@ -197,9 +223,10 @@ def test_variant_separator_is_reserved_in_ids(tmp_path):
 
 
 def test_config_hashes_of_the_t1_experiments_are_unchanged(registry):
-    # A key added to the schema with a default leaves hashes alone; these moved once, on purpose, when the
-    # recipes came to state which evaluations their tutorial performs (`tutorial_valid`, `tutorial_test`).
-    expected = {"iris-mse": "1d6304c5212e", "mnist-mlp": "400010308cf9", "mnist-cnn-50": "ec6af3cbf534"}
+    # A key added to the schema with a default leaves hashes alone; these moved on purpose when the recipes
+    # came to state which evaluations their tutorial performs, and again when they came to name their model,
+    # loss, optimiser and transforms by class path.
+    expected = {"iris-mse": "6f52041cc878", "mnist-mlp": "faf72a57bca5", "mnist-cnn-50": "314c7829d893"}
     assert {k: registry[k].config_hash() for k in expected} == expected
 
 
@@ -255,7 +282,7 @@ def test_an_ablation_names_its_base_and_the_report_reads_what_differs(tmp_path):
     wider = registry["wider"]
     assert wider.ablation == {"of": "base", "about": "a wider hidden layer", "shared": "the split", "metrics": ("test_acc",),
                               "outcomes": "final"}
-    assert differing_settings(registry["base"], wider) == ["model.sizes: [4, 5, 1] → [4, 8, 1]"]
+    assert differing_settings(registry["base"], wider) == ["model.init_args.sizes: [4, 5, 1] → [4, 8, 1]"]
     # not part of the recipe: the section leaves the config hash alone
     alone = tmp_path / "alone"
     alone.mkdir()

@@ -14,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..datasets import transform_tensor
+from ..datasets import as_tensors
 from ..training import RunOutcome, StepFn, eager_step, labels_for, make_loss, make_optimizer
 from . import graphs
-from .sources import ImageSplits, RunOptions, run_each_seed
+from .sources import RunOptions, Splits, batch_sizes_of, run_each_seed
 
 
 def _draw_loader_seed(generator: torch.Generator | None = None) -> int:
@@ -37,34 +37,47 @@ def loader_permutation(n: int, generator: torch.Generator | None = None) -> torc
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
 
-def batch_sizes(n: int, batch: int) -> list[int]:
+def batch_sizes(n: int, batch: int | None) -> list[int]:
     """The batch sizes an epoch of n samples takes: full batches, and a smaller last one where n % batch != 0."""
+    if batch is None:
+        return [n]
     return sorted({min(batch, n), n % batch or min(batch, n)})
 
 
+def loader_order(n: int, shuffle: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The order a training DataLoader visits n samples in: shuffled, or in order after its one draw."""
+    if shuffle:
+        return loader_permutation(n, generator)
+    _draw_loader_seed(generator)
+    return torch.arange(n)
+
+
+def in_batches(x: torch.Tensor, y: torch.Tensor, batch: int | None, generator: torch.Generator | None = None):
+    """An evaluation split in order, as an unshuffled DataLoader gives it (drawing its one seed); with no
+    batch size, the whole split at once and no draw (no loader)."""
+    if batch is None:
+        yield x, y
+        return
+    _draw_loader_seed(generator)
+    for i in range(0, len(y), batch):
+        yield x[i : i + batch], y[i : i + batch]
+
+
 class TensorSource:
-    def __init__(self, experiment, splits: ImageSplits, device: torch.device):
-        data, training = experiment.data, experiment.training
-        loss = training["loss"]
-        train_full, test_set = splits.train_full, splits.test
-        train_idx, valid_idx = splits.train_idx, splits.valid_idx
-        x_all = transform_tensor(train_full.data, data["transform"])
-        y_all = labels_for(loss, train_full.targets)
-
-        def resident(idx):
-            idx = torch.tensor(idx, dtype=torch.int64)
-            return x_all[idx].to(device), y_all[idx].to(device)
-
-        self.batch = training["batch_size"]
+    def __init__(self, experiment, splits: Splits, device: torch.device):
+        self.batch, self.eval_batch = batch_sizes_of(experiment)
+        self.shuffle = experiment.training["shuffle"]
         self.device = device
-        self.train = resident(train_idx)
-        self.n_train = len(train_idx)
-        n_test = splits.n_test
-        self.splits = {
-            "valid": resident(valid_idx) if valid_idx else None,
-            "test": (transform_tensor(test_set.data[:n_test], data["transform"]).to(device),
-                     labels_for(loss, test_set.targets[:n_test]).to(device)),
-        }
+
+        def resident(found):
+            if found is None:
+                return None
+            x, y = as_tensors(*found, experiment)
+            return x.to(device), labels_for(experiment.regression, y).to(device)
+
+        self.train = resident(splits.split("train"))
+        self.n_train = len(splits.train_idx)
+        self.splits = {name: resident(splits.split(name)) for name in ("valid", "test")}
 
     def example_batches(self) -> list:
         """One batch of each shape an epoch takes (the examples CUDA graphs are captured on)."""
@@ -72,8 +85,11 @@ class TensorSource:
         return [(x[:size], y[:size]) for size in batch_sizes(self.n_train, self.batch)]
 
     def train_batches(self):
-        order = loader_permutation(self.n_train).to(self.device)
         x, y = self.train
+        if self.batch is None:
+            yield x, y
+            return
+        order = loader_order(self.n_train, self.shuffle).to(self.device)
         for i in range(0, self.n_train, self.batch):
             idx = order[i : i + self.batch]
             yield x[idx], y[idx]
@@ -82,22 +98,19 @@ class TensorSource:
         tensors = self.splits[split]
         if tensors is None:
             return None
-        return self._in_order(*tensors)
-
-    def _in_order(self, x, y):
-        _draw_loader_seed()  # the reference's unshuffled loader draws one too
-        for i in range(0, len(y), self.batch):
-            yield x[i : i + self.batch], y[i : i + self.batch]
+        return in_batches(*tensors, self.eval_batch)
 
 
 def make_step(model: nn.Module, experiment, source) -> StepFn | None:
-    """On CUDA the eager step captured in CUDA graphs; elsewhere None, which gives `train`'s eager step."""
+    """On CUDA the eager step captured in CUDA graphs; elsewhere None, which gives `train`'s eager step.
+
+    A recipe with an LR scheduler steps eagerly: a captured step would replay the learning rate it was
+    recorded with."""
     device = next(model.parameters()).device
-    if not graphs.enabled(device):
+    if not graphs.enabled(device) or experiment.scheduler is not None:
         return None
-    training = experiment.training
-    optimizer = make_optimizer(training, model.parameters(), capturable=True)
-    step = eager_step(model, make_loss(training["loss"]), optimizer)
+    optimizer = make_optimizer(experiment, model.parameters(), capturable=True)
+    step = eager_step(model, make_loss(experiment), optimizer)
     model.train()
     return graphs.graphed_step(step, source.example_batches(), list(model.state_dict().values()), optimizer)
 

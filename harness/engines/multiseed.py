@@ -31,12 +31,15 @@ from functools import partial
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from ..datasets import transform_tensor
-from ..training import (EpochTally, RunOutcome, count_correct, fresh_model, labels_for, make_loss, make_optimizer, set_determinism,
-                        train_lanes)
+from torch import nn
+
+from ..datasets import as_tensors
+from ..errors import HarnessError
+from ..training import (EpochTally, RunOutcome, count_correct, fresh_model, labels_for, make_loss, make_optimizer, make_scheduler,
+                        set_determinism, train_lanes)
 from . import graphs
-from .fast import _draw_loader_seed, batch_sizes, loader_permutation
-from .sources import IrisSource, RunOptions, image_datasets, image_splits
+from .fast import _draw_loader_seed, batch_sizes, loader_order
+from .sources import RunOptions, batch_sizes_of, load_splits
 
 
 VMAP_FALLBACK = ".*performance drop.*"  # what vmap's per-seed-loop warning says
@@ -60,39 +63,49 @@ def vmap_fallback_is_an_error():
 
 
 class StackedSource:
-    """Every seed's batches at once: samples gathered from a shared pool by a (seeds, n) index matrix.
+    """Every seed's batches at once: samples gathered from a pool by a (seeds, n) index matrix per split.
 
-    With per-seed generators (image recipes) each epoch is shuffled and each evaluation draws a loader
-    seed, per seed, as `fast.TensorSource` does; without (iris) one full batch in order.
+    Each seed's loader draws (the training order, each evaluation loader's seed) come from its own
+    generator, standing in for the global RNG of a single-seed run, as `fast.TensorSource` draws them;
+    with no batch size a split is one batch, in order, and draws nothing.
     """
 
-    def __init__(self, train, evals: dict, batch: int, generators: list[torch.Generator] | None):
-        self.train, self.evals, self.batch, self.generators = train, evals, batch, generators
-        self.n_train = train[2].shape[1]
+    def __init__(self, splits: dict, experiment, generators: list[torch.Generator]):
+        self.splits, self.generators = splits, generators  # split -> (x pool, y pool, (seeds, n) rows) or None
+        self.batch, self.eval_batch = batch_sizes_of(experiment)
+        self.shuffle = experiment.training["shuffle"]
+        self.n_train = splits["train"][2].shape[1]
 
-    def _gather(self, pool, idx):
+    @staticmethod
+    def _gather(pool, idx):
         x, y, _ = pool
         return x[idx], y[idx]
 
     def example_batches(self) -> list:
-        idx = self.train[2]
-        return [self._gather(self.train, idx[:, :size]) for size in batch_sizes(self.n_train, self.batch)]
+        train = self.splits["train"]
+        return [self._gather(train, train[2][:, :size]) for size in batch_sizes(self.n_train, self.batch)]
 
     def train_batches(self):
-        idx = self.train[2]
-        if self.generators:
-            orders = torch.stack([loader_permutation(self.n_train, g) for g in self.generators]).to(idx.device)
-            idx = idx.gather(1, orders)
+        train = self.splits["train"]
+        idx = train[2]
+        if self.batch is None:
+            yield self._gather(train, idx)
+            return
+        orders = torch.stack([loader_order(self.n_train, self.shuffle, g) for g in self.generators]).to(idx.device)
+        idx = idx.gather(1, orders)
         for i in range(0, self.n_train, self.batch):
-            yield self._gather(self.train, idx[:, i : i + self.batch])
+            yield self._gather(train, idx[:, i : i + self.batch])
 
     def eval_batches(self, split: str):
-        pool = self.evals.get(split)
+        pool = self.splits.get(split)
         if pool is None:
             return None
-        for g in self.generators or ():
+        rows = pool[2]
+        if self.eval_batch is None:
+            return iter([self._gather(pool, rows)])
+        for g in self.generators:
             _draw_loader_seed(g)
-        return (self._gather(pool, pool[2][:, i : i + self.batch]) for i in range(0, pool[2].shape[1], self.batch))
+        return (self._gather(pool, rows[:, i : i + self.eval_batch]) for i in range(0, rows.shape[1], self.eval_batch))
 
 
 def _rng_follower() -> torch.Generator:
@@ -104,54 +117,100 @@ def _rng_follower() -> torch.Generator:
 
 def start_seeds(experiment, seeds, device, options: RunOptions):
     """Each seed's model and data, drawn from the global RNG as a single-seed run draws them."""
-    models, per_seed = [], []
-    loaded = None if experiment.data["dataset"] == "iris" else image_datasets(experiment, options)
+    models, per_seed, shared = [], [], None
     for seed in seeds:
         set_determinism()
         models.append(fresh_model(experiment, seed, device))
-        if loaded is None:
-            per_seed.append(IrisSource(experiment, seed, device, options))
-        else:
-            per_seed.append((image_splits(experiment, options, loaded), _rng_follower()))
-    if loaded is None:
-        return models, _stacked_iris(per_seed)
-    return models, _stacked_images(experiment, per_seed, device)
+        splits = load_splits(experiment, seed, options, shared)
+        shared = None if splits.datasets.seeded else splits.datasets
+        per_seed.append((splits, _rng_follower()))
+    return models, _stacked(experiment, per_seed, device)
 
 
-def _stacked_iris(sources: list[IrisSource]) -> StackedSource:
-    def pooled(pairs):
-        x, y = (torch.stack(t) for t in zip(*pairs))  # (seeds, n, ...)
-        seeds, n = x.shape[:2]
-        idx = torch.arange(seeds * n, device=x.device).reshape(seeds, n)
-        return x.flatten(0, 1), y.flatten(0, 1), idx
+def _stacked(experiment, per_seed: list, device) -> StackedSource:
+    """The seeds' splits as pools of samples on the device and a row of indices into them per seed.
 
-    train = pooled([s.train for s in sources])
-    return StackedSource(train, {"test": pooled([s.test for s in sources])}, train[2].shape[1], None)
+    A dataset the seeds share (an image set) is held once; one drawn per seed (a seeded table split)
+    once per seed. Only the samples some seed uses are held.
+    """
+    datasets: dict[int, tuple] = {}  # id(dataset) -> (dataset, set of indices used)
+    for splits, _ in per_seed:
+        for name in ("train", "valid", "test"):
+            found = splits.split(name)
+            if found is not None:
+                datasets.setdefault(id(found[0]), (found[0], set()))[1].update(found[1])
+    offsets, xs, ys, lookups, start = {}, [], [], {}, 0
+    for key, (dataset, used) in datasets.items():
+        used = sorted(used)
+        x, y = as_tensors(dataset, used, experiment)
+        lookup = torch.full((len(dataset),), -1, dtype=torch.int64)
+        lookup[torch.tensor(used, dtype=torch.int64)] = torch.arange(start, start + len(used))
+        xs.append(x)
+        ys.append(labels_for(experiment.regression, y))
+        lookups[key], start = lookup, start + len(used)
+    x_pool, y_pool = torch.cat(xs).to(device), torch.cat(ys).to(device)
+    stacked = {}
+    for name in ("train", "valid", "test"):
+        found = [splits.split(name) for splits, _ in per_seed]
+        if found[0] is None:
+            stacked[name] = None
+            continue
+        rows = torch.stack([lookups[id(ds)][torch.tensor(idx, dtype=torch.int64)] for ds, idx in found]).to(device)
+        stacked[name] = (x_pool, y_pool, rows)
+    source = StackedSource(stacked, experiment, [g for _, g in per_seed])
+    source.dataset_md5 = per_seed[0][0].datasets.md5
+    return source
 
 
-def _stacked_images(experiment, per_seed, device) -> StackedSource:
-    data, loss = experiment.data, experiment.training["loss"]
-    first = per_seed[0][0]
-    x_all = transform_tensor(first.train_full.data, data["transform"]).to(device)
-    y_all = labels_for(loss, first.train_full.targets).to(device)
-    test_x = transform_tensor(first.test.data[: first.n_test], data["transform"]).to(device)
-    test_y = labels_for(loss, first.test.targets[: first.n_test]).to(device)
+# Optimisers that update every element from its own gradient and state alone: one over the seeds'
+# stacked parameters is one independent optimiser per seed. (LBFGS, say, mixes elements.)
+ELEMENTWISE_OPTIMIZERS = {f"torch.optim:{name}" for name in
+                          ("SGD", "Adam", "AdamW", "Adadelta", "Adagrad", "Adamax", "NAdam", "RAdam", "RMSprop", "Rprop", "ASGD")}
+# Schedulers that read a metric of the run (one per seed) cannot serve S seeds with one learning rate.
+METRIC_SCHEDULERS = {"torch.optim.lr_scheduler:ReduceLROnPlateau"}
 
-    def rows(indices):
-        return torch.tensor(indices, dtype=torch.int64, device=device)
 
-    train = (x_all, y_all, rows([s.train_idx for s, _ in per_seed]))
-    valid = (x_all, y_all, rows([s.valid_idx for s, _ in per_seed])) if first.valid_idx else None
-    test = (test_x, test_y, torch.arange(first.n_test, device=device).expand(len(per_seed), -1))
-    return StackedSource(train, {"valid": valid, "test": test}, experiment.training["batch_size"], [g for _, g in per_seed])
+def refusal(experiment) -> str | None:
+    """Why multiseed cannot run this recipe, judged from the recipe alone (None: it can)."""
+    optimizer = experiment.optimizer["class_path"]
+    if optimizer not in ELEMENTWISE_OPTIMIZERS:
+        return (f"{experiment.id}: the multiseed engine trains S seeds with one optimiser over their stacked weights, "
+                f"which is S independent ones only for an element-wise optimiser ({optimizer} is not known to be one); "
+                "use --engine fast or reference")
+    if experiment.scheduler and experiment.scheduler["class_path"] in METRIC_SCHEDULERS:
+        return (f"{experiment.id}: {experiment.scheduler['class_path']} steps on each run's own metric, which one learning "
+                "rate for S seeds cannot follow; use --engine fast or reference")
+    return None
+
+
+def check_batchable(experiment, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """A forward pass of two stacked copies of `model` under vmap on one batch: where torch.func cannot
+    batch the model (data-dependent control flow, in-place buffer updates as BatchNorm's), one line why."""
+    reason = refusal(experiment)
+    if reason:
+        raise HarnessError(reason)
+    loss_fn = make_loss(experiment)
+    params, buffers = stack_module_state([model, copy.deepcopy(model)])
+    base = copy.deepcopy(model).to("meta")
+
+    def loss_of(p, b, x, y):
+        return loss_fn(functional_call(base, (p, b), (x,)), y)
+
+    try:
+        with torch.random.fork_rng(devices=[]), vmap_fallback_is_an_error():
+            vmap(loss_of, randomness="different")(params, buffers, x.expand(2, *x.shape), y.expand(2, *y.shape))
+    except Exception as e:
+        message = " ".join(str(e).split())[:200]
+        raise HarnessError(f"{experiment.id}: the multiseed engine cannot batch {experiment.model['class_path']} with torch.func.vmap "
+                           f"({type(e).__name__}: {message}); use --engine fast or reference") from None
 
 
 class BatchedSeeds:
     """The S seeds' models as one batched model, a lane each, for `training.train_lanes`."""
 
-    def __init__(self, models, training: dict, device: torch.device, source):
+    def __init__(self, models, experiment, device: torch.device, source):
         self.count = len(models)
-        loss_fn = make_loss(training["loss"])
+        loss_fn = make_loss(experiment)
         self.params, self.buffers = stack_module_state(models)
         self.base = copy.deepcopy(models[0]).to("meta")  # the architecture only; the weights are `params`
 
@@ -160,8 +219,10 @@ class BatchedSeeds:
             return loss_fn(outputs, y), outputs
 
         self.batched = vmap(loss_and_outputs, randomness="different")
-        self.correct = vmap(partial(count_correct, loss=training["loss"]))
-        optimizer = make_optimizer(training, self.params.values(), capturable=graphs.enabled(device))
+        self.correct = vmap(partial(count_correct, regression=experiment.regression))
+        graphed = graphs.enabled(device) and experiment.scheduler is None  # a captured step replays its learning rate
+        optimizer = make_optimizer(experiment, self.params.values(), capturable=graphed)
+        self.scheduler = make_scheduler(experiment, optimizer)
 
         def step(x, y):
             optimizer.zero_grad()
@@ -171,7 +232,7 @@ class BatchedSeeds:
             return outputs, losses
 
         self.base.train()
-        if graphs.enabled(device):
+        if graphed:
             step = graphs.graphed_step(step, source.example_batches(), [*self.params.values(), *self.buffers.values()], optimizer)
         self.step = step
 
@@ -202,7 +263,13 @@ class BatchedSeeds:
 
 
 def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=None) -> list[RunOutcome]:
+    reason = refusal(experiment)
+    if reason:
+        raise HarnessError(reason)
     models, source = start_seeds(experiment, seeds, device, options)
-    lanes = BatchedSeeds(models, experiment.training, device, source)
+    lanes = BatchedSeeds(models, experiment, device, source)
     del models
-    return train_lanes(lanes, source, experiment, options.epochs_for(experiment), device, on_epoch)
+    outcomes = train_lanes(lanes, source, experiment, options.epochs_for(experiment), device, on_epoch)
+    for outcome in outcomes:
+        outcome.dataset_md5 = source.dataset_md5
+    return outcomes

@@ -5,39 +5,43 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from ..datasets import as_tensors
 from ..training import RunOutcome, labels_for
-from .sources import ImageSplits, RunOptions, run_each_seed
-
-
-def first(dataset, n: int):
-    """The dataset itself, or its first n samples."""
-    return dataset if n >= len(dataset) else Subset(dataset, range(n))
+from .sources import RunOptions, Splits, batch_sizes_of, run_each_seed
 
 
 class LoaderSource:
-    def __init__(self, experiment, splits: ImageSplits, device: torch.device):
-        training = experiment.training
-        self.device, self.loss = device, training["loss"]
-        train_full, train_idx, valid_idx = splits.train_full, splits.train_idx, splits.valid_idx
-        train_set = Subset(train_full, train_idx) if len(train_idx) < len(train_full) else train_full
-        batch = training["batch_size"]
-        self.n_train = len(train_set)
-        self.loaders = {
-            "train": DataLoader(train_set, batch_size=batch, shuffle=True),
-            "valid": DataLoader(Subset(train_full, valid_idx), batch_size=batch, shuffle=False) if valid_idx else None,
-            "test": DataLoader(first(splits.test, splits.n_test), batch_size=batch, shuffle=False),
-        }
+    """Each split through a DataLoader (the training one shuffling where the recipe does); a recipe
+    without a batch size takes the whole split at once, as T1's iris code does, with no loader."""
 
-    def _moved(self, loader):
-        for x, y in loader:
-            yield x.to(self.device), labels_for(self.loss, y).to(self.device)
+    def __init__(self, experiment, splits: Splits, device: torch.device):
+        self.device, self.regression = device, experiment.regression
+        batch, eval_batch = batch_sizes_of(experiment)
+        self.n_train = len(splits.train_idx)
+        self.batches = {}
+        for name in ("train", "valid", "test"):
+            found = splits.split(name)
+            if found is None:
+                self.batches[name] = None
+                continue
+            dataset, idx = found
+            size = batch if name == "train" else eval_batch
+            if size is None:
+                self.batches[name] = [as_tensors(dataset, idx, experiment)]
+                continue
+            subset = Subset(dataset, idx) if len(idx) < len(dataset) else dataset
+            self.batches[name] = DataLoader(subset, batch_size=size, shuffle=name == "train" and experiment.training["shuffle"])
+
+    def _moved(self, batches):
+        for x, y in batches:
+            yield x.to(self.device), labels_for(self.regression, y).to(self.device)
 
     def train_batches(self):
-        return self._moved(self.loaders["train"])
+        return self._moved(self.batches["train"])
 
     def eval_batches(self, split: str):
-        loader = self.loaders[split]
-        return self._moved(loader) if loader is not None else None
+        batches = self.batches[split]
+        return self._moved(batches) if batches is not None else None
 
 
 def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=None) -> list[RunOutcome]:

@@ -1,4 +1,4 @@
-"""What both engines need before training: the split, and batches for iris (full batch, no loader)."""
+"""What every engine needs before training: the recipe's datasets and their train/valid/test split."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import random_split
 
 from ..bounds import OVERRIDE_LIMITS
-from ..datasets import image_dataset, iris_split, train_size
-from ..training import RunOutcome, fresh_model, labels_for, set_determinism, train
+from ..datasets import Datasets, load_datasets
+from ..training import RunOutcome, fresh_model, set_determinism, train
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class RunOptions:
     epochs: int | None = None  # overrides the recipe: the row is not faithful
     train_limit: int | None = None  # first N training samples only: not faithful either
     eval_limit: int | None = None  # evaluate on the first N samples of each split only: not faithful
+    save_weights: bool = False  # keep each run's final state_dict at <results-dir>/weights/<run_id>.pt
 
     @property
     def overrides(self) -> dict:
@@ -29,6 +30,11 @@ class RunOptions:
 
     def epochs_for(self, experiment) -> int:
         return self.epochs or experiment.training["epochs"]
+
+
+def train_size(n: int, valid_fraction: float) -> int:
+    """How many of `n` samples `random_split` keeps for training when `valid_fraction` are held out."""
+    return int(n * (1 - valid_fraction))
 
 
 def split_indices(n: int, valid_fraction: float, split_seed: int | None) -> tuple[list[int], list[int]]:
@@ -45,73 +51,64 @@ def split_indices(n: int, valid_fraction: float, split_seed: int | None) -> tupl
     return list(train.indices), list(valid.indices)
 
 
-class IrisSource:
-    """T1's iris recipes train on the whole training split at once: one batch is one epoch."""
-
-    def __init__(self, experiment, seed: int, device: torch.device, options: RunOptions):
-        loss = experiment.training["loss"]
-        x_train, x_test, y_train, y_test = iris_split(experiment.data["test_fraction"], seed)
-        x_train, y_train = x_train[: options.train_limit], y_train[: options.train_limit]
-        x_test, y_test = x_test[: options.eval_limit], y_test[: options.eval_limit]
-        as_x = lambda a: torch.from_numpy(a).float().to(device)  # noqa: E731
-        as_y = lambda a: labels_for(loss, torch.from_numpy(a)).to(device)  # noqa: E731
-        self.train = (as_x(x_train), as_y(y_train))
-        self.test = (as_x(x_test), as_y(y_test))
-        self.n_train = len(x_train)
-
-    def example_batches(self) -> list:
-        return [self.train]
-
-    def train_batches(self):
-        return [self.train]
-
-    def eval_batches(self, split: str):
-        return [self.test] if split == "test" else None
-
-
 @dataclass
-class ImageSplits:
-    """The torchvision datasets of an MNIST-style recipe and the indices of its train/valid split."""
+class Splits:
+    """A run's data: each split a dataset and the indices of it that the run uses, in order."""
 
-    train_full: object
-    test: object
+    datasets: Datasets
     train_idx: list[int]
-    valid_idx: list[int]
-    n_test: int  # the first n_test samples of `test` are evaluated
+    valid_idx: list[int]  # into datasets.valid if given, else into datasets.train (a held-out share)
+    test_idx: list[int]
+
+    @property
+    def valid_set(self):
+        return self.datasets.valid if self.datasets.valid is not None else self.datasets.train
+
+    def split(self, name: str):
+        """(dataset, indices) of split `name`, or None where the recipe has no such split."""
+        data = self.datasets
+        found = {"train": (data.train, self.train_idx), "valid": (self.valid_set, self.valid_idx) if self.valid_idx else None,
+                 "test": (data.test, self.test_idx) if data.test is not None and self.test_idx else None}
+        return found[name]
 
 
-def image_datasets(experiment, options: RunOptions) -> tuple:
-    """The (verified) training and test datasets of an MNIST-style recipe."""
+def load_splits(experiment, seed: int, options: RunOptions, datasets: Datasets | None = None) -> Splits:
+    """The seed's datasets (or `datasets` already loaded) split as the recipe says, less the quick-run
+    limits. The split may draw from the global RNG: call it after building the model."""
     data = experiment.data
-    return tuple(image_dataset(data["dataset"], train, data["transform"], options.data_dir, options.mirror) for train in (True, False))
-
-
-def image_splits(experiment, options: RunOptions, datasets: tuple | None = None) -> ImageSplits:
-    """Load data (or take `datasets` already loaded) and split it; the split may draw from the global
-    RNG, so call it after building the model."""
-    data = experiment.data
-    train_full, test = datasets or image_datasets(experiment, options)
-    train_idx, valid_idx = split_indices(len(train_full), data["valid_fraction"], data["split_seed"])
+    datasets = datasets or load_datasets(experiment, seed, options.data_dir, options.mirror)
+    if datasets.valid is not None:
+        train_idx, valid_idx = list(range(len(datasets.train))), list(range(len(datasets.valid)))
+    else:
+        train_idx, valid_idx = split_indices(len(datasets.train), data["valid_fraction"], data["split_seed"])
+    test_idx = list(range(len(datasets.test))) if datasets.test is not None else []
     # Slicing with None keeps everything: no limit, the whole split.
-    train_idx, valid_idx = train_idx[: options.train_limit], valid_idx[: options.eval_limit]
-    return ImageSplits(train_full, test, train_idx, valid_idx, len(test) if options.eval_limit is None else min(options.eval_limit, len(test)))
+    return Splits(datasets, train_idx[: options.train_limit], valid_idx[: options.eval_limit], test_idx[: options.eval_limit])
 
 
-def seeded_start(image_source, experiment, seed: int, device, options: RunOptions):
+def batch_sizes_of(experiment) -> tuple[int | None, int | None]:
+    """The training and evaluation batch sizes; None: the whole split at once, with no DataLoader."""
+    batch = experiment.training["batch_size"]
+    return batch, experiment.data["eval_batch_size"] or batch
+
+
+def seeded_start(make_source, experiment, seed: int, device, options: RunOptions, datasets: Datasets | None = None):
     """A run's model and data source, drawn from the global RNG in the tutorials' order: seed, build
-    the model, then the data (its split may draw from the RNG). Returns (model, source)."""
+    the model, then the data (its split may draw from the RNG). Returns (model, source, splits)."""
     set_determinism()
     model = fresh_model(experiment, seed, device)
-    if experiment.data["dataset"] == "iris":
-        return model, IrisSource(experiment, seed, device, options)
-    return model, image_source(experiment, image_splits(experiment, options), device)
+    splits = load_splits(experiment, seed, options, datasets)
+    return model, make_source(experiment, splits, device), splits
 
 
-def run_each_seed(image_source, experiment, seeds, device, options: RunOptions, on_epoch=None, make_step=None) -> list[RunOutcome]:
+def run_each_seed(make_source, experiment, seeds, device, options: RunOptions, on_epoch=None, make_step=None) -> list[RunOutcome]:
     """One run per seed, each trained by `train`; `make_step(model, experiment, source)` may supply the step."""
-    outcomes = []
+    outcomes, shared = [], None
     for seed in seeds:
-        model, source = seeded_start(image_source, experiment, seed, device, options)
+        model, source, splits = seeded_start(make_source, experiment, seed, device, options, shared)
+        shared = None if splits.datasets.seeded else splits.datasets  # data drawn for no seed in particular: load once
         step = make_step(model, experiment, source) if make_step else None
-        outcomes.append(train(model, source, experiment, options.epochs_for(experiment), device, step=step, on_epoch=on_epoch))
+        outcome = train(model, source, experiment, options.epochs_for(experiment), device, step=step, on_epoch=on_epoch)
+        outcome.dataset_md5 = splits.datasets.md5
+        outcomes.append(outcome)
     return outcomes

@@ -1,0 +1,107 @@
+"""A recipe checked end to end before anything trains: `harness validate`, and the first step of `harness run`.
+
+Loading the registry has already imported every class path and checked its arguments against its
+signature. This builds what a run builds, on the CPU, with the random streams set aside: the model
+(its parameters counted on the meta device first, so that a typo's billion weights is never
+allocated), the data and its split, one forward pass on one training batch, the loss on it, the
+optimiser and scheduler, and for the engine asked for, what it needs beyond that (the tensor path of
+`fast`, vmap for `multiseed`). The first problem is one line naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .datasets import as_tensors
+from .errors import RegistryError
+from .models import build_model, parameter_count
+from .registry import CLASSES
+from .training import labels_for, make_loss, make_optimizer, make_scheduler
+
+MAX_PARAMETERS = 100_000_000  # the largest tutorial recipe has 535,818
+PROBE_SAMPLES = 256  # at most this many samples in the one batch checked
+
+
+def validate(experiment, options, engine: str = "reference") -> None:
+    """Raise a one-line HarnessError at the first thing in `experiment` a run would fail on."""
+    from .engines.sources import batch_sizes_of, load_splits
+
+    where = experiment.path
+    with torch.random.fork_rng(devices=[]):
+        with torch.device("meta"):
+            count = parameter_count(build_model(experiment))
+        if count > MAX_PARAMETERS:
+            raise RegistryError(f"{where}: [model] makes {count:,} parameters; allowed: at most {MAX_PARAMETERS:,} "
+                                "(check its init_args for a typo)")
+        model = build_model(experiment)
+        splits = load_splits(experiment, 0, options)
+        train_set, train_idx = splits.split("train")
+        if not train_idx:
+            raise RegistryError(f"{where}: the training split is empty; check [data]")
+        batch, _ = batch_sizes_of(experiment)
+        if batch is not None and batch > len(train_idx):
+            raise RegistryError(f"{where}: 'training.batch_size' is {batch}; allowed: 1 to {len(train_idx)} (the samples it trains on)")
+        n = min(batch or len(train_idx), PROBE_SAMPLES)
+        x, y = _first_samples(train_set, train_idx[:n], experiment, engine)
+        y = labels_for(experiment.regression, y)
+        model.train()
+        from .objects import build
+
+        with torch.no_grad():
+            outputs = build(model, {}, experiment.directory, f"{where}: a forward pass of [model] on a batch of shape {tuple(x.shape)}", x)
+        _check_outputs(experiment, outputs, x, train_set, splits)
+        loss_fn = make_loss(experiment)
+        with torch.no_grad():
+            loss = build(loss_fn, {}, experiment.directory,
+                         f"{where}: [loss] {experiment.loss['class_path']} on outputs of shape {tuple(outputs.shape)} "
+                         f"and labels {tuple(y.shape)}", outputs, y)
+        if not (torch.is_tensor(loss) and loss.dim() == 0):
+            raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} gives {getattr(loss, 'shape', type(loss).__name__)}, "
+                                "not one number; use its mean (reduction='mean')")
+        make_scheduler(experiment, make_optimizer(experiment, model.parameters()))
+        if engine == "multiseed":
+            from .engines.multiseed import check_batchable
+
+            check_batchable(experiment, model, x, y)
+
+
+def _first_samples(dataset, idx, experiment, engine: str):
+    """The first samples of a split as the engine would hold them: stacked tensors (fast, multiseed, which
+    need transforms that draw nothing), or sample by sample as a DataLoader collates them (reference)."""
+    if engine in ("fast", "multiseed"):
+        return as_tensors(dataset, idx, experiment)
+    from torch.utils.data import Subset, default_collate
+
+    from .objects import build
+
+    samples = build(lambda: [Subset(dataset, idx)[i] for i in range(len(idx))], {}, experiment.directory,
+                    f"{experiment.path}: reading a sample of 'data.dataset' {experiment.dataset}")
+    return default_collate(samples)[:2]
+
+
+def _check_outputs(experiment, outputs, x, train_set, splits) -> None:
+    where, model = experiment.path, experiment.model["class_path"]
+    if not torch.is_tensor(outputs) or outputs.dim() != 2 or outputs.shape[0] != x.shape[0]:
+        shape = tuple(outputs.shape) if torch.is_tensor(outputs) else type(outputs).__name__
+        raise RegistryError(f"{where}: [model] {model} gives {shape} for a batch of {x.shape[0]}; "
+                            f"it must give (batch, outputs): one row per sample")
+    width = outputs.shape[1]
+    if experiment.regression:
+        if width != 1:
+            raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} regresses the class index, so [model] must give "
+                                f"1 output per sample, not {width}")
+        return
+    classes = CLASSES.get(experiment.dataset) or _classes(train_set, splits)
+    if width < classes:
+        raise RegistryError(f"{where}: [model] {model} gives {width} outputs per sample, but {experiment.dataset} has {classes} classes: "
+                            f"a classifier needs an output per class ({classes} or more)")
+
+
+def _classes(train_set, splits) -> int:
+    """The number of classes of a dataset the harness does not know by name: its largest label + 1."""
+    labels = getattr(train_set, "targets", None)
+    if labels is None and hasattr(train_set, "tensors"):
+        labels = train_set.tensors[1]
+    if labels is None:
+        labels = [train_set[i][1] for i in splits.train_idx[:PROBE_SAMPLES]]
+    return int(torch.as_tensor(labels).max()) + 1
