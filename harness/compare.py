@@ -45,7 +45,7 @@ from .results import EPOCH_COLUMNS, RUN_COLUMNS, overrides_text
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
 CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
 ENVIRONMENT_COLUMNS = ("device", "device_name", "threads", "cpu_capability", "kernel_settings", "engine", "torch_version",
-                       "python_version", "git_commit", "host", "dataset_md5", "config_hash")
+                       "python_version", "git_commit", "host", "dataset_md5", "config_hash", "code_sha256")
 SPEED_METRICS = ("train_samples_per_s", "wall_time_s")
 ALPHA = 1 - stats.LEVEL
 
@@ -215,6 +215,11 @@ def first_parting(run_a: pd.Series, run_b: pd.Series, epochs_a: pd.DataFrame, ep
     for column in METRICS:
         if not _same(run_a[column], run_b[column]):
             return {"epoch": "final", "column": column, "a": run_a[column], "b": run_b[column]}
+    # Every figure alike and the weights not: rows that record their final weights' digest (both sides) hold
+    # bit-identity to the weights too.
+    digests = run_a.get("weights_sha256") or "", run_b.get("weights_sha256") or ""
+    if all(digests) and digests[0] != digests[1]:
+        return {"epoch": "final", "column": "weights_sha256", "a": digests[0], "b": digests[1]}
     return None
 
 
@@ -436,6 +441,8 @@ def _parting_text(p: dict | None) -> str:
         return "–"
     if p["column"] == "(epoch rows)":
         return f"seed {p['seed']}, epoch {p['epoch']}: logged on one side only"
+    if p["column"] == "weights_sha256":
+        return f"seed {p['seed']}: every figure alike, the final weights not (weights_sha256 {p['a'][:12]}… vs {p['b'][:12]}…)"
     return (f"seed {p['seed']}, epoch {p['epoch']}, {p['column']}: {_num(p['a'], '.9g')} vs {_num(p['b'], '.9g')} "
             f"(Δ {_num(p['b'] - p['a'], '+.2g')})")
 

@@ -338,11 +338,16 @@ def _torchvision(experiment, data_dir) -> Datasets:
     root = str(Path(data_dir) if data_dir else default_data_dir())
     transform = image_transform(experiment)
     name = experiment.data["dataset"]
+    spec = {"class_path": name, "init_args": experiment.data["init_args"]}
+    takes = {k for k in ("root", "transform", "download") if objects.accepts(spec, "dataset", experiment, k)}
+    if not objects.accepts(spec, "dataset", experiment, "train"):
+        raise RegistryError(f"{experiment.path}: 'data.dataset' {name} takes no `train` argument, so the harness cannot ask it for "
+                            "a training and a test set; wrap it in a callable beside the recipe (docs/recipes.md)")
     made = []
     for train in (True, False):
+        given = {"root": root, "transform": transform, "download": True}
         try:
-            made.append(objects.instantiate({"class_path": name, "init_args": experiment.data["init_args"]}, "dataset", "data",
-                                            experiment, root=root, train=train, transform=transform, download=True))
+            made.append(objects.instantiate(spec, "dataset", "data", experiment, train=train, **{k: v for k, v in given.items() if k in takes}))
         except HarnessError as e:
             raise DataError(f"{e}; connect to the internet, or pass --data-dir DIR naming a directory that holds "
                             "the dataset's files as torchvision lays them out") from None

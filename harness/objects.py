@@ -122,8 +122,8 @@ def _import_allowed(module: str, where: str, directory: Path | None):
     if is_user_module(module, directory):
         return _import_user(module, where, directory)
     if not any(module == root or module.startswith(root + ".") for root in ALLOWED_ROOTS):
-        beside = f" or a module beside the recipe in {directory}" if directory else ""
-        raise RegistryError(f"{where}: module {module!r} is outside the allowed namespaces ({', '.join(ALLOWED_ROOTS)}{beside}); "
+        beside = f"not beside the recipe (no {directory / (module.split('.')[0] + '.py')}) and " if directory else ""
+        raise RegistryError(f"{where}: module {module!r} is {beside}outside the allowed namespaces ({', '.join(ALLOWED_ROOTS)}); "
                             "put your own code in a module beside the recipe")
     try:
         return importlib.import_module(module)
@@ -213,12 +213,19 @@ def accepts(spec: dict, slot: str, experiment, name: str) -> bool:
         return False
 
 
+def user_files(directory: Path) -> dict[str, bytes]:
+    """The Python files of a registry directory, by path relative to it: the code its recipes import."""
+    root = directory.resolve()
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.py")) if "__pycache__" not in p.parts}
+
+
 def code_digest(directory: Path) -> str:
     """SHA-256 of every Python file in a registry directory (path and bytes), the code its recipes import."""
+    return files_digest(user_files(directory))
+
+
+def files_digest(files: dict[str, bytes]) -> str:
     digest = hashlib.sha256()
-    root = directory.resolve()
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, data in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()

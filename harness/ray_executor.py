@@ -8,6 +8,9 @@ What a task gets and needs:
 - code: the driver's `harness` package is shipped with the job (Ray's `py_modules`), so workers run the
   very code the driver runs, whatever is installed on the nodes (torch and the other dependencies must
   be installed there);
+- user code: the Python files beside a recipe that names them travel with its task, and the worker
+  imports them from a copy of its own (whose SHA-256 it checks against the driver's `code_sha256`), so
+  workers import exactly the driver's code, with or without a shared filesystem;
 - data: the cell's dataset is made present and MD5-verified by the worker itself (`ensure_idx` on
   `--data-dir`, from `--data-mirror` or a download), as the driver names them: on a cluster, paths that
   exist on every node (a shared filesystem), or a mirror present on each;
@@ -28,6 +31,7 @@ import torch
 
 from . import portable
 from .errors import HarnessError
+from .objects import user_files
 from .runner import Cell, cell_label, error_rows, git_commit, parse_devices, run_cell
 
 NOT_INSTALLED = "Ray is not installed; `make setup-ray` or `pip install .[ray]`"
@@ -78,13 +82,40 @@ class CellProgress:
         return len(self.started)
 
 
-def run_cell_task(cell: Cell, engine: str, options, threads: int, code_commit: str, index: int, progress) -> list:
+def with_user_code(cell: Cell, files: dict[str, bytes] | None) -> Cell:
+    """The cell with its recipe's own modules (shipped from the driver) written where this worker imports
+    them: a folder named after their digest, the recipe's path moved into it."""
+    if not files:
+        return cell
+    import dataclasses
+    import tempfile
+
+    from .objects import files_digest
+
+    exp = cell.experiment
+    digest = files_digest(files)
+    if digest != exp.code_sha256:
+        raise HarnessError(f"{exp.id}: the code shipped with the task has SHA-256 {digest[:12]}, the recipe's is {exp.code_sha256[:12]}")
+    folder = Path(tempfile.gettempdir()) / "harness-user-code" / digest
+    for name, data in files.items():
+        path = folder / name
+        if not path.is_file() or path.read_bytes() != data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{time.monotonic_ns()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)  # whole, for another task on this node reading it meanwhile
+    return dataclasses.replace(cell, experiment=dataclasses.replace(exp, path=folder / exp.path.name))
+
+
+def run_cell_task(cell: Cell, engine: str, options, threads: int, code_commit: str, index: int, progress,
+                  user_code: dict[str, bytes] | None = None) -> list:
     """One cell, inside a Ray worker: verify its data here, train with `threads` threads, return the rows."""
     from .datasets import IDX_SOURCES, ensure_idx
 
     progress.start.remote(index)
     torch.set_num_threads(threads)
     try:
+        cell = with_user_code(cell, user_code)
         dataset = cell.experiment.dataset
         if dataset in IDX_SOURCES:
             ensure_idx(dataset, options.data_dir, options.mirror)
@@ -155,11 +186,15 @@ class RayExecutor:
         task = ray.remote(run_cell_task)
         progress = ray.remote(CellProgress).options(num_cpus=0).remote()
         commit = git_commit()
-        pending = {}
+        pending, shipped = {}, {}
         for index, cell in enumerate(cells):
             resources = self.resources(cell)
             threads = max(1, int(resources["num_cpus"]))
-            ref = task.options(**resources).remote(cell, engine, options, threads, commit, index, progress)
+            exp = cell.experiment
+            if exp.code_sha256 and exp.directory not in shipped:  # once per directory, as one object in Ray's store
+                shipped[exp.directory] = ray.put(user_files(exp.directory))
+            code = shipped.get(exp.directory) if exp.code_sha256 else None
+            ref = task.options(**resources).remote(cell, engine, options, threads, commit, index, progress, code)
             pending[ref] = cell
         log(f"ray: {len(cells)} cell(s) submitted to {ray.cluster_resources().get('CPU', 0):g} CPU(s), "
             f"{ray.cluster_resources().get('GPU', 0):g} GPU(s); {self.cpus_per_task} CPU(s) per CPU cell")

@@ -626,8 +626,30 @@ def _check_ablation(exp: Experiment, experiments: dict[str, Experiment]) -> None
 def differing_settings(a: Experiment, b: Experiment) -> list[str]:
     """The recipe settings B sets otherwise than A, as `section.key: A's → B's` (init_args flattened)."""
     ours, theirs = _flat_recipe(a), _flat_recipe(b)
-    return [f"{key}: {_setting(ours.get(key))} → {_setting(theirs.get(key))}"
-            for key in dict.fromkeys([*ours, *theirs]) if ours.get(key) != theirs.get(key)]
+    out = []
+    for key in dict.fromkeys([*ours, *theirs]):
+        mine, other = (flat[key] if key in flat else _default_argument(exp, key) for exp, flat in ((a, ours), (b, theirs)))
+        if mine != other:
+            out.append(f"{key}: {_setting(mine)} → {_setting(other)}")
+    return out
+
+
+def _default_argument(exp: Experiment, key: str):
+    """What an init_args key left out means: its default in the signature of the object it belongs to."""
+    import inspect
+
+    from . import objects
+
+    section, _, rest = key.partition(".init_args.")
+    spec = getattr(exp, section, None) if rest and "." not in section else None
+    if not spec or "." in rest:
+        return None
+    try:
+        target = objects.resolve(spec["class_path"], section, f"{exp.path}: '{section}.class_path'", exp.directory)
+        default = inspect.signature(target).parameters[rest].default
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None if default is inspect.Parameter.empty else default
 
 
 def _flat_recipe(exp: Experiment) -> dict:

@@ -89,6 +89,22 @@ def test_last_digits_are_equivalent_and_where_cells_part(registry, tmp_path):
         "device_name": ("Test CPU", "Other CPU"), "cpu_capability": ("AVX512", "AVX2")}
 
 
+def test_cells_alike_in_every_figure_but_not_in_their_weights_are_not_bit_for_bit(registry, tmp_path, capsys):
+    digest = "ab" * 32
+    a = write_results(tmp_path / "a", registry, weights_sha256=digest)
+    b = write_results(tmp_path / "b", registry, weights_sha256="cd" * 32)
+    (report,) = compare_directories([a, b], registry, {})
+    (row,) = report.bitwise
+    assert (row["identical"], row["first_parting"]["column"]) == (0, "weights_sha256")
+    assert main(["compare", str(a), str(b)]) == 0  # the distributions are still identical: not a different result
+    assert "every figure alike, the final weights not (weights_sha256 abababababab… vs cdcdcdcdcdcd…)" in capsys.readouterr().out
+    # Rows that record no digest (an earlier version's) are judged by their figures alone.
+    c = write_results(tmp_path / "c", registry)
+    assert compare_directories([a, c], registry, {})[0].bitwise[0]["identical"] == 5
+    assert compare_directories([a, write_results(tmp_path / "d", registry, weights_sha256=digest)], registry, {})[0].bitwise[0][
+        "identical"] == 5
+
+
 def test_shifted_mean_is_different_and_fails(registry, tmp_path):
     a = write_results(tmp_path / "a", registry)
     b = write_results(tmp_path / "b", registry, shifted(BASE, "test_acc", 0.02))
@@ -332,7 +348,7 @@ def test_results_of_an_earlier_version_are_read(registry, tmp_path):
     with open(a / "runs.csv") as f:
         rows = list(csv.reader(f))
     with open(old / "runs.csv", "w", newline="") as f:
-        csv.writer(f).writerows(row[:-2] for row in rows)  # cpu_capability and kernel_settings: the last two
+        csv.writer(f).writerows(row[:-4] for row in rows)  # cpu_capability, kernel_settings and the two digests: the last four
     (old / "epochs.csv").write_text((a / "epochs.csv").read_text())
     (report,) = compare_directories([old, a], registry, {})
     assert report.bitwise[0]["identical"] == 5

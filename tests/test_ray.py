@@ -158,3 +158,41 @@ def test_unreachable_ray_address_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"harness: error: --ray-address {address}: no Ray cluster answers there")
     assert proc.stderr.count("\n") == 1
+
+
+def test_a_recipes_own_modules_travel_with_its_tasks(ray_instance, tmp_path, capsys):
+    """Workers import the user's code from the copy shipped with each task: the rows are the local ones,
+    weights and code digests included."""
+    from .test_recipes import user_registry
+
+    directory = user_registry(tmp_path)
+    local, on_ray = tmp_path / "local", tmp_path / "ray"
+    common = ["run", "mine", "--experiments-dir", str(directory), "--seeds", "0-1"]
+    assert main([*common, "--results-dir", str(local)]) == 0
+    assert main([*common, "--results-dir", str(on_ray), "--executor", "ray"]) == 0
+    capsys.readouterr()
+    key = ("seed", "weights_sha256", "code_sha256", "test_acc")
+    assert sorted(tuple(r[k] for k in key) for r in read(on_ray / "runs.csv")) == sorted(tuple(r[k] for k in key) for r in read(local / "runs.csv"))
+
+
+def test_shipped_code_is_written_where_the_worker_imports_it_and_checked(registry, tmp_path):
+    import dataclasses
+    import shutil as sh
+
+    from harness.models import build_model
+    from harness.objects import user_files
+    from harness.ray_executor import with_user_code
+    from harness.registry import load_experiment
+
+    from .test_recipes import user_registry
+
+    directory = user_registry(tmp_path)
+    exp = load_experiment(directory / "mine.toml")
+    files = user_files(directory)
+    sh.rmtree(directory)  # as on a node without the driver's files
+    moved = with_user_code(Cell(exp, (0,), "cpu"), files).experiment
+    assert moved.path.parent != directory and moved.code_sha256 == exp.code_sha256
+    assert build_model(moved).body[0].in_features == 4
+    assert with_user_code(Cell(registry["iris-mse"], (0,), "cpu"), None).experiment is registry["iris-mse"]
+    with pytest.raises(HarnessError, match="the code shipped with the task has SHA-256"):
+        with_user_code(Cell(dataclasses.replace(exp, code_sha256="0" * 64), (0,), "cpu"), files)

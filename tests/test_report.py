@@ -204,9 +204,9 @@ def test_dropout_outcomes_paired_by_seed(registry, tmp_path):
     assert rise_row[5] == f"[{low:+.4f}, {high:+.4f}]"
     assert rows["epoch of the minimum validation loss"][1:3] == ["4.0", "8.0"]
     assert rows["test accuracy at the last epoch"][6] == f"{scipy_stats.ttest_rel(dropout_test, plain_test).pvalue:.2g}"
-    assert ("The data support that B (model.dropout: 0.0 → 0.5) curbs the rise of the validation loss, and do not "
+    assert ("The data support that B (model.init_args.dropout: 0.0 → 0.5) curbs the rise of the validation loss, and do not "
             "show that it improves validation or test accuracy.") in text
-    assert "A = `mnist-cnn-50`, B = `mnist-cnn-dropout-50` (model.dropout: 0.0 → 0.5)" in text  # from the recipes
+    assert "A = `mnist-cnn-50`, B = `mnist-cnn-dropout-50` (model.init_args.dropout: 0.0 → 0.5)" in text  # from the recipes
     assert "with 5 pairs the signed-rank test cannot go below p = 0.062" in text
     assert (out / "plots" / "overfitting-mnist-cnn-dropout-50.png").read_bytes()[:8] == PNG_MAGIC
 
@@ -227,7 +227,7 @@ def test_ablation_is_paired_by_seed(registry, tmp_path):
     assert row[5] == "3" and row[6] == f"{100 * np.mean(np.subtract(b, a)):+.2f} pp"
     assert row[8] == f"{paired_t.pvalue:.2g}" and row[9] == f"{scipy_stats.wilcoxon(b, a).pvalue:.2g}"
     assert "B's test_acc is higher by" in text
-    assert "A = `mnist-mynet-adam`, B = `mnist-mynet-adam-logits` (model.output: softmax → logits)" in text
+    assert "A = `mnist-mynet-adam`, B = `mnist-mynet-adam-logits` (model.init_args.output: softmax → logits)" in text
 
 
 def test_ablations_are_the_registry_files_that_declare_one(registry, tmp_path):

@@ -123,12 +123,14 @@ source = "s"
 [data]
 dataset = "mnist"
 [model]
-arch = "mlp"
-sizes = [784, 10]
+class_path = "harness.models:mlp"
+init_args = {{ sizes = [784, 10] }}
+[loss]
+class_path = "CrossEntropyLoss"
+[optimizer]
+class_path = "SGD"
+init_args = {{ lr = 0.1 }}
 [training]
-loss = "cross-entropy"
-optimizer = "sgd"
-lr = 0.1
 batch_size = 500
 epochs = 1
 [smoke]

@@ -139,7 +139,7 @@ def _stacked(experiment, per_seed: list, device) -> StackedSource:
             found = splits.split(name)
             if found is not None:
                 datasets.setdefault(id(found[0]), (found[0], set()))[1].update(found[1])
-    offsets, xs, ys, lookups, start = {}, [], [], {}, 0
+    xs, ys, lookups, start = [], [], {}, 0
     for key, (dataset, used) in datasets.items():
         used = sorted(used)
         x, y = as_tensors(dataset, used, experiment)
@@ -158,7 +158,7 @@ def _stacked(experiment, per_seed: list, device) -> StackedSource:
         rows = torch.stack([lookups[id(ds)][torch.tensor(idx, dtype=torch.int64)] for ds, idx in found]).to(device)
         stacked[name] = (x_pool, y_pool, rows)
     source = StackedSource(stacked, experiment, [g for _, g in per_seed])
-    source.dataset_md5 = per_seed[0][0].datasets.md5
+    source.dataset_md5s = [splits.datasets.md5 for splits, _ in per_seed]
     return source
 
 
@@ -270,6 +270,6 @@ def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=N
     lanes = BatchedSeeds(models, experiment, device, source)
     del models
     outcomes = train_lanes(lanes, source, experiment, options.epochs_for(experiment), device, on_epoch)
-    for outcome in outcomes:
-        outcome.dataset_md5 = source.dataset_md5
+    for outcome, md5 in zip(outcomes, source.dataset_md5s):
+        outcome.dataset_md5 = md5
     return outcomes
