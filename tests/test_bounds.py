@@ -152,7 +152,7 @@ def test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load(tmp_path, c
     ("iris-mse", "sizes = [4, 5, 1]", "sizes = [3, 5, 1]", "a forward pass of [model] on a batch of shape (112, 4): RuntimeError: "
      "mat1 and mat2 shapes cannot be multiplied"),
     ("mnist-cnn", "momentum = 0.9", "momentum = -0.9", "building [optimizer] torch.optim:SGD: ValueError: Invalid momentum value: -0.9"),
-    ("mnist-cnn-dropout-50", "dropout = 0.5", "dropout = 1.0",
+    ("mnist-cnn", 'class_path = "harness.models:TutorialCNN"', 'class_path = "harness.models:TutorialCNN"\ninit_args = { dropout = 1.0 }',
      "building [model] harness.models:TutorialCNN: ValueError: dropout must be in [0, 1), got 1.0"),
 ])
 def test_recipe_values_that_would_fail_in_a_cell_are_refused_before_training(tmp_path, capsys, mnist, base, old, new, expect):
