@@ -150,7 +150,6 @@ def _add_portable(p: argparse.ArgumentParser) -> None:
 
 def _cmd_validate(args) -> int:
     from .engines.sources import RunOptions
-    from .models import build_model, parameter_count
     from .registry import load_registry, select
     from .runner import check_engine
     from .validate import validate
@@ -158,12 +157,8 @@ def _cmd_validate(args) -> int:
     experiments = select(load_registry(args.experiments_dir), args.ids, args.dataset)
     engine = check_engine(args.engine)
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
-    import torch
-
     for exp in experiments:
-        validate(exp, options, engine)
-        with torch.device("meta"):
-            count = parameter_count(build_model(exp))
+        count = validate(exp, options, engine)
         print(f"ok {exp.id}: {exp.model['class_path']} ({count:,} parameters) on {exp.dataset}, {exp.loss['class_path']}, "
               f"{exp.optimizer['class_path']}" + (f", {exp.scheduler['class_path']}" if exp.scheduler else ""))
     print(f"{len(experiments)} recipe(s) valid for the {engine} engine")

@@ -206,7 +206,11 @@ def instantiate(spec: dict, slot: str, key: str, experiment, *args, **harness_ar
 
 def accepts(spec: dict, slot: str, experiment, name: str) -> bool:
     """Whether the object [spec] names takes argument `name`."""
-    target = resolve(spec["class_path"], slot, f"{experiment.path}: '{slot}.class_path'", experiment.directory)
+    return takes(resolve(spec["class_path"], slot, f"{experiment.path}: '{slot}.class_path'", experiment.directory), name)
+
+
+def takes(target, name: str) -> bool:
+    """Whether `target`'s signature has a parameter `name` (False where it has no signature to read)."""
     try:
         return name in inspect.signature(target).parameters
     except (TypeError, ValueError):

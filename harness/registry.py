@@ -553,22 +553,12 @@ def _resolve_objects(exp: dict, path: Path) -> str:
         exp["data"]["dataset"] = dataset = objects.canonical_path(dataset, "dataset", where, directory)
         target = objects.resolve(dataset, "dataset", where, directory)
         user = objects.is_user_module(dataset.rpartition(":")[0], directory)
-        given = (("seed",) if _takes(target, "seed") else ()) if user else HARNESS_ARGUMENTS["dataset"]
+        given = (("seed",) if objects.takes(target, "seed") else ()) if user else HARNESS_ARGUMENTS["dataset"]
         objects.check_arguments(target, exp["data"]["init_args"], given, path, "data", dataset)
         uses_user_code |= user
     elif exp["data"]["init_args"]:
         raise RegistryError(f"{path}: 'data.init_args' applies to datasets named by class path; {dataset!r} takes none")
     return objects.code_digest(directory) if uses_user_code else ""
-
-
-def _takes(target, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return False
-
 
 
 INSTALLED_REGISTRY = Path("share") / "torch-repro-harness" / "experiments"  # where an installed wheel keeps the tutorials'

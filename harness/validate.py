@@ -22,8 +22,9 @@ MAX_PARAMETERS = 100_000_000  # the largest tutorial recipe has 535,818
 PROBE_SAMPLES = 256  # at most this many samples in the one batch checked
 
 
-def validate(experiment, options, engine: str = "reference") -> None:
-    """Raise a one-line HarnessError at the first thing in `experiment` a run would fail on."""
+def validate(experiment, options, engine: str = "reference") -> int:
+    """Raise a one-line HarnessError at the first thing in `experiment` a run would fail on; else return
+    the model's parameter count."""
     from .engines.sources import batch_sizes_of, load_splits
 
     where = experiment.path
@@ -63,6 +64,7 @@ def validate(experiment, options, engine: str = "reference") -> None:
             from .engines.multiseed import check_batchable
 
             check_batchable(experiment, model, x, y)
+    return count
 
 
 def _first_samples(dataset, idx, experiment, engine: str):
