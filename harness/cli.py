@@ -1,4 +1,4 @@
-"""The command line: `harness list | new | validate | run | report | check | compare | bench` (also `python -m harness`).
+"""The command line: `harness list | new | validate | run | variance | plan | report | check | compare | bench` (also `python -m harness`).
 
 Exit status: 0 success, 1 a run or check failed (or compare found a difference), 2 bad input (registry, command line, data).
 """
@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 import errno
+import functools
+import math
 import io
 import os
 import signal
 import sys
 from pathlib import Path
 
-from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_CPUS_PER_TASK, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
+from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_CPUS_PER_TASK, MAX_SEED, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
 from . import portable
 from .errors import HarnessError, Terminated
 
@@ -48,32 +50,52 @@ def _short(value) -> str:
 
 
 def _cmd_run(args) -> int:
-    from .registry import load_registry, select
-
-    # The bounds first, before torch is even loaded (the registry's class paths import it).
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None  # None: each experiment's own default
+    experiments, options = _run_setup(args)
+
+    from .runner import run_matrix
+
+    return _execute(args, functools.partial(run_matrix, experiments=experiments, seeds=seeds, results_dir=args.results_dir,
+                                            options=options, force=args.force, costs_from=args.costs_from))
+
+
+def _run_setup(args):
+    """The experiments and RunOptions of `run` and `variance`, every bound checked before torch is even
+    loaded (the registry's class paths import it)."""
+    from .registry import load_registry, select
+    from .seeds import VARIED
+
     for key, most in OVERRIDE_LIMITS.items():  # --epochs, --train-limit, --eval-limit
         check_count("--" + key.replace("_", "-"), getattr(args, key), most)
     # Each job is a whole training process: more than the cores only share them out thinner.
     check_count("--jobs", args.jobs, usable_cpus())
     check_count("--cpus-per-task", args.cpus_per_task, MAX_CPUS_PER_TASK)
+    check_count("--base-seed", args.base_seed, MAX_SEED, least=0)
+    vary = getattr(args, "vary", None)
+    if vary is not None and vary not in VARIED:
+        raise HarnessError(f"--vary: unknown source {clipped(vary)!r}; choose from {', '.join(VARIED)}")
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids, args.dataset)
-    if args.costs_from is not None and not Path(args.costs_from).is_dir():
+    if getattr(args, "costs_from", None) is not None and not Path(args.costs_from).is_dir():
         raise HarnessError(f"--costs-from {args.costs_from}: not a directory; name a results directory (or leave it out)")
 
-    import torch
-
     from .engines.sources import RunOptions
-    from .runner import InProcesses, check_engine, parse_devices, run_matrix
 
-    engine = check_engine(args.engine)
     # Absolute paths: Ray workers do not share the driver's working directory.
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
-                         eval_limit=args.eval_limit, save_weights=args.save_weights)
-    matrix = dict(experiments=experiments, seeds=seeds, engine=engine, results_dir=args.results_dir, options=options, force=args.force,
-                  costs_from=args.costs_from)
+                         eval_limit=args.eval_limit, save_weights=getattr(args, "save_weights", False), vary=vary,
+                         base_seed=args.base_seed)
+    return experiments, options
+
+
+def _execute(args, run) -> int:
+    """`run(engine=, devices=, execute=)` with the executor, devices and engine the command line asks for."""
+    import torch
+
+    from .runner import InProcesses, check_engine, parse_devices
+
+    engine = check_engine(args.engine)
     if args.executor == "local":
         for flag, value in (("--ray-address", args.ray_address), ("--cpus-per-task", args.cpus_per_task)):
             if value is not None:
@@ -81,15 +103,102 @@ def _cmd_run(args) -> int:
         devices = parse_devices(args.devices)
         if args.jobs and args.jobs > 1:
             threads = max(1, torch.get_num_threads() // args.jobs)
-            return run_matrix(devices=devices, execute=InProcesses(args.jobs, threads), **matrix)
-        return run_matrix(devices=devices, **matrix)
+            return run(engine=engine, devices=devices, execute=InProcesses(args.jobs, threads))
+        return run(engine=engine, devices=devices)
     if args.jobs is not None:
         raise HarnessError("--jobs applies to --executor local only; with Ray, --cpus-per-task sets each cell's share")
 
     from .ray_executor import RayExecutor
 
     with RayExecutor(args.ray_address, cpus_per_task=args.cpus_per_task or 1) as execute:
-        return run_matrix(devices=execute.parse_devices(args.devices), execute=execute, **matrix)
+        return run(engine=engine, devices=execute.parse_devices(args.devices), execute=execute)
+
+
+def _cmd_variance(args) -> int:
+    from .seeds import SOURCES
+
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    unknown = [s for s in sources if s not in (*SOURCES, "kernels")]
+    if unknown or not sources:
+        raise HarnessError(f"--sources: {clipped(','.join(unknown) or args.sources)!r} is not a list of sources; "
+                           f"choose from {', '.join((*SOURCES, 'kernels'))}")
+    check_count("--runs", args.runs, MAX_SEEDS, least=2)
+    check_count("--reruns", args.reruns, MAX_SEEDS, least=2)
+    if "kernels" in sources and "cpu" in args.devices:
+        raise HarnessError("--sources kernels: the CPU's kernels are deterministic, so there is nothing to vary there; "
+                           "use it with --devices cuda")
+    args.vary = None
+    experiments, options = _run_setup(args)
+
+    from .registry import load_registry, variants
+    from .variance import run_variance
+
+    def run(engine, devices, **how) -> int:
+        status = run_variance(experiments, sources, args.runs, args.reruns, args.base_seed, options, engine=engine,
+                              devices=devices, results_dir=args.results_dir, force=args.force, **how)
+        registry = load_registry(args.experiments_dir)
+        return max(status, _print_variance(args.results_dir, {**registry, **variants(registry)}, experiments, options,
+                                           args.base_seed, devices, engine))
+
+    return _execute(args, run)
+
+
+def _print_variance(results_dir, registry, experiments, options, base_seed, devices, engine) -> int:
+    from tabulate import tabulate
+
+    from .variance import NOT_ADDITIVE, SPREAD_HEADERS, spread_rows, variance_tables
+    from .report.formatting import fmt
+
+    found, problems = variance_tables(results_dir, registry, experiments, options, base_seed, devices, engine)
+    for design, groups in found:
+        for metric in ("valid_acc", "test_acc", "test_loss"):
+            rows = spread_rows(groups, metric, lambda v: fmt(metric, v))
+            if rows:
+                print(f"\n{design.label}: {metric}")
+                print(tabulate(rows, headers=SPREAD_HEADERS, tablefmt="simple", disable_numparse=True))
+    print("\n" + NOT_ADDITIVE)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    if not problems:
+        print("reruns with every seed fixed: identical" + (" (weights and metrics)" if "cpu" in devices else ""))
+    return 1 if problems else 0
+
+
+def _cmd_plan(args) -> int:
+    from .registry import load_registry, select, variants
+    from . import rows as counted_rows
+    from .report.formatting import fmt, fmt_diff
+    from .variance import ordinary_rows, plan_answer
+
+    check_count("--epochs", args.epochs, OVERRIDE_LIMITS["epochs"])
+    if not 0 < args.power < 1:
+        raise HarnessError(f"--power must lie between 0 and 1, got {args.power}")
+    if len(args.ids) > 2:
+        raise HarnessError(f"plan: give one experiment, or two to compare; got {len(args.ids)}")
+    registry = load_registry(args.experiments_dir)
+    registry = {**registry, **variants(registry)}
+    experiments = select(registry, args.ids)
+    counted = counted_rows.count(args.results_dir, registry)
+    setting = {"epochs": args.epochs} if args.epochs else {}
+    arms = [ordinary_rows(counted.runs, e.id, args.device, args.engine, setting) for e in experiments]
+    metric = args.metric or experiments[0].published and experiments[0].published["metric"] or "test_acc"
+    answer = plan_answer(arms[0], metric, args.delta, arms[1] if len(arms) > 1 else None, args.power)
+    ids = " vs ".join(e.id for e in experiments)
+    print(f"{ids} [{args.device}, {args.engine}{', epochs=' + str(args.epochs) if args.epochs else ''}], {metric}: "
+          f"to detect a difference of {fmt_diff(metric, args.delta)} at 5% two-sided with {args.power:.0%} power")
+    n = ", ".join(str(len(a)) for a in arms)
+    print(f"  from {n} run(s): sd {fmt(metric, answer.sd)}" +
+          (f"; sd of the paired differences {fmt(metric, answer.sd_difference)}" if not math.isnan(answer.sd_difference) else ""))
+
+    def runs(value: float) -> str:
+        return "–" if math.isnan(value) else f"{value:.0f}"
+
+    print(f"  two-sample t (statsmodels TTestIndPower): {runs(answer.two_sample)} runs per arm")
+    if len(arms) > 1:
+        print(f"  paired t over shared seeds (TTestPower): {runs(answer.paired)} seeds, each run in both arms")
+    print(f"  Noether's formula for P(A > B) (Mann-Whitney; P = {answer.p_greater:.3f} at that shift): "
+          f"{runs(answer.noether)} runs per arm")
+    return 0
 
 
 def _cmd_bench(args) -> int:
@@ -140,6 +249,37 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="where datasets are kept (default data/, or HARNESS_DATA_DIR)")
     p.add_argument("--data-mirror", default=os.environ.get("HARNESS_DATA_MIRROR"),
                    help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
+
+
+def _add_training(p: argparse.ArgumentParser) -> None:
+    """What `run` and `variance` share: the experiments, where and how they train, the executor."""
+    _add_common(p)
+    p.add_argument("ids", nargs="*", default=["all"],
+                   help="experiment ids (<id>@fashion-mnist: an MNIST recipe on Fashion-MNIST), or 'all' (default)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help="run the recipes on this dataset instead (fashion-mnist for the MNIST experiments)")
+    p.add_argument("--base-seed", type=int, default=0, help="with --vary (and for variance): the seed of every source not varied (default 0)")
+    p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
+    p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
+    p.add_argument("--results-dir", default="results", help="where runs.csv and epochs.csv go (default results)")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (rows marked faithful=false)")
+    p.add_argument("--train-limit", type=int, default=None, metavar="N",
+                   help="train on the first N training samples only (quick runs; rows marked faithful=false)")
+    p.add_argument("--eval-limit", type=int, default=None, metavar="N",
+                   help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
+    p.add_argument("--force", action="store_true", help="run cells again even where results exist")
+    _add_data(p)
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="with the local executor: N cells at once in worker processes, torch's threads shared "
+                   "out among them (default 1: one cell after another in this process)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: cell after cell in this process (default); ray: each cell a Ray task (`make setup-ray`)")
+    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="with --executor ray: 'auto' or host:port joins a running cluster "
+                   "(default: RAY_ADDRESS's cluster where set, else a new local Ray instance)")
+    p.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
+                   help="with --executor ray: CPUs (and torch threads) each CPU cell asks for (default 1)")
+    _add_portable(p)
 
 
 def _add_portable(p: argparse.ArgumentParser) -> None:
@@ -308,41 +448,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("run", help="run experiments x seeds x devices and record the results")
-    _add_common(p)
-    p.add_argument("ids", nargs="*", default=["all"],
-                   help="experiment ids (<id>@fashion-mnist: an MNIST recipe on Fashion-MNIST), or 'all' (default)")
-    p.add_argument("--dataset", default=None, metavar="NAME",
-                   help="run the recipes on this dataset instead (fashion-mnist for the MNIST experiments)")
+    _add_training(p)
     p.add_argument("--seeds", default=None,
                    help="seeds: ranges and lists, e.g. 0-4 or 0,3,7 (default: each experiment's registry `seeds`, "
                    "0 to N-1, 5 where its file states none)")
-    p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
-    p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
-    p.add_argument("--results-dir", default="results", help="where runs.csv and epochs.csv go (default results)")
-    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (rows marked faithful=false)")
-    p.add_argument("--train-limit", type=int, default=None, metavar="N",
-                   help="train on the first N training samples only (quick runs; rows marked faithful=false)")
-    p.add_argument("--force", action="store_true", help="run cells again even where results exist")
+    p.add_argument("--vary", default=None, metavar="SOURCE",
+                   help="seed one source of randomness with each seed, the others with --base-seed: init, split, order, "
+                   "dropout, bit, kernels or none (rows marked faithful=false; docs/variance.md)")
     p.add_argument("--save-weights", action="store_true",
                    help="keep each run's final state_dict at <results-dir>/weights/<run_id>.pt (torch.load(..., weights_only=True))")
     p.add_argument("--costs-from", default=None, metavar="DIR",
                    help="a results directory whose runs tell what each recipe costs, for the estimate of the time left "
                         "where --results-dir has no run of it yet (make all: the committed results)")
-    p.add_argument("--eval-limit", type=int, default=None, metavar="N",
-                   help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
-    _add_data(p)
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="with the local executor: N cells at once in worker processes, torch's threads shared "
-                   "out among them (default 1: one cell after another in this process)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local: cell after cell in this process (default); ray: each cell a Ray task (`make setup-ray`)")
-    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help="with --executor ray: 'auto' or host:port joins a running cluster "
-                   "(default: RAY_ADDRESS's cluster where set, else a new local Ray instance)")
-    p.add_argument("--cpus-per-task", type=int, default=None, metavar="N",
-                   help="with --executor ray: CPUs (and torch threads) each CPU cell asks for (default 1)")
-    _add_portable(p)
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("variance", help="where the spread over seeds comes from: each source of randomness varied alone")
+    _add_training(p)
+    p.add_argument("--sources", default=",".join(("init", "split", "order", "dropout", "bit")),
+                   help="comma list of sources to vary one at a time: init, split, order, dropout, bit, kernels (CUDA only) "
+                   "(default: the first five)")
+    p.add_argument("--runs", type=int, default=20, help="runs per source, and ordinary seeds varying all (default 20)")
+    p.add_argument("--reruns", type=int, default=3, help="runs with every seed fixed, whose spread must be 0 on the CPU (default 3)")
+    p.set_defaults(func=_cmd_variance)
+
+    p = sub.add_parser("plan", help="how many runs would detect a difference of a given size, from the spread recorded")
+    _add_common(p)
+    p.add_argument("ids", nargs="+", help="one experiment, or two (A B) to compare, paired over their shared seeds")
+    p.add_argument("--delta", type=float, required=True, help="the difference to detect, in the metric's units (0.001 = 0.1 pp)")
+    p.add_argument("--metric", default=None, help="default: the published metric, else test_acc")
+    p.add_argument("--power", type=float, default=0.8, help="default 0.8")
+    p.add_argument("--device", default="cpu", help="the runs' device (default cpu)")
+    p.add_argument("--engine", default="fast", help="the runs' engine (default fast)")
+    p.add_argument("--epochs", type=int, default=None, help="use the runs shortened to this many epochs (default: full recipes)")
+    p.add_argument("--results-dir", default="results", help="where the runs are (default results)")
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("validate", help="check recipes end to end without training: imports, arguments, data, one forward pass")
     _add_common(p)

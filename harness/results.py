@@ -50,6 +50,9 @@ RUN_COLUMNS = [
     # What proves two runs bit-identical, and what names the user code a recipe ran: a SHA-256 of the final
     # weights (`training.state_sha256`), and of the Python files beside the recipe (empty: it names none).
     "weights_sha256", "code_sha256",
+    # Each source's seed where the run seeds them one by one (`--vary`, docs/variance.md); all empty under the
+    # tutorials' scheme, where `seed` alone drives every draw. seed_bit: which weight got one ulp (empty: none).
+    "seed_init", "seed_split", "seed_order", "seed_dropout", "seed_bit",
 ]
 EPOCH_COLUMNS = [
     "run_id", "epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc",
@@ -329,10 +332,7 @@ class ResultsStore:
         """The table with `new_rows` appended, in a temporary file beside it (see `_commit`)."""
         path = self.dir / table
         columns = TABLES[table]
-        old = safe_files.read_bytes(path) or b""
-        if old and old.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace") != ",".join(columns):
-            raise HarnessError(f"{path}: header is not this version's columns, so new rows would not line up; "
-                               "move the file aside (or pass another --results-dir)")
+        old = _widened(safe_files.read_bytes(path) or b"", columns, path)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
         if not old:
@@ -358,6 +358,29 @@ class ResultsStore:
                 for tmp, _ in prepared:
                     tmp.unlink(missing_ok=True)
             self._release(list(release))
+
+
+def _widened(old: bytes, columns: list[str], path: Path) -> bytes:
+    """A table's bytes with this version's header: an earlier version's file (its columns a prefix of
+    today's) rewritten with the later columns empty in every record, which is what it reads as; any other
+    header is refused, since new rows would not line up."""
+    if not old:
+        return old
+    header = old.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace").split(",")
+    if header == columns:
+        return old
+    refusal = HarnessError(f"{path}: header is not this version's columns, so new rows would not line up; "
+                           "move the file aside (or pass another --results-dir)")
+    if header != columns[: len(header)]:
+        raise refusal
+    records = list(csv.reader(io.StringIO(_ended(old, path).decode("utf-8"), newline="")))[1:]
+    if any(len(record) != len(header) for record in records):  # a damaged record: `harness check` names it
+        raise refusal
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(record + [""] * (len(columns) - len(header)) for record in records)
+    return buf.getvalue().encode("utf-8")
 
 
 _UNRECORDED = "the run was not recorded: free some space (or fix the permissions) and run it again"

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
+from .seeds import SEED_COLUMNS, SOURCES, VARIED, source_seeds
 from .errors import HarnessError
 from .registry import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
 from .results import EARLIEST_COLUMNS, FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, overrides_json, read_table
@@ -35,10 +36,11 @@ RUN_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss"
 TIMES = ("wall_time_s", "train_time_s", "train_samples_per_s", "epoch_time_s", "samples_per_s")
 LOSSES = ("train_loss", "valid_loss", "test_loss", "running_loss")
 FLOATS = (*RUN_METRICS, *TIMES, "running_loss")
-INTEGERS = ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch")
+INTEGERS = ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch", *SEED_COLUMNS)
 BOOLEANS = ("faithful",)
 # The largest value an integer column can hold as the harness writes it (the others: any).
-MOST = {"seed": MAX_SEED, "epochs": MAX_EPOCHS, "epoch": MAX_EPOCHS, "diverged_epoch": MAX_EPOCHS}
+MOST = {"seed": MAX_SEED, "epochs": MAX_EPOCHS, "epoch": MAX_EPOCHS, "diverged_epoch": MAX_EPOCHS,
+        **{column: MAX_SEED for column in SEED_COLUMNS}}
 # What identifies a run: never empty in a row the harness wrote.
 REQUIRED = ("run_id", "experiment", "seed", "device", "engine", "epochs", "faithful", "status", "config_hash", "started_at")
 STARTED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00")  # isoformat(timespec="seconds") in UTC
@@ -77,7 +79,7 @@ class Table:
     name: str
     records: list[tuple[int, dict]] = field(default_factory=list)
     problem: str | None = None  # unreadable: no record of it counts
-    older: bool = False  # written by an earlier version (fewer columns): readable, not appendable
+    older: bool = False  # written by an earlier version (fewer columns): read, and widened when next appended to
     short: list[tuple[int, int]] = field(default_factory=list)  # (line, fields) of records cut short or too long
 
     @property
@@ -211,7 +213,20 @@ def run_row_problem(row: dict) -> str | None:
             return f"{column} {row[column]!r} is not a SHA-256 (64 lowercase hex digits) as the harness writes it"
     if not _utc_timestamp(row["started_at"]):
         return f"started_at {row['started_at']!r} is not a UTC time as the harness writes it (e.g. 2025-01-31T12:00:00+00:00)"
-    return _overrides_problem(row["overrides"])
+    return _overrides_problem(row["overrides"]) or _source_seeds_problem(row)
+
+
+def _source_seeds_problem(row: dict) -> str | None:
+    """The seed_* columns are empty under the tutorials' scheme, and what `--vary` gives otherwise."""
+    overrides = json.loads(row["overrides"]) if row["overrides"] else {}
+    written = tuple(row[column] for column in SEED_COLUMNS)
+    if "vary" not in overrides:
+        return None if not any(written) else "seed_* columns given, but overrides name no varied source (vary)"
+    seeds = source_seeds(overrides["vary"], overrides["base_seed"], int(row["seed"]))
+    expected = tuple("" if seeds[source] is None else str(seeds[source]) for source in SOURCES)
+    if written != expected:
+        return f"seed_* columns {','.join(written)} are not those of vary={overrides['vary']} (expected {','.join(expected)})"
+    return None
 
 
 def _utc_timestamp(text: str) -> bool:
@@ -234,9 +249,19 @@ def _overrides_problem(text: str) -> str | None:
         overrides = None
     if not isinstance(overrides, dict) or not overrides:
         return f"overrides {text!r} is not a JSON object of overrides"
+    if ("vary" in overrides) != ("base_seed" in overrides):
+        return f"overrides {text!r}: vary and base_seed come together"
     for key, value in overrides.items():
+        if key == "vary":
+            if value not in VARIED:
+                return f"overrides {text!r}: vary is not one of {', '.join(VARIED)}"
+            continue
+        if key == "base_seed":
+            if type(value) is not int or not 0 <= value <= MAX_SEED:
+                return f"overrides {text!r}: base_seed is not an integer from 0 to {MAX_SEED}"
+            continue
         if key not in OVERRIDE_LIMITS:
-            return f"overrides {text!r}: {key!r} is not one of {', '.join(OVERRIDE_LIMITS)}"
+            return f"overrides {text!r}: {key!r} is not one of {', '.join((*OVERRIDE_LIMITS, 'vary', 'base_seed'))}"
         if type(value) is not int or not 1 <= value <= OVERRIDE_LIMITS[key]:
             return f"overrides {text!r}: {key} is not an integer from 1 to {OVERRIDE_LIMITS[key]}"
     written = overrides_json(overrides)

@@ -181,6 +181,7 @@ def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOut
         "dataset_md5": outcome.dataset_md5,
         "diverged_epoch": outcome.diverged_epoch, "message": outcome.message,
         "weights_sha256": state_sha256(outcome.state) if outcome.state else "", "code_sha256": exp.code_sha256,
+        **{f"seed_{source}": value for source, value in (options.seeds_of(seed) or {}).items()},
     }
     run.update({column: spreadsheet_safe(run[column]) for column in FREE_TEXT_COLUMNS})
     if options.save_weights and outcome.state:
@@ -378,10 +379,6 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     with store.locked():  # also proves the directory writable before anything trains
         tables = counted_rows.read(results_dir, lock_held=True)
     counted_rows.refuse_unreadable(tables)
-    for table in (tables.runs, tables.epochs, tables.trace):
-        if table.older:
-            raise HarnessError(f"{store.dir / table.name}: written by an earlier version of the harness (fewer columns), "
-                               "so new rows would not line up; pass another --results-dir")
     rows = tables.runs.rows
     known_run_ids = {r["run_id"] for r in rows}
     accepted = counted_rows.accepted(rows)

@@ -7,6 +7,8 @@ Each function answers one question, stated in its docstring:
 - `unpaired`: do two independent samples differ?
 - `equivalence_p`: do two arms' means lie within a margin of each other (TOST)?
 - `seeds_to_decide`: how many seeds would settle a comparison that is undecided?
+- `sd_interval`, `sd_ratio_interval`: how large is a spread, and how large against another (`harness variance`)?
+- `runs_needed`: how many runs would detect a difference of a given size (`harness plan`)?
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
+from statsmodels.stats.nonparametric import rank_compare_2indep
 from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
@@ -238,3 +241,91 @@ def _quiet(compute) -> float:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         return float(compute())
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A standard deviation over n runs with its 95% interval (NaN where n < 2)."""
+
+    n: int
+    mean: float
+    sd: float
+    low: float
+    high: float
+
+
+def sd_interval(values) -> Spread:
+    """How large is the spread? The sample standard deviation and its chi-square 95% interval,
+    sqrt((n-1) s^2 / chi2 quantiles), exact for normal data. A spread of exactly 0 has the interval [0, 0]."""
+    x = finite(values)
+    n = len(x)
+    mean = float(x.mean()) if n else math.nan
+    if n < 2:
+        return Spread(n, mean, math.nan, math.nan, math.nan)
+    sd, df = (float(x.std(ddof=1)) if np.ptp(x) > 0 else 0.0), n - 1  # equal values: exactly 0, not rounding's 1e-17
+    upper, lower = scipy_stats.chi2.ppf([(1 + LEVEL) / 2, (1 - LEVEL) / 2], df)
+    return Spread(n, mean, sd, sd * math.sqrt(df / upper), sd * math.sqrt(df / lower))
+
+
+def sd_ratio_interval(a: Spread, b: Spread) -> tuple[float, float, float]:
+    """How large is spread a against spread b (independent runs)? sd_a / sd_b and its 95% interval from
+    the F distribution of (s_a^2 / s_b^2) / (sigma_a^2 / sigma_b^2) on (n_a - 1, n_b - 1) degrees of
+    freedom. NaN where either has fewer than two runs or b's spread is 0."""
+    if a.n < 2 or b.n < 2 or not b.sd > 0:
+        return (math.nan,) * 3
+    ratio = a.sd / b.sd
+    f_high, f_low = scipy_stats.f.ppf([(1 + LEVEL) / 2, (1 - LEVEL) / 2], a.n - 1, b.n - 1)
+    return ratio, ratio / math.sqrt(f_high), ratio / math.sqrt(f_low)
+
+
+@dataclass(frozen=True)
+class RunsNeeded:
+    """Runs per arm that detect a difference `delta` with the given power, by test (None: no number does;
+    NaN: not computable from these runs)."""
+
+    delta: float
+    sd: float  # the spread the t tests assume (pooled over the arms)
+    two_sample: float
+    paired: float  # from the spread of the per-seed differences; NaN without shared seeds
+    sd_difference: float
+    p_greater: float  # P(A + delta > A') + P(=)/2 among the runs: the effect Noether's formula is for
+    noether: float
+
+
+def runs_needed(a, delta: float, b=None, paired_differences=None, power: float = POWER) -> RunsNeeded:
+    """How many runs per arm would detect a difference `delta` (in the metric's units) at 5% two-sided,
+    with `power`, at the spread these runs show?
+
+    - two-sample t (statsmodels' TTestIndPower) at effect delta / sd, the sd pooled over `a` and `b`;
+    - paired t (TTestPower) at effect delta / sd of `paired_differences` (B − A over shared seeds);
+    - Noether's formula for the Mann-Whitney test of P(A > B), the effect Bouthillier et al. recommend:
+      n per arm = (z_{1-alpha/2} + z_{power})^2 / (6 (p - 1/2)^2), where p = P(A + delta > A') is
+      estimated from `a`'s runs against themselves shifted by delta (statsmodels' rank_compare_2indep,
+      ties counted half), which holds for discrete and skewed metrics alike.
+    """
+    arms = [finite(a)] + ([finite(b)] if b is not None else [])
+    dof = sum(len(x) - 1 for x in arms)
+    sd = math.sqrt(sum((len(x) - 1) * x.var(ddof=1) for x in arms if len(x) > 1) / dof) if dof > 0 else math.nan
+    diffs = finite(paired_differences) if paired_differences is not None else np.array([])
+    sd_difference = float(diffs.std(ddof=1)) if len(diffs) > 1 else math.nan
+    p_greater = noether = math.nan
+    if len(arms[0]) > 1 and delta > 0:
+        p_greater = _quiet(lambda: rank_compare_2indep(arms[0] + delta, arms[0]).prob1)
+        if p_greater != 0.5:
+            z = scipy_stats.norm.ppf(1 - (1 - LEVEL) / 2) + scipy_stats.norm.ppf(power)
+            noether = float(max(2, math.ceil(z**2 / (6 * (p_greater - 0.5) ** 2))))
+    return RunsNeeded(delta, sd, _t_runs(TTestIndPower(), delta, sd, power), _t_runs(TTestPower(), delta, sd_difference, power),
+                      sd_difference, p_greater, noether)
+
+
+def _t_runs(analysis, delta: float, sd: float, power: float) -> float:
+    """Runs (per arm, or pairs) a t test of `analysis` needs at effect delta / sd; 2 at least; NaN without a spread."""
+    if not sd > 0 or not delta > 0:
+        return math.nan
+    effect = delta / sd
+    # So large an effect that the fewest runs a t test takes do. Power grows with the effect, and the
+    # noncentral t gives NaN far out: an effect of 20 stands for any larger one.
+    if analysis.power(min(effect, 20.0), 2, 1 - LEVEL) >= power:
+        return 2.0
+    n = _quiet(lambda: analysis.solve_power(effect_size=effect, alpha=1 - LEVEL, power=power, alternative="two-sided"))
+    return float(max(2, math.ceil(n))) if math.isfinite(n) else math.nan

@@ -27,11 +27,12 @@ from .registry import is_logged_epoch
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def set_determinism() -> None:
-    """Deterministic kernels everywhere; cuBLAS needs its workspace fixed before first use."""
+def set_determinism(deterministic: bool = True) -> None:
+    """Deterministic kernels everywhere (cuBLAS needs its workspace fixed before first use); or, to measure
+    what they take away, the fastest kernels CUDA picks, whatever order they add in."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def make_loss(experiment) -> nn.Module:
@@ -390,6 +391,22 @@ def state_sha256(state: dict[str, torch.Tensor]) -> str:
         digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return digest.hexdigest()
+
+
+def nudge_one_weight(model: nn.Module, seed: int) -> tuple[str, int]:
+    """Add one ulp (the next float up) to one weight, picked uniformly among all the model's floating
+    parameters by a generator of `seed`; the global RNG is left alone. Returns (parameter name, flat index)."""
+    params = [(name, p) for name, p in model.named_parameters() if p.is_floating_point() and p.numel()]
+    total = sum(p.numel() for _, p in params)
+    pick = int(torch.randint(total, (), generator=torch.Generator().manual_seed(seed)))
+    for name, p in params:
+        if pick < p.numel():
+            with torch.no_grad():
+                flat = p.view(-1)
+                flat[pick] = torch.nextafter(flat[pick], torch.tensor(math.inf, dtype=p.dtype, device=p.device))
+            return name, pick
+        pick -= p.numel()
+    raise ValueError("the model has no floating-point parameter to nudge")
 
 
 def fresh_model(experiment, seed: int, device: torch.device) -> nn.Module:

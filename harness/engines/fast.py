@@ -25,14 +25,17 @@ def _draw_loader_seed(generator: torch.Generator | None = None) -> int:
     return int(torch.empty((), dtype=torch.int64).random_(generator=generator).item())
 
 
-def loader_permutation(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def loader_permutation(n: int, generator: torch.Generator | None = None, owned: bool = False) -> torch.Tensor:
     """The order `DataLoader(dataset, shuffle=True)` visits n samples in, drawn as it draws it.
 
     The iterator draws its base seed, then RandomSampler draws a seed for a private generator and
     calls randperm on it: two int64 draws from the global RNG (or `generator`, standing in for it)
-    per epoch, in this order.
+    per epoch, in this order. `owned`: `generator` is the loader's own (`DataLoader(generator=g)`),
+    which the sampler shuffles with directly, after the base seed.
     """
-    _draw_loader_seed(generator)
+    seed = _draw_loader_seed(generator)
+    if owned:
+        return torch.randperm(n, generator=generator)
     seed = _draw_loader_seed(generator)
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
@@ -44,10 +47,10 @@ def batch_sizes(n: int, batch: int | None) -> list[int]:
     return sorted({min(batch, n), n % batch or min(batch, n)})
 
 
-def loader_order(n: int, shuffle: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+def loader_order(n: int, shuffle: bool, generator: torch.Generator | None = None, owned: bool = False) -> torch.Tensor:
     """The order a training DataLoader visits n samples in: shuffled, or in order after its one draw."""
     if shuffle:
-        return loader_permutation(n, generator)
+        return loader_permutation(n, generator, owned)
     _draw_loader_seed(generator)
     return torch.arange(n)
 
@@ -64,10 +67,14 @@ def in_batches(x: torch.Tensor, y: torch.Tensor, batch: int | None, generator: t
 
 
 class TensorSource:
-    def __init__(self, experiment, splits: Splits, device: torch.device):
+    """`order`: the loaders' own generator under per-source seeds, None where they draw from the global RNG."""
+
+    def __init__(self, experiment, splits: Splits, device: torch.device, order: torch.Generator | None = None):
         self.batch, self.eval_batch = batch_sizes_of(experiment)
         self.shuffle = experiment.training["shuffle"]
         self.device = device
+        self.order = order
+        self.generators = [order] if order is not None else []
 
         def resident(found):
             if found is None:
@@ -89,7 +96,7 @@ class TensorSource:
         if self.batch is None:
             yield x, y
             return
-        order = loader_order(self.n_train, self.shuffle).to(self.device)
+        order = loader_order(self.n_train, self.shuffle, self.order, owned=self.order is not None).to(self.device)
         for i in range(0, self.n_train, self.batch):
             idx = order[i : i + self.batch]
             yield x[idx], y[idx]
@@ -98,7 +105,7 @@ class TensorSource:
         tensors = self.splits[split]
         if tensors is None:
             return None
-        return in_batches(*tensors, self.eval_batch)
+        return in_batches(*tensors, self.eval_batch, self.order)
 
 
 def make_step(model: nn.Module, experiment, source) -> StepFn | None:

@@ -35,11 +35,11 @@ from torch import nn
 
 from ..datasets import as_tensors
 from ..errors import HarnessError
-from ..training import (EpochTally, RunOutcome, count_correct, fresh_model, labels_for, make_loss, make_optimizer, make_scheduler,
-                        set_determinism, train_lanes)
+from ..training import (EpochTally, RunOutcome, count_correct, labels_for, make_loss, make_optimizer, make_scheduler,
+                        train_lanes)
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_order
-from .sources import RunOptions, batch_sizes_of, load_splits
+from .sources import RunOptions, batch_sizes_of, seeded_model_and_splits
 
 
 VMAP_FALLBACK = ".*performance drop.*"  # what vmap's per-seed-loop warning says
@@ -70,8 +70,9 @@ class StackedSource:
     with no batch size a split is one batch, in order, and draws nothing.
     """
 
-    def __init__(self, splits: dict, experiment, generators: list[torch.Generator]):
+    def __init__(self, splits: dict, experiment, generators: list[torch.Generator], owned: bool = False):
         self.splits, self.generators = splits, generators  # split -> (x pool, y pool, (seeds, n) rows) or None
+        self.owned = owned  # the generators are the loaders' own (per-source seeds), not stand-ins for the global RNG
         self.batch, self.eval_batch = batch_sizes_of(experiment)
         self.shuffle = experiment.training["shuffle"]
         self.n_train = splits["train"][2].shape[1]
@@ -91,7 +92,7 @@ class StackedSource:
         if self.batch is None:
             yield self._gather(train, idx)
             return
-        orders = torch.stack([loader_order(self.n_train, self.shuffle, g) for g in self.generators]).to(idx.device)
+        orders = torch.stack([loader_order(self.n_train, self.shuffle, g, self.owned) for g in self.generators]).to(idx.device)
         idx = idx.gather(1, orders)
         for i in range(0, self.n_train, self.batch):
             yield self._gather(train, idx[:, i : i + self.batch])
@@ -116,18 +117,18 @@ def _rng_follower() -> torch.Generator:
 
 
 def start_seeds(experiment, seeds, device, options: RunOptions):
-    """Each seed's model and data, drawn from the global RNG as a single-seed run draws them."""
+    """Each seed's model and data, drawn as a single-seed run draws them; its loaders' draws then come from
+    a generator of its own: a copy of where the global RNG stands (the tutorials' scheme) or its `order` one."""
     models, per_seed, shared = [], [], None
     for seed in seeds:
-        set_determinism()
-        models.append(fresh_model(experiment, seed, device))
-        splits = load_splits(experiment, seed, options, shared)
+        model, splits, order = seeded_model_and_splits(experiment, seed, device, options, shared)
+        models.append(model)
         shared = None if splits.datasets.seeded else splits.datasets
-        per_seed.append((splits, _rng_follower()))
-    return models, _stacked(experiment, per_seed, device)
+        per_seed.append((splits, order if order is not None else _rng_follower()))
+    return models, _stacked(experiment, per_seed, device, owned=options.vary is not None)
 
 
-def _stacked(experiment, per_seed: list, device) -> StackedSource:
+def _stacked(experiment, per_seed: list, device, owned: bool = False) -> StackedSource:
     """The seeds' splits as pools of samples on the device and a row of indices into them per seed.
 
     A dataset the seeds share (an image set) is held once; one drawn per seed (a seeded table split)
@@ -157,7 +158,7 @@ def _stacked(experiment, per_seed: list, device) -> StackedSource:
             continue
         rows = torch.stack([lookups[id(ds)][torch.tensor(idx, dtype=torch.int64)] for ds, idx in found]).to(device)
         stacked[name] = (x_pool, y_pool, rows)
-    source = StackedSource(stacked, experiment, [g for _, g in per_seed])
+    source = StackedSource(stacked, experiment, [g for _, g in per_seed], owned)
     source.dataset_md5s = [splits.datasets.md5 for splits, _ in per_seed]
     return source
 
@@ -208,7 +209,7 @@ def check_batchable(experiment, model: nn.Module, x: torch.Tensor, y: torch.Tens
 class BatchedSeeds:
     """The S seeds' models as one batched model, a lane each, for `training.train_lanes`."""
 
-    def __init__(self, models, experiment, device: torch.device, source):
+    def __init__(self, models, experiment, device: torch.device, source, randomness: str = "different"):
         self.count = len(models)
         loss_fn = make_loss(experiment)
         self.params, self.buffers = stack_module_state(models)
@@ -218,7 +219,7 @@ class BatchedSeeds:
             outputs = functional_call(self.base, (params, buffers), (x,))
             return loss_fn(outputs, y), outputs
 
-        self.batched = vmap(loss_and_outputs, randomness="different")
+        self.batched = vmap(loss_and_outputs, randomness=randomness)
         self.correct = vmap(partial(count_correct, regression=experiment.regression))
         graphed = graphs.enabled(device) and experiment.scheduler is None  # a captured step replays its learning rate
         optimizer = make_optimizer(experiment, self.params.values(), capturable=graphed)
@@ -266,8 +267,13 @@ def run(experiment, seeds, device: torch.device, options: RunOptions, on_epoch=N
     reason = refusal(experiment)
     if reason:
         raise HarnessError(reason)
+    if options.vary == "dropout" and len(seeds) > 1:
+        raise HarnessError(f"{experiment.id}: the multiseed engine draws every lane's dropout masks from one stream, so "
+                           "lanes cannot each have a dropout seed of their own; vary dropout with --engine fast or reference")
     models, source = start_seeds(experiment, seeds, device, options)
-    lanes = BatchedSeeds(models, experiment, device, source)
+    # Per-source seeds give every lane the same dropout seed: the same masks, drawn once from the global
+    # RNG as a single run draws them. The tutorials' scheme gives each lane masks of its own.
+    lanes = BatchedSeeds(models, experiment, device, source, "same" if options.vary is not None else "different")
     del models
     outcomes = train_lanes(lanes, source, experiment, options.epochs_for(experiment), device, on_epoch)
     for outcome, md5 in zip(outcomes, source.dataset_md5s):

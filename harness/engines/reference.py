@@ -12,10 +12,12 @@ from .sources import RunOptions, Splits, batch_sizes_of, run_each_seed
 
 class LoaderSource:
     """Each split through a DataLoader (the training one shuffling where the recipe does); a recipe
-    without a batch size takes the whole split at once, as T1's iris code does, with no loader."""
+    without a batch size takes the whole split at once, as T1's iris code does, with no loader. `order`:
+    the loaders' own generator under per-source seeds (None: they draw from the global RNG)."""
 
-    def __init__(self, experiment, splits: Splits, device: torch.device):
+    def __init__(self, experiment, splits: Splits, device: torch.device, order: torch.Generator | None = None):
         self.device, self.regression = device, experiment.regression
+        self.generators = [order] if order is not None else []
         batch, eval_batch = batch_sizes_of(experiment)
         self.n_train = len(splits.train_idx)
         self.batches = {}
@@ -30,7 +32,8 @@ class LoaderSource:
                 self.batches[name] = [as_tensors(dataset, idx, experiment)]
                 continue
             subset = Subset(dataset, idx) if len(idx) < len(dataset) else dataset
-            self.batches[name] = DataLoader(subset, batch_size=size, shuffle=name == "train" and experiment.training["shuffle"])
+            self.batches[name] = DataLoader(subset, batch_size=size, shuffle=name == "train" and experiment.training["shuffle"],
+                                            generator=order)
 
     def _moved(self, batches):
         for x, y in batches:

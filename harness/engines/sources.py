@@ -9,8 +9,9 @@ from torch.utils.data import random_split
 
 from ..bounds import OVERRIDE_LIMITS
 from ..datasets import Datasets, load_datasets
-from ..training import RunOutcome, fresh_model, set_determinism, train
-
+from ..errors import HarnessError
+from ..seeds import VARIED, source_seeds
+from ..training import RunOutcome, fresh_model, nudge_one_weight, set_determinism, train
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -22,11 +23,25 @@ class RunOptions:
     train_limit: int | None = None  # first N training samples only: not faithful either
     eval_limit: int | None = None  # evaluate on the first N samples of each split only: not faithful
     save_weights: bool = False  # keep each run's final state_dict at <results-dir>/weights/<run_id>.pt
+    # None: the tutorials' scheme, one `torch.manual_seed(seed)` drawing everything in their order. Else the
+    # source (one of VARIED) that the run's seed drives, each other source seeded with `base_seed`: not faithful.
+    vary: str | None = None
+    base_seed: int = 0
+
+    def __post_init__(self):
+        if self.vary is not None and self.vary not in VARIED:
+            raise HarnessError(f"--vary: unknown source {self.vary!r}; choose from {', '.join(VARIED)}")
 
     @property
     def overrides(self) -> dict:
         named = {key: getattr(self, key) for key in OVERRIDE_LIMITS}  # the options a row's `overrides` may name
+        if self.vary is not None:
+            named.update(vary=self.vary, base_seed=self.base_seed)
         return {k: v for k, v in named.items() if v is not None}
+
+    def seeds_of(self, seed: int) -> dict[str, int | None] | None:
+        """The run's seed per source; None under the tutorials' single seed."""
+        return None if self.vary is None else source_seeds(self.vary, self.base_seed, seed)
 
     def epochs_for(self, experiment) -> int:
         return self.epochs or experiment.training["epochs"]
@@ -37,16 +52,19 @@ def train_size(n: int, valid_fraction: float) -> int:
     return int(n * (1 - valid_fraction))
 
 
-def split_indices(n: int, valid_fraction: float, split_seed: int | None) -> tuple[list[int], list[int]]:
+def split_indices(n: int, valid_fraction: float, split_seed: int | None, generator: torch.Generator | None = None
+                  ) -> tuple[list[int], list[int]]:
     """`random_split(dataset, (train, valid))` as T1 #10 and T2 call it, on indices.
 
-    With no `split_seed` the split draws from the global RNG (T1 #10), after the model's
-    initialisation; with one it uses its own generator (T2's `Generator().manual_seed(42)`).
+    With no `split_seed` the split draws from `generator`, by default the global RNG (T1 #10), after the
+    model's initialisation; with one it uses its own generator (T2's `Generator().manual_seed(42)`).
     """
     if not valid_fraction:
         return list(range(n)), []
     train = train_size(n, valid_fraction)
-    generator = torch.Generator().manual_seed(split_seed) if split_seed is not None else torch.default_generator
+    if split_seed is not None:
+        generator = torch.Generator().manual_seed(split_seed)
+    generator = generator or torch.default_generator
     train, valid = random_split(range(n), (train, n - train), generator=generator)
     return list(train.indices), list(valid.indices)
 
@@ -72,15 +90,16 @@ class Splits:
         return found[name]
 
 
-def load_splits(experiment, seed: int, options: RunOptions, datasets: Datasets | None = None) -> Splits:
+def load_splits(experiment, seed: int, options: RunOptions, datasets: Datasets | None = None,
+                generator: torch.Generator | None = None) -> Splits:
     """The seed's datasets (or `datasets` already loaded) split as the recipe says, less the quick-run
-    limits. The split may draw from the global RNG: call it after building the model."""
+    limits. The split may draw from the global RNG (or `generator`): call it after building the model."""
     data = experiment.data
     datasets = datasets or load_datasets(experiment, seed, options.data_dir, options.mirror)
     if datasets.valid is not None:
         train_idx, valid_idx = list(range(len(datasets.train))), list(range(len(datasets.valid)))
     else:
-        train_idx, valid_idx = split_indices(len(datasets.train), data["valid_fraction"], data["split_seed"])
+        train_idx, valid_idx = split_indices(len(datasets.train), data["valid_fraction"], data["split_seed"], generator)
     test_idx = list(range(len(datasets.test))) if datasets.test is not None else []
     # Slicing with None keeps everything: no limit, the whole split.
     return Splits(datasets, train_idx[: options.train_limit], valid_idx[: options.eval_limit], test_idx[: options.eval_limit])
@@ -92,13 +111,35 @@ def batch_sizes_of(experiment) -> tuple[int | None, int | None]:
     return batch, experiment.data["eval_batch_size"] or batch
 
 
+def seeded_model_and_splits(experiment, seed: int, device, options: RunOptions, datasets: Datasets | None = None):
+    """A run's model and data, built in one fixed order: seed, model, split; then what the loaders draw
+    from. Returns (model, splits, order): `order` is the loaders' own generator, or None where they draw
+    from the global RNG.
+
+    Under the tutorials' scheme one `torch.manual_seed(seed)` drives everything in their order (the split
+    may draw from the global RNG after the model's initialisation). With per-source seeds each source has
+    a stream of its own: the model is built after seeding with the `init` seed (then nudged by one ulp
+    where a `bit` seed is given), the split drawn from a generator of the `split` seed (a table's split
+    takes it as its random_state), the loaders handed a generator of the `order` seed, and the global
+    RNG reseeded with the `dropout` seed, so that only the draws made while training come from it.
+    """
+    set_determinism(options.vary != "kernels")
+    seeds = options.seeds_of(seed)
+    if seeds is None:
+        model = fresh_model(experiment, seed, device)
+        return model, load_splits(experiment, seed, options, datasets), None
+    model = fresh_model(experiment, seeds["init"], device)
+    if seeds["bit"] is not None:
+        nudge_one_weight(model, seeds["bit"])
+    splits = load_splits(experiment, seeds["split"], options, datasets, torch.Generator().manual_seed(seeds["split"]))
+    torch.manual_seed(seeds["dropout"])
+    return model, splits, torch.Generator().manual_seed(seeds["order"])
+
+
 def seeded_start(make_source, experiment, seed: int, device, options: RunOptions, datasets: Datasets | None = None):
-    """A run's model and data source, drawn from the global RNG in the tutorials' order: seed, build
-    the model, then the data (its split may draw from the RNG). Returns (model, source, splits)."""
-    set_determinism()
-    model = fresh_model(experiment, seed, device)
-    splits = load_splits(experiment, seed, options, datasets)
-    return model, make_source(experiment, splits, device), splits
+    """A run's model and data source (`seeded_model_and_splits`). Returns (model, source, splits)."""
+    model, splits, order = seeded_model_and_splits(experiment, seed, device, options, datasets)
+    return model, make_source(experiment, splits, device, order), splits
 
 
 def run_each_seed(make_source, experiment, seeds, device, options: RunOptions, on_epoch=None, make_step=None) -> list[RunOutcome]:
