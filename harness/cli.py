@@ -152,7 +152,7 @@ def _print_variance(results_dir, registry, experiments, options, base_seed, devi
     found, problems = variance_tables(results_dir, registry, experiments, options, base_seed, devices, engine)
     for design, groups in found:
         for metric in ("valid_acc", "test_acc", "test_loss"):
-            rows = spread_rows(groups, metric, lambda v: fmt(metric, v))
+            rows = spread_rows(groups, metric, lambda v, m=metric: fmt(m, v))
             if rows:
                 print(f"\n{design.label}: {metric}")
                 print(tabulate(rows, headers=SPREAD_HEADERS, tablefmt="simple", disable_numparse=True))

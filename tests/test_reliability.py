@@ -21,7 +21,7 @@ from harness import runner
 from harness.check import integrity_failures
 from harness.cli import main
 from harness.registry import load_registry
-from harness.results import ResultsStore
+from harness.results import RUN_COLUMNS, ResultsStore
 from harness.training import train
 
 from .conftest import ROOT
@@ -466,7 +466,7 @@ INJECTIONS = {
     "duplicate run_id": (lambda d: edit_lines(d / "runs.csv", lambda ls: ls + ls[1:2]),
                          "runs.csv line 4: run_id {run0} repeats line 2"),
     "partial row": (lambda d: edit_lines(d / "runs.csv", lambda ls: ls[:2] + [ls[2][:40]]),
-                    "fields, expected 33 (a partial or hand-edited row)"),
+                    f"fields, expected {len(RUN_COLUMNS)} (a partial or hand-edited row)"),
     "missing header": (lambda d: edit_lines(d / "runs.csv", lambda ls: ls[1:]),
                        "runs.csv: header missing or replaced"),
     "reordered header": (lambda d: edit_lines(d / "epochs.csv", lambda ls: [ls[0].replace("train_loss,train_acc", "train_acc,train_loss")] + ls[1:]),
