@@ -51,7 +51,7 @@ def _short(value) -> str:
 
 def _cmd_run(args) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None  # None: each experiment's own default
-    experiments, options = _run_setup(args)
+    _, experiments, options = _run_setup(args)
 
     from .runner import run_matrix
 
@@ -63,7 +63,6 @@ def _run_setup(args):
     """The experiments and RunOptions of `run` and `variance`, every bound checked before torch is even
     loaded (the registry's class paths import it)."""
     from .registry import load_registry, select
-    from .seeds import VARIED
 
     for key, most in OVERRIDE_LIMITS.items():  # --epochs, --train-limit, --eval-limit
         check_count("--" + key.replace("_", "-"), getattr(args, key), most)
@@ -71,9 +70,6 @@ def _run_setup(args):
     check_count("--jobs", args.jobs, usable_cpus())
     check_count("--cpus-per-task", args.cpus_per_task, MAX_CPUS_PER_TASK)
     check_count("--base-seed", args.base_seed, MAX_SEED, least=0)
-    vary = getattr(args, "vary", None)
-    if vary is not None and vary not in VARIED:
-        raise HarnessError(f"--vary: unknown source {clipped(vary)!r}; choose from {', '.join(VARIED)}")
     registry = load_registry(args.experiments_dir)
     experiments = select(registry, args.ids, args.dataset)
     if getattr(args, "costs_from", None) is not None and not Path(args.costs_from).is_dir():
@@ -84,9 +80,9 @@ def _run_setup(args):
     # Absolute paths: Ray workers do not share the driver's working directory.
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
     options = RunOptions(data_dir=data_dir, mirror=mirror, epochs=args.epochs, train_limit=args.train_limit,
-                         eval_limit=args.eval_limit, save_weights=getattr(args, "save_weights", False), vary=vary,
-                         base_seed=args.base_seed)
-    return experiments, options
+                         eval_limit=args.eval_limit, save_weights=getattr(args, "save_weights", False),
+                         vary=getattr(args, "vary", None), base_seed=args.base_seed)
+    return registry, experiments, options
 
 
 def _execute(args, run) -> int:
@@ -127,16 +123,14 @@ def _cmd_variance(args) -> int:
     if "kernels" in sources and "cpu" in args.devices:
         raise HarnessError("--sources kernels: the CPU's kernels are deterministic, so there is nothing to vary there; "
                            "use it with --devices cuda")
-    args.vary = None
-    experiments, options = _run_setup(args)
+    registry, experiments, options = _run_setup(args)
 
-    from .registry import load_registry, variants
+    from .registry import variants
     from .variance import run_variance
 
     def run(engine, devices, **how) -> int:
         status = run_variance(experiments, sources, args.runs, args.reruns, args.base_seed, options, engine=engine,
                               devices=devices, results_dir=args.results_dir, force=args.force, **how)
-        registry = load_registry(args.experiments_dir)
         return max(status, _print_variance(args.results_dir, {**registry, **variants(registry)}, experiments, options,
                                            args.base_seed, devices, engine))
 
@@ -146,12 +140,12 @@ def _cmd_variance(args) -> int:
 def _print_variance(results_dir, registry, experiments, options, base_seed, devices, engine) -> int:
     from tabulate import tabulate
 
-    from .variance import NOT_ADDITIVE, SPREAD_HEADERS, spread_rows, variance_tables
+    from .variance import METRICS, NOT_ADDITIVE, SPREAD_HEADERS, spread_rows, variance_tables
     from .report.formatting import fmt
 
     found, problems = variance_tables(results_dir, registry, experiments, options, base_seed, devices, engine)
     for design, groups in found:
-        for metric in ("valid_acc", "test_acc", "test_loss"):
+        for metric in METRICS:
             rows = spread_rows(groups, metric, lambda v, m=metric: fmt(m, v))
             if rows:
                 print(f"\n{design.label}: {metric}")
@@ -464,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("variance", help="where the spread over seeds comes from: each source of randomness varied alone")
     _add_training(p)
-    p.add_argument("--sources", default=",".join(("init", "split", "order", "dropout", "bit")),
+    p.add_argument("--sources", default="init,split,order,dropout,bit",
                    help="comma list of sources to vary one at a time: init, split, order, dropout, bit, kernels (CUDA only) "
                    "(default: the first five)")
     p.add_argument("--runs", type=int, default=20, help="runs per source, and ordinary seeds varying all (default 20)")

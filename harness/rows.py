@@ -218,7 +218,7 @@ def run_row_problem(row: dict) -> str | None:
 
 def _source_seeds_problem(row: dict) -> str | None:
     """The seed_* columns are empty under the tutorials' scheme, and what `--vary` gives otherwise."""
-    overrides = json.loads(row["overrides"]) if row["overrides"] else {}
+    overrides = row_overrides(row) or {}
     written = tuple(row[column] for column in SEED_COLUMNS)
     if "vary" not in overrides:
         return None if not any(written) else "seed_* columns given, but overrides name no varied source (vary)"

@@ -23,7 +23,6 @@ from .stats import RunsNeeded, Spread, runs_needed, sd_interval, sd_ratio_interv
 
 ALL, NONE = "all", "none"
 METRICS = ("valid_acc", "test_acc", "test_loss")
-DEFAULT_RUNS, DEFAULT_RERUNS = 20, 3
 
 
 @dataclass(frozen=True)
@@ -48,16 +47,6 @@ def _split_overrides(row: dict) -> tuple[str, int | None, tuple]:
     overrides = dict(counted_rows.row_overrides(row) or {})
     vary, base_seed = overrides.pop("vary", None), overrides.pop("base_seed", None)
     return vary or ALL, base_seed, tuple(sorted(overrides.items()))
-
-
-def designs(runs: list[dict]) -> list[Design]:
-    """Every variance design that rows with a varied source belong to."""
-    found = set()
-    for row in runs:
-        group, base_seed, setting = _split_overrides(row)
-        if group != ALL:
-            found.add(Design(row["experiment"], row["device"], row["engine"], setting, base_seed))
-    return sorted(found, key=lambda d: (d.experiment, d.device, d.engine, d.setting, d.base_seed))
 
 
 def design_groups(runs: list[dict], design: Design) -> dict[str, list[dict]]:
@@ -180,6 +169,6 @@ def plan_answer(a_rows: list[dict], metric: str, delta: float, b_rows: list[dict
 
 
 def ordinary_rows(runs: list[dict], exp_id: str, device: str, engine: str, setting: dict) -> list[dict]:
-    """An experiment's ok rows under the tutorials' single seed, at a quick-run setting ({}: the full recipe)."""
-    return [r for r in runs if (r["experiment"], r["device"], r["engine"], r["status"]) == (exp_id, device, engine, "ok")
-            and (counted_rows.row_overrides(r) or {}) == setting]
+    """An experiment's ok rows under the tutorials' single seed, at a quick-run setting ({}: the full recipe):
+    the `all` group of its design."""
+    return design_groups(runs, Design(exp_id, device, engine, tuple(sorted(setting.items())), 0)).get(ALL, [])

@@ -33,7 +33,7 @@ def loader_permutation(n: int, generator: torch.Generator | None = None, owned: 
     per epoch, in this order. `owned`: `generator` is the loader's own (`DataLoader(generator=g)`),
     which the sampler shuffles with directly, after the base seed.
     """
-    seed = _draw_loader_seed(generator)
+    _draw_loader_seed(generator)
     if owned:
         return torch.randperm(n, generator=generator)
     seed = _draw_loader_seed(generator)

@@ -19,6 +19,9 @@ The same shuffling order as `fast` holds for recipes without dropout; on the CPU
 dropout masks come from the same global RNG as its shuffling, so there later epochs' orders differ
 (still one independent stream per seed). Batched matrix products sum in another order than single
 ones, so numbers agree with `fast` to rounding, not bit for bit.
+
+Under per-source seeds (`--vary`) each lane's loaders draw from its own `order` generator, and every
+lane shares the one dropout seed (masks drawn once, `randomness="same"`), so `--vary dropout` is refused.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import random_split
 
-from ..bounds import OVERRIDE_LIMITS
+from ..bounds import OVERRIDE_LIMITS, clipped
 from ..datasets import Datasets, load_datasets
 from ..errors import HarnessError
 from ..seeds import VARIED, source_seeds
@@ -30,7 +30,7 @@ class RunOptions:
 
     def __post_init__(self):
         if self.vary is not None and self.vary not in VARIED:
-            raise HarnessError(f"--vary: unknown source {self.vary!r}; choose from {', '.join(VARIED)}")
+            raise HarnessError(f"--vary: unknown source {clipped(self.vary)!r}; choose from {', '.join(VARIED)}")
 
     @property
     def overrides(self) -> dict:
