@@ -141,12 +141,12 @@ def _print_variance(results_dir, registry, experiments, options, base_seed, devi
     from tabulate import tabulate
 
     from .variance import METRICS, NOT_ADDITIVE, SPREAD_HEADERS, spread_rows, variance_tables
-    from .report.formatting import fmt
+    from .report.formatting import fmt_spread
 
     found, problems = variance_tables(results_dir, registry, experiments, options, base_seed, devices, engine)
     for design, groups in found:
         for metric in METRICS:
-            rows = spread_rows(groups, metric, lambda v, m=metric: fmt(m, v))
+            rows = spread_rows(groups, metric, lambda v, m=metric: fmt_spread(m, v))
             if rows:
                 print(f"\n{design.label}: {metric}")
                 print(tabulate(rows, headers=SPREAD_HEADERS, tablefmt="simple", disable_numparse=True))
@@ -190,8 +190,12 @@ def _cmd_plan(args) -> int:
     print(f"  two-sample t (statsmodels TTestIndPower): {runs(answer.two_sample)} runs per arm")
     if len(arms) > 1:
         print(f"  paired t over shared seeds (TTestPower): {runs(answer.paired)} seeds, each run in both arms")
-    print(f"  Noether's formula for P(A > B) (Mann-Whitney; P = {answer.p_greater:.3f} at that shift): "
-          f"{runs(answer.noether)} runs per arm")
+    if answer.delta < answer.step:
+        print(f"  Noether's formula for P(A > B): –, the difference is below the smallest step between the runs' "
+              f"values ({fmt_diff(metric, answer.step).lstrip('+')}), so no run can move by it")
+    else:
+        print(f"  Noether's formula for P(A > B) (Mann-Whitney; P = {answer.p_greater:.3f} at that shift): "
+              f"{runs(answer.noether)} runs per arm")
     return 0
 
 

@@ -290,6 +290,7 @@ class RunsNeeded:
     sd_difference: float
     p_greater: float  # P(A + delta > A') + P(=)/2 among the runs: the effect Noether's formula is for
     noether: float
+    step: float  # the smallest gap between A's distinct values; Noether's answer is NaN for a delta below it
 
 
 def runs_needed(a, delta: float, b=None, paired_differences=None, power: float = POWER) -> RunsNeeded:
@@ -309,13 +310,17 @@ def runs_needed(a, delta: float, b=None, paired_differences=None, power: float =
     diffs = finite(paired_differences) if paired_differences is not None else np.array([])
     sd_difference = float(diffs.std(ddof=1)) if len(diffs) > 1 else math.nan
     p_greater = noether = math.nan
-    if len(arms[0]) > 1 and delta > 0:
+    steps = np.diff(np.unique(arms[0]))
+    step = float(steps.min()) if len(steps) else math.nan
+    # Below the smallest step between the runs' values (one test sample, on a small test set), shifting
+    # every run by delta changes no order but turns each tie into a win: P(A > B) would be overstated.
+    if len(arms[0]) > 1 and delta > 0 and not delta < step:
         p_greater = _quiet(lambda: rank_compare_2indep(arms[0] + delta, arms[0]).prob1)
         if p_greater != 0.5:
             z = scipy_stats.norm.ppf(1 - (1 - LEVEL) / 2) + scipy_stats.norm.ppf(power)
             noether = float(max(2, math.ceil(z**2 / (6 * (p_greater - 0.5) ** 2))))
     return RunsNeeded(delta, sd, _t_runs(TTestIndPower(), delta, sd, power), _t_runs(TTestPower(), delta, sd_difference, power),
-                      sd_difference, p_greater, noether)
+                      sd_difference, p_greater, noether, step)
 
 
 def _t_runs(analysis, delta: float, sd: float, power: float) -> float:

@@ -49,6 +49,21 @@ def _split_overrides(row: dict) -> tuple[str, int | None, tuple]:
     return vary or ALL, base_seed, tuple(sorted(overrides.items()))
 
 
+def is_varied(row: dict) -> bool:
+    """Whether a row varies one source of randomness (or none) rather than the tutorials' single seed."""
+    return _split_overrides(row)[0] != ALL
+
+
+def designs(runs: list[dict]) -> list[Design]:
+    """Every variance design that rows with a varied source belong to."""
+    found = set()
+    for row in runs:
+        group, base_seed, setting = _split_overrides(row)
+        if group != ALL:
+            found.add(Design(row["experiment"], row["device"], row["engine"], setting, base_seed))
+    return sorted(found, key=lambda d: (d.experiment, d.device, d.engine, d.setting, d.base_seed))
+
+
 def design_groups(runs: list[dict], design: Design) -> dict[str, list[dict]]:
     """The ok rows of each group of `design`: `all` (the ordinary seeds at its setting), each source, `none`."""
     groups: dict[str, list[dict]] = {}
@@ -157,10 +172,15 @@ def metric_values(rows: list[dict], metric: str) -> dict[int, float]:
 
 def plan_answer(a_rows: list[dict], metric: str, delta: float, b_rows: list[dict] | None = None, power: float = 0.8) -> RunsNeeded:
     """`stats.runs_needed` on the runs of one experiment (or two, paired over the seeds they share)."""
+    return plan_from_values(metric_values(a_rows, metric), metric, delta,
+                            metric_values(b_rows, metric) if b_rows is not None else None, power)
+
+
+def plan_from_values(a: dict[int, float], metric: str, delta: float, b: dict[int, float] | None = None,
+                     power: float = 0.8) -> RunsNeeded:
+    """`plan_answer` on values by seed."""
     if delta <= 0:
         raise HarnessError(f"--delta must be positive, got {delta}: the smallest difference worth detecting, in {metric}'s units")
-    a = metric_values(a_rows, metric)
-    b = metric_values(b_rows, metric) if b_rows is not None else None
     if len(a) < 2 or (b is not None and len(b) < 2):
         raise HarnessError(f"plan: fewer than two finished runs with {metric} to take a spread from; run more seeds first")
     shared = sorted(set(a) & set(b)) if b is not None else []

@@ -220,13 +220,18 @@ def test_ablation_is_paired_by_seed(registry, tmp_path):
     runs[-1]["status"] = "diverged"
     ResultsStore(out).append(runs, [], [])
     text = section(report(out), "Ablation: T2's output Softmax")
-    (row,) = [cells(x) for x in text.splitlines() if x.startswith("| cpu ") and "| test_acc " in x]
+    paired_table, plan_table = text.split("Runs needed to detect a difference")
+    (row,) = [cells(x) for x in paired_table.splitlines() if x.startswith("| cpu ") and "| test_acc " in x]
     shared = [0, 1, 2]
     a, b = [softmax[s] for s in shared], [logits[s] for s in shared]
     paired_t = scipy_stats.ttest_rel(b, a)
     assert row[5] == "3" and row[6] == f"{100 * np.mean(np.subtract(b, a)):+.2f} pp"
     assert row[8] == f"{paired_t.pvalue:.2g}" and row[9] == f"{scipy_stats.wilcoxon(b, a).pvalue:.2g}"
     assert "B's test_acc is higher by" in text
+    # Runs a difference needs: from the arms' pooled spread, and the paired differences' over seeds 0-2.
+    plan = {cells(x)[3]: cells(x) for x in plan_table.splitlines() if x.startswith("| cpu ") and "| test_acc " in x}
+    assert set(plan) == {"0.10 pp", "0.50 pp"}
+    assert plan["0.50 pp"][4] == "5 + 3 runs"
     assert "A = `mnist-mynet-adam`, B = `mnist-mynet-adam-logits` (model.init_args.output: softmax → logits)" in text
 
 

@@ -14,7 +14,12 @@ from harness.engines import ENGINES
 from harness.engines.sources import RunOptions
 from harness.registry import load_registry
 from harness.runner import run_matrix
-from harness.stats import sd_interval, sd_ratio_interval
+from statsmodels.stats.nonparametric import rank_compare_2indep
+from statsmodels.stats.power import TTestIndPower, TTestPower
+
+from harness.cli import main
+from harness.report import write_report
+from harness.stats import runs_needed, sd_interval, sd_ratio_interval
 from harness.training import state_sha256
 
 
@@ -23,24 +28,35 @@ def iris_ce():
     return load_registry(None)["iris-ce"]
 
 
-def _digests(exp, vary, engine="fast", seeds=(1, 2, 3)):
-    outcomes = ENGINES[engine](exp, list(seeds), torch.device("cpu"), RunOptions(epochs=20, vary=vary))
-    return {state_sha256(o.state) for o in outcomes}
+def _digests(exp, vary, engine="fast", seeds=(1, 2, 3), **options):
+    options = {"epochs": 20, **options}
+    outcomes = ENGINES[engine](exp, list(seeds), torch.device("cpu"), RunOptions(vary=vary, **options))
+    return [state_sha256(o.state) for o in outcomes]
 
 
 def test_only_the_sources_a_recipe_draws_from_move_it(iris_ce):
     # iris-ce trains full-batch (no loader, no shuffling) and has no dropout: order and dropout change nothing,
     # while the initial weights, the split and one ulp each do.
-    assert len(_digests(iris_ce, "order")) == 1
-    assert len(_digests(iris_ce, "dropout")) == 1
-    assert len(_digests(iris_ce, "none")) == 1
+    assert len(set(_digests(iris_ce, "order"))) == 1
+    assert len(set(_digests(iris_ce, "dropout"))) == 1
+    assert len(set(_digests(iris_ce, "none"))) == 1
     for vary in ("init", "split", "bit"):
-        assert len(_digests(iris_ce, vary)) == 3, vary
+        assert len(set(_digests(iris_ce, vary))) == 3, vary
 
 
 def test_reference_and_fast_agree_bit_for_bit_under_per_source_seeds(iris_ce):
     for vary in ("init", "split"):
         assert _digests(iris_ce, vary, "reference") == _digests(iris_ce, vary, "fast")
+
+
+@pytest.mark.parametrize("vary", ["init", "split", "order", "dropout", "bit", "none"])
+def test_a_recipe_with_every_source_agrees_bit_for_bit_between_engines(registry, mnist, vary):
+    # mnist-cnn-dropout-50 draws from every source: a validation split, shuffled batches, dropout masks.
+    exp = registry["mnist-cnn-dropout-50"]
+    short = {"data_dir": str(mnist), "epochs": 2, "train_limit": 256, "eval_limit": 64}
+    fast = _digests(exp, vary, "fast", seeds=(1, 2), **short)
+    assert _digests(exp, vary, "reference", seeds=(1, 2), **short) == fast
+    assert (fast[0] == fast[1]) == (vary == "none")
 
 
 def test_rows_record_every_source_and_count(tmp_path, iris_ce):
@@ -89,3 +105,57 @@ def test_the_sd_ratio_interval_covers_as_stated():
         _, low, high = sd_ratio_interval(sd_interval(rng.normal(0, 3.0, 12)), sd_interval(rng.normal(0, 1.5, 8)))
         hits += low <= 2.0 <= high
     assert 0.94 <= hits / 4000 <= 0.96
+
+
+def test_runs_needed_are_statsmodels_answers_and_have_the_power_they_claim():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(0.90, 0.01, 30), rng.normal(0.90, 0.01, 30)
+    answer = runs_needed(a, 0.005, b, b - a)
+    pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    assert answer.sd == pytest.approx(pooled)
+    assert answer.two_sample == np.ceil(TTestIndPower().solve_power(effect_size=0.005 / pooled, alpha=0.05, power=0.8))
+    assert answer.paired == np.ceil(TTestPower().solve_power(effect_size=0.005 / np.std(b - a, ddof=1), alpha=0.05, power=0.8))
+    p = rank_compare_2indep(a + 0.005, a).prob1
+    assert answer.p_greater == pytest.approx(p)
+    assert answer.noether == np.ceil((scipy_stats.norm.ppf(0.975) + scipy_stats.norm.ppf(0.8)) ** 2 / (6 * (p - 0.5) ** 2))
+    # Simulated, at the true spread: runs of those sizes detect the shift about 80% of the time.
+    sd, delta, trials = 0.01, 0.005, 2000
+    truth = runs_needed(rng.normal(0, sd, 4000), delta)
+    n = int(truth.two_sample)
+    x, y = rng.normal(0, sd, (trials, n)), rng.normal(delta, sd, (trials, n))
+    assert 0.76 <= np.mean(scipy_stats.ttest_ind(x, y, axis=1).pvalue < 0.05) <= 0.84
+    n = int(truth.noether)
+    x, y = rng.normal(0, sd, (trials, n)), rng.normal(delta, sd, (trials, n))
+    assert 0.74 <= np.mean(scipy_stats.mannwhitneyu(x, y, axis=1).pvalue < 0.05) <= 0.88
+
+
+def test_a_difference_below_a_discrete_metrics_step_gets_no_rank_answer():
+    # 38 test samples: accuracies move in steps of 1/38; shifting every run by less turns ties into wins.
+    a = np.array([35, 36, 36, 37, 36, 35, 38, 36]) / 38
+    small, large = runs_needed(a, 0.005), runs_needed(a, 2 / 38)
+    assert small.step == pytest.approx(1 / 38)
+    assert np.isnan(small.noether) and small.two_sample > large.two_sample
+    assert large.noether >= 2
+
+
+def test_variance_then_plan_then_report_from_the_command_line(tmp_path, capsys):
+    results = tmp_path / "results"
+    argv = ["--results-dir", str(results), "--epochs", "30"]
+    assert main(["variance", "iris-ce", "--sources", "init,split", "--runs", "4", "--reruns", "2", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "iris-ce [cpu, fast, epochs=30, base seed 0]: test_acc" in out
+    assert "reruns with every seed fixed: identical" in out
+    with open(results / "runs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 + 4 + 4 + 2
+    assert main(["plan", "iris-ce", "--delta", "0.05", "--metric", "test_acc", "--epochs", "30",
+                 "--results-dir", str(results)]) == 0
+    assert "runs per arm" in capsys.readouterr().out
+    write_report(results, load_registry(None), log=lambda *_: None)
+    report = (results / "REPORT.md").read_text()
+    assert "## Where the spread comes from" in report and "### iris-ce [cpu, fast, epochs=30, base seed 0]" in report
+    assert "10 of them vary one source of randomness" in report
+    assert "vary=" not in report  # the varied rows are not a quick-run setting of their own
+    assert "The 2 reruns with every seed fixed are identical (weights and every metric)." in report
+    assert "`harness variance iris-ce --sources init,split --runs 4 --reruns 2 --epochs 30 --engine fast`" in report
+    assert (results / "plots" / "variance.png").stat().st_size > 0

@@ -35,7 +35,11 @@ def loader_permutation(n: int, generator: torch.Generator | None = None, owned: 
     """
     _draw_loader_seed(generator)
     if owned:
-        return torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator)
+        # RandomSampler then draws one more permutation for the last 0 of n samples before it stops: on its
+        # own generator that draw moves every later epoch's order (on a private one it went unseen).
+        torch.randperm(n, generator=generator)
+        return order
     seed = _draw_loader_seed(generator)
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 

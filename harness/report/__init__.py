@@ -4,6 +4,7 @@ The parts, each readable on its own:
 - loading.py: which rows count (`load_results`), and the values taken from them;
 - tables.py: what was read, the published figures judged as one draw each, the seeds, speed;
 - comparisons.py: ablations (the registry's [ablation] sections) paired by seed, datasets as independent samples;
+- variance.py: where the spread comes from (`harness variance` rows), and the runs a difference needs;
 - plots.py: learning curves, running loss, the headline figure per seed, over-fitting, speed;
 - environment.py: hosts, versions, commits, data checksums;
 - across environments (devices, engines, torch versions side by side): harness/compare.py.
@@ -24,6 +25,7 @@ from .environment import environment_section
 from .formatting import table
 from .loading import Results, load_results
 from .plots import REPORT_NOT_WRITTEN, plot_headline, plot_learning_curves, plot_selection, plot_speed, plot_trace
+from .variance import variance_section
 from .tables import accounting, published_section, seeds_sections, speed_rows
 
 __all__ = ["Results", "build_report", "load_results", "write_report"]
@@ -52,6 +54,7 @@ def build_report(results_dir: Path, registry: dict, results: Results | None = No
         lines += overfitting_section(registry, runs, epochs, plots)
         lines += ablation_section(registry, runs)
         lines += dataset_section(registry, runs)
+        lines += variance_section(results.rows, registry, plots)
         lines += _speed_section(runs, plots)
         across = across_environments_section(runs, registry, epochs)
         lines += [across] if across else []

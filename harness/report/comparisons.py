@@ -22,6 +22,7 @@ from ..stats import Paired, paired, summarize, unpaired
 from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, mean_std, table
 from .loading import faithful_ok
 from .plots import plot_overfitting, plot_selection
+from .variance import PLAN_HEADERS, PLAN_RULES, plan_rows
 
 
 def ablations(registry: dict, outcomes: str) -> list:
@@ -102,10 +103,23 @@ def ablation_section(registry: dict, runs: pd.DataFrame) -> list[str]:
                 rows.append(row)
                 sentences.append(f"- [{device}, {engine}] " + finding(f"B's {metric}", metric, result))
         if rows:
-            lines += [table(rows, PAIRED_HEADERS), ""] + sentences + [""]
+            lines += [table(rows, PAIRED_HEADERS), ""] + sentences + [""] + _plan(registry, runs, exp, exp.ablation["metrics"])
         else:
             lines += [f"Not assessed yet: `harness run {' '.join(arms)}`.", ""]
     return lines
+
+
+def _plan(registry: dict, runs: pd.DataFrame, exp, metrics) -> list[str]:
+    """How many seeds the pair would need to detect a difference of δ, from the spread of these runs."""
+    a_id = exp.ablation["of"]
+    rows = []
+    for device, engine in _environments(runs, a_id, exp.id):
+        for metric in metrics:
+            a, b = (_seed_values(runs, e, device, engine, metric).to_dict() for e in (a_id, exp.id))
+            rows += [[device, engine, *row] for row in plan_rows(registry[a_id], metric, a, b)]
+    if not rows:
+        return []
+    return [PLAN_RULES, "", table(rows, ["device", "engine", *PLAN_HEADERS]), ""]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -192,6 +206,7 @@ def _overfitting(registry: dict, exp, runs: pd.DataFrame, epochs: pd.DataFrame, 
         lines += [f"These are quick runs ({labels[plain_id]}; {labels[dropout_id]}), not the 50-epoch recipe.", ""]
     if last:
         lines += [f"Last epoch: {', '.join(map(str, last))}.", ""]
+    lines += _plan(registry, runs, exp, ("valid_acc", "test_acc"))
     lines += [
         "Train accuracy is measured during the training steps, with any dropout active, which lowers it by "
         "itself: the train − validation gap in the right panel is shown as a curve only, not tested.", "",

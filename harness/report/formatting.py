@@ -22,6 +22,14 @@ def fmt(metric: str, value: float | None) -> str:
     return f"{100 * value:.2f}%" if is_accuracy(metric) else f"{value:.4f}"
 
 
+def fmt_spread(metric: str, value: float | None) -> str:
+    """`fmt`, with two significant digits where the fixed places would show a spread that is not 0 as 0."""
+    text = fmt(metric, value)
+    if value and not any(c in "123456789" for c in text):
+        return f"{100 * value:.1e}%" if is_accuracy(metric) else f"{value:.1e}"
+    return text
+
+
 def fmt_diff(metric: str, value: float) -> str:
     if math.isnan(value):
         return DASH

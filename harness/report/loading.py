@@ -12,6 +12,7 @@ import pandas as pd
 
 from .. import rows as counted_rows
 from ..registry import METRICS
+from ..variance import is_varied
 from ..results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, overrides_text
 
 NUMERIC_RUN_COLUMNS = [*METRICS, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s"]
@@ -31,23 +32,30 @@ class Results:
     unregistered: dict = field(default_factory=dict)  # experiment -> rows
     orphan_epochs: int = 0  # epoch rows of no recorded run (an interrupted write)
     refused: str = ""  # what was refused, naming the command that lists it
+    # Every counted run as read, those varying one source at a time included: `runs` leaves those out, since
+    # they answer where the spread comes from (the variance section), not what a recipe reaches.
+    rows: list = field(default_factory=list)
+    varied: int = 0
 
 
 def load_results(results_dir: Path, registry: dict, lock_held: bool = False) -> Results:
     """The rows the report counts, and how many of the others were set aside, and why."""
     counted = counted_rows.count(results_dir, registry, lock_held=lock_held)
-    runs = pd.DataFrame(counted.runs, columns=RUN_COLUMNS)
+    ordinary = [r for r in counted.runs if not is_varied(r)]
+    runs = pd.DataFrame(ordinary, columns=RUN_COLUMNS)
     for column in NUMERIC_RUN_COLUMNS + ["seed"]:
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
     runs["faithful"] = runs["faithful"] == "true"
     runs["setting"] = [overrides_text(o) or "faithful" for o in runs["overrides"]]
-    epochs = pd.DataFrame(counted.epochs, columns=EPOCH_COLUMNS)
-    trace = pd.DataFrame(counted.trace, columns=TRACE_COLUMNS)
+    kept = set(runs["run_id"])
+    epochs = pd.DataFrame([e for e in counted.epochs if e["run_id"] in kept], columns=EPOCH_COLUMNS)
+    trace = pd.DataFrame([t for t in counted.trace if t["run_id"] in kept], columns=TRACE_COLUMNS)
     return Results(
         runs=runs.sort_values(["experiment", "device", "engine", "seed"], ignore_index=True),
         epochs=epochs.apply(_numeric_except_run_id), trace=trace.apply(_numeric_except_run_id),
         read=counted.read, malformed=len(counted.refused), superseded=counted.superseded, stale=counted.stale,
         unregistered=counted.unregistered, orphan_epochs=counted.orphan_epochs, refused=counted.refusal_note(),
+        rows=counted.runs, varied=len(counted.runs) - len(ordinary),
     )
 
 

@@ -1,4 +1,5 @@
-"""The report's plots: learning curves, running loss, the headline figure per seed, over-fitting, speed.
+"""The report's plots: learning curves, running loss, the headline figure per seed, over-fitting, the
+spread per source of randomness, speed.
 
 Each function draws one PNG and says whether it drew anything (False: no data to show).
 """
@@ -18,7 +19,7 @@ import pandas as pd  # noqa: E402
 
 from .. import safe_files  # noqa: E402
 from ..stats import single_draw  # noqa: E402
-from .formatting import headline_metric, short_source  # noqa: E402
+from .formatting import headline_metric, is_accuracy, short_source  # noqa: E402
 from .loading import at_epoch  # noqa: E402
 
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
@@ -198,6 +199,43 @@ def plot_speed(runs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
     return True
 
 
+
+
+def plot_source_spreads(panels: list[tuple], path: safe_files.FolderFile) -> bool:
+    """One panel per variance design, (title, metric, spreads): each source's sd alone with its 95% interval,
+    against the all-sources sd (line, its interval shaded) and the reruns' (nothing varied)."""
+    if not panels:
+        return False
+    cols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    height = max(len([s for s in spreads if s.group not in ("all", "none")]) for _, _, spreads in panels)
+    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, (1.4 + 0.4 * height) * nrows), squeeze=False)
+    for ax, (title, metric, spreads) in zip(axes.flat, panels):
+        scale = 100 if is_accuracy(metric) else 1  # accuracies in percentage points
+        by_group = {s.group: s.spread for s in spreads}
+        alone = [s for s in spreads if s.group not in ("all", "none")]
+        y = np.arange(len(alone))
+        sd = np.array([s.spread.sd for s in alone]) * scale
+        low = np.array([s.spread.low for s in alone]) * scale
+        high = np.array([s.spread.high for s in alone]) * scale
+        ax.errorbar(sd, y, xerr=[sd - low, high - sd], fmt="o", color="C0", capsize=3, label="this source alone")
+        if "all" in by_group:
+            every = by_group["all"]
+            ax.axvline(every.sd * scale, color="C3", label=f"all sources ({every.n} runs)")
+            ax.axvspan(every.low * scale, every.high * scale, color="C3", alpha=0.12, linewidth=0)
+        if "none" in by_group:
+            ax.axvline(by_group["none"].sd * scale, color="0.3", linestyle="--", label=f"none (reruns, {by_group['none'].n})")
+        ax.set_yticks(y, [s.group for s in alone], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(left=-0.02 * ax.get_xlim()[1])
+        ax.set_xlabel(f"sd of {metric}" + (" (pp)" if scale == 100 else ""), fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3, axis="x")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    _save(fig, path, "Spread over runs when only one source of randomness changes: sd with its 95% interval")
+    return True
 
 
 def plot_overfitting(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile) -> bool:

@@ -32,7 +32,10 @@ def _seed_count(group: pd.DataFrame, n: int) -> str:
 
 def accounting(results: Results, registry: dict) -> list[str]:
     r = results
-    lines = [f"- {r.read} row(s) in runs.csv; {len(r.runs)} count (the latest of each cell, current recipe)."]
+    lines = [f"- {r.read} row(s) in runs.csv; {len(r.runs) + r.varied} count (the latest of each cell, current recipe)."]
+    if r.varied:
+        lines.append(f"- {r.varied} of them vary one source of randomness at a time (`harness variance`): they appear "
+                     "only in \"Where the spread comes from\", not in the tables of what the recipes reach.")
     if r.superseded:
         lines.append(f"- {r.superseded} row(s) superseded by a later run of the same cell (`--force`) were ignored.")
     if r.stale:
