@@ -156,6 +156,8 @@ SCHEMA["ablation"] = {
     "shared": _key(str),
     "metrics": _key((str,), ()),  # with outcomes "final": the metrics paired (at least one)
     "outcomes": _key(str, "final", choices=ABLATION_OUTCOMES),
+    # metric -> why its values mean different things in the two arms: shown, not tested
+    "not_comparable": _key(dict, {}),
 }
 OPTIONAL_SECTIONS = {"scheduler", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
 # Optional sections of per-metric values: absent means none set.
@@ -380,6 +382,12 @@ def _validate_together(exp: dict, path: Path) -> None:
             raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(METRICS)}")
         if ablation["outcomes"] == "final" and not ablation["metrics"]:
             raise RegistryError(f"{path}: 'ablation.metrics' is empty: name the metrics to pair (e.g. [\"test_acc\"])")
+        stray = [m for m in ablation["not_comparable"] if m not in ablation["metrics"]]
+        if stray:
+            raise RegistryError(f"{path}: 'ablation.not_comparable' names {', '.join(map(repr, stray))}, not in 'ablation.metrics'")
+        if not all(isinstance(why, str) and why for why in ablation["not_comparable"].values()):
+            raise RegistryError(f"{path}: 'ablation.not_comparable' maps each metric to a reason, e.g. "
+                                "{ test_loss = \"A's loss is bounded below\" }")
         if ablation["outcomes"] == "over-fitting" and ablation["metrics"]:
             raise RegistryError(f"{path}: 'ablation.metrics' applies to outcomes 'final' only (over-fitting has its own)")
         if ablation["outcomes"] == "over-fitting" and not data["valid_fraction"]:

@@ -2,7 +2,11 @@
 
 Each function answers one question, stated in its docstring:
 - `summarize`: where is the seeds' mean (mean, spread, Student-t confidence interval of the mean)?
-- `single_draw`: is a published figure, one unseeded run, a plausible draw from the seeds' distribution?
+- `stalls`, `bootstrap_mean_interval`: how often does a run end far below the rest, and where is the mean
+  without assuming normality?
+- `rank`, `single_draw`: is a published figure, one unseeded run, a plausible draw from the seeds' distribution?
+- `whole_curve`: is a published curve, one run at several epochs, a plausible draw from the seeds' curves?
+- `detectable_shift`: how far out must one run lie for those tests to see it?
 - `paired`: do two arms that share seeds differ (per-seed differences)?
 - `unpaired`: do two independent samples differ?
 - `equivalence_p`: do two arms' means lie within a margin of each other (TOST)?
@@ -13,20 +17,22 @@ Each function answers one question, stated in its docstring:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import integrate, optimize
 from scipy import stats as scipy_stats
 from statsmodels.stats.nonparametric import rank_compare_2indep
+from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 CONSISTENT, ABOVE, BELOW = "consistent", "above", "below"
 LEVEL = 0.95  # every interval and test: 95%, two-sided
-POWER = 0.8  # the power the seeds-needed figure is computed for
-EMPIRICAL_MIN_SEEDS = 20  # from here on the 2.5-97.5% quantiles of the seeds are worth quoting
+POWER = 0.8  # the power every detectable shift and run count is computed for
 
 
 def finite(values) -> np.ndarray:
@@ -70,57 +76,239 @@ def summarize(values) -> Summary:
 
 
 @dataclass(frozen=True)
+class Stalls:
+    """Runs far below the rest (a stalled or collapsed run: iris predicting one class), and the rest."""
+
+    n: int
+    count: int
+    low: float  # Clopper-Pearson 95% interval of the rate at which a run stalls
+    high: float
+    fence: float  # the value below which a run counts: Tukey's far-out fence, Q1 - 3 IQR
+    rest: Summary
+
+
+def stalls(values) -> Stalls:
+    """How often does a run end far below the others, and where do the others lie without it?
+
+    A run counts when it lies below Tukey's far-out fence, Q1 - 3 (Q3 - Q1) (quartiles that are values
+    a run gave, `inverted_cdf`): the seeds' bulk sets the scale, so one collapsed seed cannot hide
+    itself by inflating the spread, as it does with a fence in standard deviations. The rate's interval
+    is Clopper-Pearson's exact one (statsmodels' `proportion_confint`, method "beta").
+    """
+    x = finite(values)
+    n = len(x)
+    if n < 4:
+        return Stalls(n, 0, math.nan, math.nan, math.nan, summarize(x))
+    q1, q3 = np.quantile(x, [0.25, 0.75], method="inverted_cdf")
+    fence = float(q1 - 3 * (q3 - q1))
+    low = x < fence
+    rate_low, rate_high = proportion_confint(int(low.sum()), n, alpha=1 - LEVEL, method="beta")
+    return Stalls(n, int(low.sum()), float(rate_low), float(rate_high), fence, summarize(x[~low]))
+
+
+def bootstrap_mean_interval(values, resamples: int = 9999) -> tuple[float, float]:
+    """The 95% interval of the mean by scipy's bias-corrected and accelerated bootstrap (BCa), with a
+    fixed generator so that a report drawn twice from the same rows says the same; beside the t
+    interval it shows what skew or a stalled seed does to it. NaN below ten values (fewer give BCa intervals
+    too narrow to hold 95%) or with no spread."""
+    x = finite(values)
+    if len(x) < 10 or np.ptp(x) == 0:
+        return math.nan, math.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # scipy warns where BCa degenerates on heavily tied data; NaN says so
+        ci = scipy_stats.bootstrap((x,), np.mean, confidence_level=LEVEL, n_resamples=resamples, method="BCa",
+                                   random_state=np.random.default_rng(0)).confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+@dataclass(frozen=True)
+class Rank:
+    """Where one value falls among n others: how many lie below, on and above it, and the two-sided
+    conformal p-value of its rank."""
+
+    n: int
+    below: int
+    tied: int
+    above: int
+    p: float  # min(1, 2 (1 + #others at least as extreme on its side) / (n + 1)); NaN with no others
+
+    @property
+    def side(self) -> str:
+        """above or below when the rank test rejects at 5%, else consistent."""
+        if not self.p <= 1 - LEVEL:
+            return CONSISTENT
+        return ABOVE if self.above < self.below else BELOW
+
+
+def rank(values, value: float) -> Rank:
+    """Is `value` one more draw from the distribution `values` were drawn from? Its rank among them.
+
+    If the n + 1 values are exchangeable (as runs of one recipe under different seeds are), the number of
+    the n that lie at or above the new one is uniform over its possible ranks, so P((1 + #at or above) /
+    (n + 1) <= a) <= a for every a, with ties, on discrete and skewed data alike (the conformal p-value;
+    Vovk et al. 2005). Two-sided: twice the smaller tail. The least p-value n values can give is
+    2 / (n + 1): at 5% this test cannot reject below 39 of them.
+    """
+    x = finite(values)
+    n = len(x)
+    below, above = int((x < value).sum()), int((x > value).sum())
+    tied = n - below - above
+    p = min(1.0, 2 * (1 + min(below, above) + tied) / (n + 1)) if n else math.nan
+    return Rank(n, below, tied, above, p)
+
+
+RANK_MIN_VALUES = 39  # the fewest values against which `rank` can reject at 5%: 2 / (39 + 1) = 0.05
+
+
+@dataclass(frozen=True)
 class SingleDraw:
     """A published value set against the seeds' distribution of the same metric at the same epoch."""
 
     seeds: Summary
     published: float
-    percentile: float  # the published value's rank among the seeds, 0-100 (ties count half)
-    pi_low: float  # 95% prediction interval for one new run: mean ± t·s·sqrt(1 + 1/n)
-    pi_high: float
-    q_low: float  # the seeds' empirical 2.5% and 97.5% quantiles (NaN below EMPIRICAL_MIN_SEEDS seeds)
-    q_high: float
-    verdict: str  # consistent, above, below; "" with fewer than two seeds
-    seeds_needed: float  # seeds for a one-sample t-test to tell the seeds' mean from the published value
+    rank: Rank  # the primary verdict: the figure's rank among the seeds
+    range_low: float  # the order-statistic interval [x_(j), x_(n+1-j)]: it holds one new run with
+    range_high: float  # probability at least `coverage`, whatever the distribution (NaN below two seeds)
+    coverage: float
+    shapiro_p: float  # Shapiro-Wilk's test of the seeds' normality (NaN below three seeds or with no spread)
+    pi_low: float  # 95% t prediction interval for one new run, clipped to the metric's range; NaN where
+    pi_high: float  # Shapiro-Wilk rejects normality (the interval assumes it) or below two seeds
+    shift_rank: float  # the shift of one run, in seeds' sd, the rank test detects with 80% power (normal seeds)
+    shift_t: float  # the same for the t prediction interval (noncentral t)
+
+    @property
+    def verdict(self) -> str:
+        """consistent, above or below by the rank test; "" with fewer than two seeds."""
+        return self.rank.side if self.seeds.n >= 2 else ""
 
 
-def single_draw(values, published: float) -> SingleDraw:
-    """Is the published figure, one unseeded run, a plausible draw from the distribution over seeds?
+def single_draw(values, published: float, bounds: tuple[float, float] = (-math.inf, math.inf)) -> SingleDraw:
+    """Could one run of the recipe (a tutorial printed one, unseeded) have given the published figure?
 
-    Verdict: *consistent* when it lies inside the 95% prediction interval for a single new run (Student
-    t, `mean ± t(n-1)·s·sqrt(1 + 1/n)`), its ends included; *above* or *below* otherwise. Unlike the
-    confidence interval of the mean, this interval does not shrink to a point as seeds are added: it
-    describes where one run falls, which is what the tutorial printed. With one seed there is no spread
-    and no verdict; with zero spread the interval is the single value the seeds share.
+    The verdict is the figure's rank among the seeds (`rank`): it holds on discrete, skewed and bimodal
+    metrics, and says *above* or *below* only where at most 5% of the seeds' distribution would lie
+    that far out. Beside it, distribution-free too, the range of the seeds that holds one new run with a
+    stated coverage (order statistics). The Student t prediction interval, mean ± t(n-1)·s·sqrt(1 + 1/n),
+    is kept as a second opinion only where Shapiro-Wilk does not reject normality, clipped to `bounds`
+    (an accuracy's [0, 1]). Each test's power: the smallest shift of the run, in the seeds' standard
+    deviations, it would catch 4 times in 5 (`detectable_shift`).
     """
     x = finite(values)
     s = summarize(x)
-    percentile = float(scipy_stats.percentileofscore(x, published, kind="mean")) if len(x) else math.nan
+    r = rank(x, published)
+    nan = math.nan
     if s.n < 2:
-        return SingleDraw(s, published, percentile, math.nan, math.nan, math.nan, math.nan, "", math.nan)
-    half = _t_quantile(s.n - 1) * s.std * math.sqrt(1 + 1 / s.n)
-    low, high = s.mean - half, s.mean + half
-    q_low, q_high = (np.quantile(x, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if s.n >= EMPIRICAL_MIN_SEEDS else (math.nan,) * 2)
-    verdict = CONSISTENT if low <= published <= high else ABOVE if published > high else BELOW
-    return SingleDraw(s, published, percentile, low, high, float(q_low), float(q_high), verdict,
-                      seeds_to_tell_apart(s.mean - published, s.std))
+        return SingleDraw(s, published, r, nan, nan, nan, nan, nan, nan, nan, nan)
+    low, high, coverage = order_statistic_interval(x)
+    shapiro_p = _quiet(lambda: scipy_stats.shapiro(x).pvalue) if s.n >= 3 and s.std > 0 else nan
+    pi_low = pi_high = nan
+    if not shapiro_p < 1 - LEVEL:
+        half = _t_quantile(s.n - 1) * s.std * math.sqrt(1 + 1 / s.n)
+        pi_low, pi_high = max(s.mean - half, bounds[0]), min(s.mean + half, bounds[1])
+    return SingleDraw(s, published, r, low, high, coverage, shapiro_p, pi_low, pi_high,
+                      detectable_shift(s.n, "rank"), detectable_shift(s.n, "t"))
 
 
-def seeds_to_tell_apart(difference: float, std: float) -> float:
-    """How many seeds a two-sided one-sample t-test (5% level, power 0.8) needs to detect that the seeds'
-    mean differs from a fixed value by `difference`, at standard deviation `std` (statsmodels' TTestPower).
+def order_statistic_interval(values) -> tuple[float, float, float]:
+    """The seeds' range that holds one new run with probability at least 95%, or as near as n allows:
+    [x_(j), x_(n+1-j)] with j = max(1, floor(0.025 (n + 1))), which covers a new exchangeable draw with
+    probability (n + 1 - 2j) / (n + 1). Both ends are values a run gave (numpy's `inverted_cdf` quantiles)."""
+    x = np.sort(finite(values))
+    n = len(x)
+    if n < 2:
+        return math.nan, math.nan, math.nan
+    j = max(1, math.floor((1 - LEVEL) / 2 * (n + 1)))
+    low, high = np.quantile(x, [j / n, (n + 1 - j) / n], method="inverted_cdf")
+    return float(low), float(high), (n + 1 - 2 * j) / (n + 1)
 
-    Infinite where there is no difference to detect; NaN where the spread is zero (no t-test applies).
+
+@functools.lru_cache(maxsize=None)
+def detectable_shift(n: int, test: str, power: float = POWER) -> float:
+    """How far from the seeds' mean must one run lie, in the seeds' standard deviations, for a test
+    against n normally spread seeds to say so with `power` (5%, two-sided)?
+
+    - "t": the prediction-interval test; its statistic (x - mean) / (s sqrt(1 + 1/n)) is noncentral t on
+      n - 1 degrees of freedom with noncentrality shift / sqrt(1 + 1/n);
+    - "rank": `rank`; with k = the most seeds that may lie at or beyond the run for p <= 5%, its power
+      is E_z[Binomial(n, P(seed beyond z + shift)).cdf(k)] over the run's own draw z, integrated numerically.
+    Infinite where no shift up to 20 sd is detected that often (the rank test below 39 seeds, the t test
+    on two); about 2.8 for either with unlimited seeds.
     """
-    if not std > 0:
-        return math.nan
-    if difference == 0:
+    if n < 2 or (test == "rank" and n < RANK_MIN_VALUES):
         return math.inf
-    test = dict(effect_size=abs(difference) / std, alpha=1 - LEVEL, alternative="two-sided")
-    analysis = TTestPower()
-    if analysis.power(nobs=2, **test) >= POWER:  # a difference so large that the fewest seeds a t-test takes do
-        return 2.0
-    return _quiet(lambda: analysis.solve_power(power=POWER, **test))
+    if test == "t":
+        crit, df, scale = _t_quantile(n - 1), n - 1, math.sqrt(1 + 1 / n)
+
+        def power_at(shift):
+            # scipy's nct.sf, written as the integral over the chi-square it is defined by: nct itself
+            # returns NaN for the large noncentralities a few seeds need.
+            nc = shift / scale
+
+            def reject(v):
+                bound = crit * math.sqrt(v / df)
+                return scipy_stats.chi2.pdf(v, df) * (scipy_stats.norm.sf(bound - nc) + scipy_stats.norm.cdf(-bound - nc))
+            return integrate.quad(reject, *scipy_stats.chi2.ppf([1e-12, 1 - 1e-12], df))[0]  # where the chi-square's mass is
+    else:
+        k = math.floor((1 - LEVEL) / 2 * (n + 1) - 1 + 1e-9)
+
+        def power_at(shift):
+            def reject(z):
+                beyond_high, beyond_low = scipy_stats.norm.sf(z + shift), scipy_stats.norm.cdf(z + shift)
+                return scipy_stats.norm.pdf(z) * (scipy_stats.binom.cdf(k, n, beyond_high) + scipy_stats.binom.cdf(k, n, beyond_low))
+            return integrate.quad(reject, -math.inf, math.inf)[0]
+    if not power_at(20.0) >= power:  # a shift of 20 sd stands for "none in practice"
+        return math.inf
+    return float(optimize.brentq(lambda shift: power_at(shift) - power, 0.0, 20.0, xtol=1e-6))
+
+
+@dataclass(frozen=True)
+class CurveDraw:
+    """A published curve (one run's metric at several epochs) against the seeds' curves, judged whole."""
+
+    n: int  # seeds with every epoch
+    epochs: int
+    score: float  # the published curve's mean z over the epochs, against the seeds
+    rank: Rank  # its score's rank among the seeds' scores
+    seed_scores: tuple  # each seed's score, scored the same way
+    above_all: int  # epochs at which the published value lies above every seed
+    below_all: int
+
+    @property
+    def verdict(self) -> str:
+        """consistent, above or below by the rank of the score; "" with fewer than two seeds or no score."""
+        return self.rank.side if self.rank.n >= 2 else ""
+
+
+def whole_curve(seed_curves, published) -> CurveDraw:
+    """Could one run of the recipe have printed this whole curve? One statistic for all its epochs,
+    since a run's epochs are correlated: testing each on its own would count one run many times.
+
+    Each of the n + 1 curves (the seeds' and the published one) gets a score: its mean, over the epochs,
+    of its value's z against the other n curves at that epoch. The score treats every curve alike, so
+    under the hypothesis that the published run is one more draw the n + 1 scores are exchangeable and
+    the published score's `rank` among the seeds' is an exact p-value. A run above the seeds at every
+    epoch scores high however the epochs co-vary. Epochs where every curve has the same value say nothing
+    and are left out. `seed_curves` is n x epochs; a seed missing an epoch is left out.
+    """
+    curves = np.asarray(seed_curves, dtype=float).reshape(-1, len(published))
+    curves = curves[np.isfinite(curves).all(axis=1)]
+    published = np.asarray(published, dtype=float)
+    n = len(curves)
+    bag = np.vstack([curves, published])
+    informative = np.ptp(bag, axis=0) > 0
+    bag = bag[:, informative]
+    above_all = int((published[None, :] > curves).all(axis=0).sum()) if n else 0
+    below_all = int((published[None, :] < curves).all(axis=0).sum()) if n else 0
+    if n < 2 or not informative.any():
+        return CurveDraw(n, len(published), math.nan, rank([], 0.0), (), above_all, below_all)
+    scores = np.empty(n + 1)
+    for j in range(n + 1):
+        others = np.delete(bag, j, axis=0)
+        sd = others.std(axis=0, ddof=1)
+        sd = np.where(sd > 0, sd, bag.std(axis=0, ddof=1))  # others all equal here: the whole bag's spread
+        scores[j] = float(np.mean((bag[j] - others.mean(axis=0)) / sd))
+    return CurveDraw(n, len(published), float(scores[-1]), rank(scores[:-1], scores[-1]), tuple(float(x) for x in scores[:-1]),
+                     above_all, below_all)
 
 
 @dataclass(frozen=True)
@@ -132,16 +320,25 @@ class Paired:
     ci_low: float
     ci_high: float
     t_p: float  # paired t-test (scipy.stats.ttest_rel), two-sided
-    wilcoxon_p: float  # Wilcoxon signed-rank test (scipy.stats.wilcoxon), two-sided
+    wilcoxon_p: float  # Wilcoxon signed-rank test (scipy.stats.wilcoxon), two-sided; it drops tied pairs
     effect: float  # Cohen's d_z: mean difference over the differences' standard deviation
     wilcoxon_floor: float  # the smallest p-value the signed-rank test can give with n pairs
+    wins: int = 0  # pairs with B > A, B = A, B < A
+    ties: int = 0
+    losses: int = 0
+    sign_p: float = math.nan  # the exact sign test over the untied pairs (scipy.stats.binomtest), two-sided
+    permutation_p: float = math.nan  # the paired permutation test of the mean difference (sign flips), two-sided
 
 
 def paired(a, b) -> Paired:
     """Do two arms that share seeds differ? `a[i]` and `b[i]` are the same seed's values.
 
     Pairing removes what a seed does to both arms (split, shuffling order, initial weights). NaN where a
-    test is undefined: fewer than two pairs, or differences that are all equal (zero spread).
+    test is undefined: fewer than two pairs, or differences that are all equal (zero spread). Beside the
+    t-test, two that hold where pairs tie (a discrete metric on a small test set) and the differences are
+    far from normal: the exact sign test, which counts the tied pairs out in the open, and the
+    permutation test of the mean difference, which flips each pair's sign (scipy's `permutation_test`:
+    every sign pattern up to 13 pairs, else 9,999 random ones from a fixed generator).
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = np.isfinite(a) & np.isfinite(b)
@@ -152,16 +349,30 @@ def paired(a, b) -> Paired:
     if n == 0:
         return Paired(0, nan, nan, nan, nan, nan, nan, nan)
     mean = float(diff.mean())
+    counts = dict(wins=int((diff > 0).sum()), ties=int((diff == 0).sum()), losses=int((diff < 0).sum()))
     if n < 2:
-        return Paired(n, mean, nan, nan, nan, nan, nan, nan)
+        return Paired(n, mean, nan, nan, nan, nan, nan, nan, **counts)
+    untied = counts["wins"] + counts["losses"]
+    tests = dict(counts, sign_p=float(scipy_stats.binomtest(counts["wins"], untied).pvalue) if untied else nan,
+                 permutation_p=_permutation_p(diff))
     floor = _quiet(lambda: scipy_stats.wilcoxon(np.arange(1.0, n + 1)).pvalue)  # every difference one sign
     wilcoxon_p = signed_rank_p(b, a)
     sd = float(diff.std(ddof=1))
     if sd == 0:
-        return Paired(n, mean, mean, mean, nan, wilcoxon_p, nan, floor)
+        return Paired(n, mean, mean, mean, nan, wilcoxon_p, nan, floor, **tests)
     result = scipy_stats.ttest_rel(b, a)
     interval = result.confidence_interval(LEVEL)
-    return Paired(n, mean, float(interval.low), float(interval.high), float(result.pvalue), wilcoxon_p, mean / sd, floor)
+    return Paired(n, mean, float(interval.low), float(interval.high), float(result.pvalue), wilcoxon_p, mean / sd, floor,
+                  **tests)
+
+
+def _permutation_p(diff: np.ndarray) -> float:
+    """The paired permutation test's two-sided p for a mean difference of 0; NaN where every pair ties."""
+    if not diff.any():
+        return math.nan
+    result = scipy_stats.permutation_test((diff,), np.mean, permutation_type="samples", n_resamples=9999,
+                                          alternative="two-sided", random_state=np.random.default_rng(0))
+    return float(result.pvalue)
 
 
 @dataclass(frozen=True)

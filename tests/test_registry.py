@@ -282,7 +282,7 @@ def test_an_ablation_names_its_base_and_the_report_reads_what_differs(tmp_path):
     registry = load_registry(ablation_registry(tmp_path))
     wider = registry["wider"]
     assert wider.ablation == {"of": "base", "about": "a wider hidden layer", "shared": "the split", "metrics": ("test_acc",),
-                              "outcomes": "final"}
+                              "outcomes": "final", "not_comparable": {}}
     assert differing_settings(registry["base"], wider) == ["model.init_args.sizes: [4, 5, 1] → [4, 8, 1]"]
     # not part of the recipe: the section leaves the config hash alone
     alone = tmp_path / "alone"
@@ -306,6 +306,9 @@ def test_the_tutorial_ablations_are_data(registry):
     ("base", "sizes = [4, 8, 1]", ABLATION.replace("metrics", "metric"), "unknown key 'ablation.metric' (did you mean 'metrics'?)"),
     ("base", "sizes = [4, 8, 1]", ABLATION.replace('metrics = ["test_acc"]', 'outcomes = "over-fitting"'),
      "'ablation.outcomes' 'over-fitting' reads the validation curve: 'data.valid_fraction' is 0"),
+    ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_loss = "bounded" }\n',
+     "'ablation.not_comparable' names 'test_loss', not in 'ablation.metrics'"),
+    ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_acc = 3 }\n', "'ablation.not_comparable' maps each metric to a reason"),
 ])
 def test_bad_ablations_are_one_line_naming_file_and_key(tmp_path, of, recipe, section, expect):
     with pytest.raises(RegistryError) as caught:

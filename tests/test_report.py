@@ -15,8 +15,10 @@ from harness.cli import main
 from harness.registry import variants
 from harness.results import ResultsStore
 from harness.report.comparisons import ablation_section
-from harness.report.tables import verdict_sentences
-from harness.stats import CONSISTENT, single_draw
+from statsmodels.stats.multitest import multipletests
+
+from harness.report.tables import Verdict, answer, holm
+from harness.stats import ABOVE, CONSISTENT, single_draw
 
 T_975 = {2: 4.302652729911275, 4: 2.7764451051977987}  # Student t 97.5% quantiles by degrees of freedom
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -57,8 +59,8 @@ def published_cells(text, exp_id, figure):
     return dict(zip(PUBLISHED_COLUMNS, row))
 
 
-PUBLISHED_COLUMNS = ["experiment", "device", "engine", "figure", "published", "seeds", "mean ± std", "ci", "pi",
-                     "empirical", "percentile", "verdict", "seeds needed"]
+PUBLISHED_COLUMNS = ["experiment", "device", "engine", "figure", "published", "seeds", "mean ± std", "shares", "rank p",
+                     "holm", "verdict", "detects", "range", "pi"]
 
 
 def pct(value):
@@ -98,7 +100,8 @@ def test_summary_of_real_runs_matches_independent_statistics(iris_quick_runs):
     half = T_975[2] * sd / math.sqrt(3)
     row = summary_cells(text, "iris-ce")
     assert row[3:7] == ["epochs=200", "3", "train_acc", f"{pct(mean)} ± {pct(sd)}"]
-    assert row[7:] == [f"[{pct(mean - half)}, {pct(mean + half)}]", pct(min(values)), pct(max(values))]
+    # Three runs: too few for the bootstrap interval and the stall fence.
+    assert row[7:] == [f"[{pct(mean - half)}, {pct(mean + half)}]", "–", pct(min(values)), pct(max(values)), "–"]
     # Quick runs are kept out of the comparison with the published value.
     assert "## Quick runs (not faithful)" in text and "No faithful runs yet" in text
 
@@ -129,8 +132,8 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
     mean, sd = statistics.mean(values), statistics.stdev(values)
     half = T_975[4] * sd / math.sqrt(5)
     row = summary_cells(text, "iris-ce")
-    assert row[3:9] == ["5", "train_acc", f"{pct(mean)} ± {pct(sd)}", f"[{pct(mean - half)}, {pct(mean + half)}]",
-                          pct(min(values)), pct(max(values))]
+    assert row[3:11] == ["5", "train_acc", f"{pct(mean)} ± {pct(sd)}", f"[{pct(mean - half)}, {pct(mean + half)}]", "–",
+                         pct(min(values)), pct(max(values)), "none of 5"]
     verdict = published_cells(text, "iris-ce", "train_acc @2000")
     assert verdict["published"] == f"{pct(registry['iris-ce'].published['value'])} (T1 #3)"
     assert verdict["seeds"] == "5" and verdict["verdict"] == CONSISTENT
@@ -198,16 +201,26 @@ def test_dropout_outcomes_paired_by_seed(registry, tmp_path):
     rows = {cells(x)[0]: cells(x) for x in text.splitlines() if x.startswith("| ") and "---" not in x}
     rise_row = rows["rise of the validation loss from its minimum to the last epoch"]
     differences = [d - p for p, d in zip(plain_rise, dropout_rise)]
-    assert rise_row[3] == "5"  # pairs: seed 5 has one arm only
-    assert rise_row[6] == f"{scipy_stats.ttest_rel(dropout_rise, plain_rise).pvalue:.2g}"
+    assert rise_row[3] == "5" and rise_row[4] == "0 / 0 / 5"  # pairs: seed 5 has one arm only; B lower in all five
+    assert rise_row[7] == f"{scipy_stats.ttest_rel(dropout_rise, plain_rise).pvalue:.2g}"
+    assert rise_row[8] == rise_row[10] == "0.062"  # five one-signed pairs: permutation and sign test both 2/2^5
     low, high = scipy_stats.t.interval(0.95, 4, loc=np.mean(differences), scale=scipy_stats.sem(differences))
-    assert rise_row[5] == f"[{low:+.4f}, {high:+.4f}]"
+    assert rise_row[6] == f"[{low:+.4f}, {high:+.4f}]"
     assert rows["epoch of the minimum validation loss"][1:3] == ["4.0", "8.0"]
-    assert rows["test accuracy at the last epoch"][6] == f"{scipy_stats.ttest_rel(dropout_test, plain_test).pvalue:.2g}"
+    assert rows["test accuracy at the last epoch"][7] == f"{scipy_stats.ttest_rel(dropout_test, plain_test).pvalue:.2g}"
+    # Holm over the outcomes with a test, one family: the rise and the epoch (five one-signed pairs each,
+    # exact p = 2/2^5) and test accuracy; validation accuracy ties in every pair and has no test.
+    def permutation(b, a):
+        return scipy_stats.permutation_test((np.subtract(b, a),), np.mean, permutation_type="samples").pvalue
+    holm = multipletests([2 / 32, 2 / 32, permutation(dropout_test, plain_test)], method="holm")[1]
+    order = ["rise of the validation loss from its minimum to the last epoch", "epoch of the minimum validation loss",
+             "test accuracy at the last epoch"]
+    assert [rows[k][9] for k in order] == [f"{p:.2g}" for p in holm]
+    assert rows["validation accuracy at the last epoch"][4] == "0 / 5 / 0" and rows["validation accuracy at the last epoch"][9] == "–"
     assert ("The data support that B (model.init_args.dropout: 0.0 → 0.5) curbs the rise of the validation loss, and do not "
             "show that it improves validation or test accuracy.") in text
     assert "A = `mnist-cnn-50`, B = `mnist-cnn-dropout-50` (model.init_args.dropout: 0.0 → 0.5)" in text  # from the recipes
-    assert "with 5 pairs the signed-rank test cannot go below p = 0.062" in text
+    assert "with 5 pairs a sign-flip test cannot go below p = 0.062" in text
     assert (out / "plots" / "overfitting-mnist-cnn-dropout-50.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -215,19 +228,28 @@ def test_ablation_is_paired_by_seed(registry, tmp_path):
     out = tmp_path / "res"
     softmax = {0: 0.951, 1: 0.948, 2: 0.960, 3: 0.955, 4: 0.940}
     logits = {0: 0.970, 1: 0.969, 2: 0.972, 3: 0.971}  # seed 4 missing, and seed 3 failed below
-    runs = [fake_run(registry, "mnist-mynet-adam", s, test_acc=v, valid_acc=v) for s, v in softmax.items()]
-    runs += [fake_run(registry, "mnist-mynet-adam-logits", s, test_acc=v, valid_acc=v) for s, v in logits.items()]
+    runs = [fake_run(registry, "mnist-mynet-adam", s, test_acc=v, valid_acc=v, test_loss=1.5 + v / 100) for s, v in softmax.items()]
+    runs += [fake_run(registry, "mnist-mynet-adam-logits", s, test_acc=v, valid_acc=v, test_loss=0.1 - v / 100)
+             for s, v in logits.items()]
     runs[-1]["status"] = "diverged"
     ResultsStore(out).append(runs, [], [])
     text = section(report(out), "Ablation: T2's output Softmax")
-    paired_table, plan_table = text.split("Runs needed to detect a difference")
-    (row,) = [cells(x) for x in paired_table.splitlines() if x.startswith("| cpu ") and "| test_acc " in x]
+    plan_header = text.index("| device   | engine   | metric    | difference δ")
+    paired_table, plan_table = text[:plan_header], text[plan_header:]
+    rows = {cells(x)[2]: cells(x) for x in paired_table.splitlines() if x.startswith("| cpu ")}
+    row = rows["test_acc"]
     shared = [0, 1, 2]
     a, b = [softmax[s] for s in shared], [logits[s] for s in shared]
     paired_t = scipy_stats.ttest_rel(b, a)
-    assert row[5] == "3" and row[6] == f"{100 * np.mean(np.subtract(b, a)):+.2f} pp"
-    assert row[8] == f"{paired_t.pvalue:.2g}" and row[9] == f"{scipy_stats.wilcoxon(b, a).pvalue:.2g}"
-    assert "B's test_acc is higher by" in text
+    assert row[5] == "3" and row[6] == "3 / 0 / 0" and row[7] == f"{100 * np.mean(np.subtract(b, a)):+.2f} pp"
+    assert row[9] == f"{paired_t.pvalue:.2g}" and row[12] == f"{scipy_stats.binomtest(3, 3).pvalue:.2g}"
+    exact = scipy_stats.permutation_test((np.subtract(b, a),), np.mean, permutation_type="samples").pvalue
+    assert row[10] == f"{exact:.2g}" == "0.25"  # 3 pairs: all 8 sign patterns, the observed one and its mirror
+    # Holm over the family: valid_acc and test_acc (test_loss is flagged, not tested), each 0.25: 0.5 both.
+    assert row[11] == rows["valid_acc"][11] == "0.5"
+    assert rows["test_loss"][8] == "not comparable" and rows["test_loss"][9] == "–"
+    assert "B's test_loss: not tested, the two arms' values are not comparable (A's loss cannot go below" in text
+    assert "B's test_acc is higher by" in text and "not after Holm's correction" not in text  # 3 pairs: floor 0.25
     # Runs a difference needs: from the arms' pooled spread, and the paired differences' over seeds 0-2.
     plan = {cells(x)[3]: cells(x) for x in plan_table.splitlines() if x.startswith("| cpu ") and "| test_acc " in x}
     assert set(plan) == {"0.10 pp", "0.50 pp"}
@@ -263,7 +285,9 @@ def test_one_run(registry, tmp_path):
     row = summary_cells(text, "mnist-mlp")
     assert row[3:7] == ["1", "test_acc", "93.00%", "–"]  # no spread, no interval from one seed
     one = published_cells(text, "mnist-mlp", "test_acc @2")
-    assert one["pi"] == "–" and one["verdict"] == "one seed: no spread to judge by" and one["percentile"] == "0"
+    assert one["pi"] == one["range"] == one["detects"] == "–" and one["verdict"] == "one seed: no spread to judge by"
+    assert one["shares"] == "0% / 0% / 100%"  # the one seed lies above the published 92.78%
+    assert not text.split("## What was read")[0].count("consistent")  # no verdict, no answer on the first screen
     assert "have no epoch rows" in text and not (out / "plots" / "curves-mnist-mlp.png").exists()
 
 
@@ -306,24 +330,47 @@ def test_published_figure_is_judged_at_its_epoch_as_one_draw(registry, tmp_path)
     low, high = scipy_stats.t.interval(0.95, n - 1, loc=mean, scale=sd * np.sqrt(1 + 1 / n))
     assert row["seeds"] == "5 (+1 failed)"  # the diverged seed is counted, not used
     assert row["mean ± std"] == f"{pct(mean)} ± {pct(sd)}" and row["pi"] == f"[{pct(low)}, {pct(high)}]"
-    assert 0.988583 <= high and row["percentile"] == "100" and row["verdict"] == CONSISTENT
+    # Above all five seeds, but five seeds cannot reject by rank (least p 2/6), and the row says so.
+    assert row["shares"] == "100% / 0% / 0%" and row["rank p"] == "0.33" and row["verdict"] == CONSISTENT
+    assert row["detects"].startswith("none below 39 seeds · 4.1 sd = ")
+    assert row["range"] == f"[{pct(min(at_12))}, {pct(max(at_12))}] (67%)"  # 5 seeds: x_(1), x_(5) hold a 6th run 4 times in 6
     assert "(12,000 samples: steps of 0.0083 pp)" in text  # an accuracy on a finite split says so
     assert "mnist-cnn-50 seed 5 [cpu, fast] ended diverged: loss is nan; left out of every statistic." in text
     flat = published_cells(text, "iris-mylinear", "train_acc @2000")
-    assert flat["pi"] == f"[{pct(same)}, {pct(same)}]" and flat["verdict"] == CONSISTENT and flat["seeds needed"] == "–"
+    assert flat["pi"] == f"[{pct(same)}, {pct(same)}]" and flat["verdict"] == CONSISTENT and flat["shares"] == "0% / 100% / 0%"
     assert "(112 samples: steps of 0.89 pp)" in flat["figure"]
-    # A single run could have printed it, though the seeds' mean lies below it: both are said.
-    assert ("mnist-cnn-50 [cpu, fast] valid_acc @12: published 98.86% is consistent with one run (percentile 100), "
-            "but the seeds' mean differs from it") in text
+    # The whole curve: epochs 1-13; the seeds sit at 97% but for epoch 12, so the printed run lies above every
+    # seed at 12 epochs and below at epoch 1 (95.79%).
+    curve = [cells(x) for x in section(text, "Published figures").split("### Whole curves")[1].splitlines()
+             if x.startswith("| mnist-cnn-50 ")]
+    assert curve and curve[0][8] == "12 / 1" and curve[0][11] == CONSISTENT and curve[0][12] == "none below 39 seeds"
+    # The first screen: the answer, the printed runs counted once each, not their figures.
+    first = text.split("## What was read")[0]
+    assert "**2 of 2 printed runs (T1 #6, T1 #10) are consistent with one run of their recipe** (5 published figures and 1 whole curves" in first
+    assert "2 of the 2 runs have 3-5 seeds, too few for a rank test to reject at all" in first
+    assert "but the seeds' mean differs" not in text  # the mean says nothing about one run
 
 
-def test_verdict_sentences_name_what_the_table_shows():
-    skewed = [0.95] * 19 + [0.80]  # one poor seed widens the t interval past what the seeds themselves reach
-    figure = {"metric": "test_acc", "epoch": 2}
-    draws = [("a [cpu, fast]", figure, single_draw(skewed, 0.97)),
-             ("b [cpu, fast]", figure, single_draw([0.90, 0.91, 0.92], 0.99))]
-    text = "\n".join(verdict_sentences(draws))
-    assert draws[0][2].verdict == CONSISTENT and "1 of 2 published figure(s) are consistent" in text
-    assert "a [cpu, fast] test_acc @2: published 97.00%: the t interval and the seeds' own 2.5-97.5% range" in text
-    assert "b [cpu, fast] test_acc @2: published 99.00% lies above the 95% prediction interval" in text
-    assert "(percentile 100 of 3 seeds)" in text
+def test_the_answer_names_departures_and_what_holm_changes(registry):
+    # 50 seeds: a figure above all of them has rank p 2/51 = 0.039; among three verdicts Holm makes it 0.12.
+    seeds = np.linspace(0.90, 0.95, 50)
+    figure = single_draw(seeds, 0.99, bounds=(0.0, 1.0))
+    typical = single_draw(seeds, 0.925, bounds=(0.0, 1.0))
+    cell = dict(device="cpu", engine="fast", metric="test_acc", failed=0)
+    verdicts = [Verdict("iris-mse", what="test_acc @2000", draw=figure, **cell),
+                Verdict("iris-mse", what="train_acc @2000", draw=typical, **cell),
+                Verdict("iris-ce", what="train_acc @2000", draw=typical, **cell)]
+    holm(verdicts)
+    assert figure.verdict == ABOVE and verdicts[0].holm_p == pytest.approx(3 * 2 / 51)
+    text = "\n".join(answer(verdicts, registry))
+    assert text.startswith("**2 of 2 printed runs (T1 #2, T1 #3) are consistent with one run of their recipe** (3 published figures")
+    assert "Unadjusted, 1 of the 3 verdicts reject at 5% (iris-mse [cpu, fast] test_acc @2000 = 99.00% (above all 50 seeds)" in text
+    assert "none does after Holm's correction" in text
+    assert "the rank test catches a run 3.2 sd from the seeds' mean 4 times in 5" in text
+    # 200 seeds: 2/201 survives Holm over two verdicts; the run is named as not consistent.
+    many = np.linspace(0.90, 0.95, 200)
+    far = [Verdict("iris-mse", what="test_acc @2000", draw=single_draw(many, 0.99), **cell),
+           Verdict("iris-ce", what="train_acc @2000", draw=single_draw(many, 0.93), **cell)]
+    holm(far)
+    text = "\n".join(answer(far, registry))
+    assert text.startswith("**1 of 2 printed runs (T1 #2, T1 #3) are consistent") and "Not consistent: iris-mse [cpu, fast]" in text

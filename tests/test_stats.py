@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 from statsmodels.stats.power import TTestPower
+from statsmodels.stats.proportion import proportion_confint
 
-from harness.stats import (ABOVE, BELOW, CONSISTENT, equivalence_p, paired, seeds_to_decide, seeds_to_tell_apart, single_draw,
-                           summarize, unpaired)
+from harness.stats import (ABOVE, BELOW, CONSISTENT, Rank, bootstrap_mean_interval, detectable_shift, equivalence_p,
+                           order_statistic_interval, paired, rank, seeds_to_decide, single_draw, stalls, summarize, unpaired,
+                           whole_curve)
 
 SEEDS = [0.951, 0.962, 0.958, 0.971, 0.949, 0.966, 0.955]  # a fixed sample of accuracies
 
@@ -19,63 +21,112 @@ def test_prediction_interval_is_scipys_t_interval_for_one_new_value():
     n, mean, sd = len(x), x.mean(), x.std(ddof=1)
     low, high = scipy_stats.t.interval(0.95, df=n - 1, loc=mean, scale=sd * math.sqrt(1 + 1 / n))
     draw = single_draw(x, 0.96)
+    assert draw.shapiro_p == pytest.approx(scipy_stats.shapiro(x).pvalue) and draw.shapiro_p > 0.05
     assert (draw.pi_low, draw.pi_high) == pytest.approx((low, high), rel=1e-12)
-    # The confidence interval of the mean is the narrower one, by sqrt(n + 1).
-    ci = scipy_stats.t.interval(0.95, df=n - 1, loc=mean, scale=scipy_stats.sem(x))
-    assert (draw.seeds.ci_low, draw.seeds.ci_high) == pytest.approx(ci, rel=1e-12)
-    assert (draw.pi_high - draw.pi_low) / (ci[1] - ci[0]) == pytest.approx(math.sqrt(n + 1))
-    assert draw.verdict == CONSISTENT
-    assert single_draw(x, 0.99).verdict == ABOVE and single_draw(x, 0.92).verdict == BELOW
+    # Clipped to the metric's range: an accuracy's interval ends at 100%.
+    assert single_draw(x, 0.96, bounds=(0.0, 0.96)).pi_high == 0.96
 
 
-def test_a_typical_single_run_outside_the_mean_interval_is_consistent():
-    # The question the verdict answers is about one run, not the mean: with many seeds the mean's
-    # interval excludes most single runs, the prediction interval does not.
-    x = np.random.default_rng(0).normal(0.97, 0.01, 200)
-    typical = 0.98  # one standard deviation above the mean
-    draw = single_draw(x, typical)
-    assert not draw.seeds.ci_low <= typical <= draw.seeds.ci_high
-    assert draw.verdict == CONSISTENT and 75 < draw.percentile < 95
+def test_the_rank_p_value_counts_the_seeds_at_least_as_far_out():
+    x = [1.0, 2.0, 3.0, 4.0]
+    assert rank(x, 3.0) == Rank(4, 2, 1, 1, 1.0)  # 2 below, 1 tied, 1 above: the upper tail holds 2, 2·3/5 > 1
+    assert rank(x, 3.5).p == 2 * (1 + 1) / 5
+    assert rank(x, 5.0).p == 2 / 5 and rank(x, 0.0).p == 2 / 5  # beyond every seed: the least p 4 seeds can give
+    assert rank(x, 2.5).p == 1.0
+    # The percentile scipy gives counts the same seeds.
+    r = rank(SEEDS, 0.958)
+    assert 100 * (r.below + r.tied) / r.n == pytest.approx(scipy_stats.percentileofscore(SEEDS, 0.958, kind="weak"))
+    assert 100 * r.below / r.n == pytest.approx(scipy_stats.percentileofscore(SEEDS, 0.958, kind="strict"))
 
 
-def test_percentile_counts_ties_half():
-    assert single_draw([1.0, 2.0, 3.0, 4.0], 3.0).percentile == 62.5  # 2 below, 1 tied, of 4
-    assert single_draw([1.0, 2.0, 3.0, 4.0], 5.0).percentile == 100.0
-    assert single_draw([1.0, 2.0, 3.0, 4.0], 0.0).percentile == 0.0
+@pytest.mark.parametrize("draw", [lambda rng, size: rng.normal(size=size),
+                                  lambda rng, size: rng.integers(0, 3, size=size).astype(float)],  # heavily tied
+                         ids=["continuous", "three values"])
+def test_the_rank_test_rejects_a_true_draw_at_most_five_percent_of_the_time(draw):
+    # Exchangeable: the figure is one more draw of the seeds' distribution. 40 seeds: the least p is 2/41.
+    rng = np.random.default_rng(1)
+    trials = 4000
+    rejected = sum(rank(draw(rng, 40), draw(rng, 1)[0]).p <= 0.05 for _ in range(trials))
+    assert rejected / trials <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / trials)
+    assert rejected > 0 or draw(rng, 1).dtype == float  # the continuous case does reject sometimes
 
 
-def test_empirical_quantiles_from_twenty_seeds():
-    x = np.linspace(0.9, 1.0, 20)
-    draw = single_draw(x, 0.95)
-    assert (draw.q_low, draw.q_high) == tuple(np.quantile(x, [0.025, 0.975]))
-    assert math.isnan(single_draw(x[:19], 0.95).q_low)  # too few seeds for tails
+def test_below_39_seeds_the_rank_test_cannot_reject():
+    assert rank(np.arange(38.0), 1e9).p > 0.05 and rank(np.arange(39.0), 1e9).p == 0.05
+    assert single_draw(np.linspace(0.9, 0.91, 38), 0.99).verdict == CONSISTENT
+    assert single_draw(np.linspace(0.9, 0.91, 39), 0.99).verdict == ABOVE
+    assert single_draw(np.linspace(0.9, 0.91, 39), 0.80).verdict == BELOW
+    assert detectable_shift(38, "rank") == math.inf and detectable_shift(39, "rank") < 4
 
 
-def test_value_on_the_boundary_is_consistent():
-    x = np.array(SEEDS)
-    high = single_draw(x, 0.0).pi_high
-    assert single_draw(x, high).verdict == CONSISTENT  # the interval's ends belong to it
-    assert single_draw(x, np.nextafter(high, 2.0)).verdict == ABOVE
-    low = single_draw(x, 0.0).pi_low
-    assert single_draw(x, low).verdict == CONSISTENT
-    assert single_draw(x, np.nextafter(low, -2.0)).verdict == BELOW
+def test_a_bimodal_seed_set_is_judged_by_rank_not_by_a_normal_interval():
+    # 47 seeds near 97% and 3 stalled at chance (iris predicting one class): the t interval stretches past
+    # 100% and holds a 99.5% run that lies above every seed; the rank says above; Shapiro-Wilk rejects,
+    # so no t interval is shown at all.
+    rng = np.random.default_rng(0)
+    seeds = np.concatenate([np.clip(rng.normal(0.97, 0.005, 47), 0, 0.985), [0.33, 0.33, 0.34]])
+    x, s = seeds, seeds.std(ddof=1)
+    t_high = x.mean() + scipy_stats.t.ppf(0.975, len(x) - 1) * s * math.sqrt(1 + 1 / len(x))
+    assert t_high > 1.0  # what the t interval would have said: consistent
+    draw = single_draw(seeds, 0.995, bounds=(0.0, 1.0))
+    assert draw.verdict == ABOVE and draw.rank.p == 2 / 51
+    assert draw.shapiro_p < 0.05 and math.isnan(draw.pi_low) and math.isnan(draw.pi_high)
+    # A stalled figure is as common as the stalls make it: consistent.
+    assert single_draw(seeds, 0.33, bounds=(0.0, 1.0)).verdict == CONSISTENT
+
+
+def test_an_all_ties_seed_set():
+    # Every seed the same value (a tiny test set): the figure equal to it is the most typical value there is;
+    # one step away it lies beyond every seed, and the rank says so once there are enough seeds.
+    same = [0.9736842105263158] * 50
+    draw = single_draw(same, same[0])
+    assert draw.rank == Rank(50, 0, 50, 0, 1.0) and draw.verdict == CONSISTENT
+    assert math.isnan(draw.shapiro_p) and (draw.range_low, draw.range_high) == (same[0], same[0])
+    assert single_draw(same, 1.0).verdict == ABOVE and single_draw(same[:5], 1.0).verdict == CONSISTENT
+
+
+def test_the_range_holding_one_run_is_order_statistics_with_their_coverage():
+    x = np.random.default_rng(2).normal(size=50)
+    low, high, coverage = order_statistic_interval(x)
+    ordered = np.sort(x)
+    assert (low, high) == (ordered[0], ordered[-1]) and coverage == 49 / 51  # j = floor(0.025 * 51) = 1
+    low, high, coverage = order_statistic_interval(np.arange(200.0))
+    assert (low, high) == (4.0, 195.0) and coverage == 191 / 201  # j = 5: x_(5), x_(196)
+    # Coverage, checked: a new draw falls inside as often as stated (n = 79, j = 2: 76/80 = 95%).
+    rng = np.random.default_rng(3)
+    inside = []
+    for _ in range(3000):
+        low, high, coverage = order_statistic_interval(rng.normal(size=79))
+        inside.append(low <= rng.normal() <= high)
+    assert abs(np.mean(inside) - coverage) < 3 * math.sqrt(coverage * (1 - coverage) / 3000)
+    # Both ends are values a run gave, on a discrete metric too.
+    steps = np.random.default_rng(4).integers(30, 39, 50) / 38
+    assert set(order_statistic_interval(steps)[:2]) <= set(steps)
+
+
+def test_the_detectable_shift_is_where_each_test_reaches_80_percent_power():
+    # t: the power scipy's noncentral t gives at the answered shift.
+    for n in (3, 10, 50):
+        shift = detectable_shift(n, "t")
+        nct = scipy_stats.nct(n - 1, shift / math.sqrt(1 + 1 / n))
+        crit = scipy_stats.t.ppf(0.975, n - 1)
+        assert nct.sf(crit) + nct.cdf(-crit) == pytest.approx(0.8, abs=1e-6)
+    # rank: simulated, the run shifted by the answer is called out 4 times in 5.
+    n, rng = 50, np.random.default_rng(5)
+    shift = detectable_shift(n, "rank")
+    trials = 3000
+    caught = sum(rank(rng.normal(size=n), rng.normal() + shift).p <= 0.05 for _ in range(trials))
+    assert abs(caught / trials - 0.8) < 3 * math.sqrt(0.16 / trials)
+    # With unlimited seeds either needs about 2.8 sd: |z + shift| > 1.96 with probability 0.8.
+    assert detectable_shift(5000, "t") == pytest.approx(1.96 + 0.8416, abs=0.01)
 
 
 def test_one_seed_gives_no_interval_and_no_verdict():
     draw = single_draw([0.97], 0.98)
     assert draw.seeds.n == 1 and draw.seeds.mean == 0.97
-    assert math.isnan(draw.pi_low) and math.isnan(draw.seeds_needed) and draw.verdict == ""
-    assert draw.percentile == 100.0
+    assert math.isnan(draw.pi_low) and math.isnan(draw.range_low) and draw.verdict == ""
     nothing = single_draw([], 0.98)
-    assert nothing.seeds.n == 0 and nothing.verdict == "" and math.isnan(nothing.percentile)
-
-
-def test_all_seeds_equal():
-    # Zero spread: the interval is the one value every seed gave; a t-test has nothing to work with.
-    draw = single_draw([0.95] * 6, 0.95)
-    assert draw.seeds.std == 0 and (draw.pi_low, draw.pi_high) == (0.95, 0.95)
-    assert draw.verdict == CONSISTENT and draw.percentile == 50.0 and math.isnan(draw.seeds_needed)
-    assert single_draw([0.95] * 6, 0.96).verdict == ABOVE
+    assert nothing.seeds.n == 0 and nothing.verdict == "" and math.isnan(nothing.rank.p)
 
 
 def test_a_diverged_seed_is_left_out():
@@ -85,16 +136,61 @@ def test_a_diverged_seed_is_left_out():
     assert summarize([0.93, math.nan, 0.94, -math.inf, 0.95]) == summarize(finished)
 
 
-def test_seeds_needed_is_statsmodels_power_calculation():
-    x = np.array(SEEDS)
-    published = 0.965
-    d = abs(x.mean() - published) / x.std(ddof=1)
-    expected = TTestPower().solve_power(effect_size=d, alpha=0.05, power=0.8, alternative="two-sided")
-    assert single_draw(x, published).seeds_needed == pytest.approx(expected)
-    # The textbook case: half a standard deviation needs 34 seeds (one-sample, two-sided, 5%, power 0.8).
-    assert math.ceil(seeds_to_tell_apart(0.5, 1.0)) == 34
-    assert seeds_to_tell_apart(0.0, 1.0) == math.inf  # nothing to tell apart
-    assert 2 <= seeds_to_tell_apart(100.0, 1.0) <= 3  # a huge difference: the fewest a t-test can use
+def test_a_curve_shifted_by_one_sd_at_every_epoch_is_flagged_with_enough_seeds():
+    # 60 seeds, 20 epochs whose noise is independent: a curve 1 sd above the seeds' mean at every epoch is a
+    # typical value at each epoch on its own (about the 84th percentile), so no single epoch rejects, but
+    # no seed's curve lies that far up throughout: judged whole, it is above.
+    rng = np.random.default_rng(0)
+    epochs = np.linspace(0.5, 0.9, 20)
+    seeds = epochs + 0.01 * rng.normal(size=(60, 20))
+    published = epochs + 0.01
+    assert all(rank(seeds[:, e], published[e]).p > 0.05 for e in range(20))
+    curve = whole_curve(seeds, published)
+    assert curve.verdict == ABOVE and curve.rank.p == 2 / 61 and curve.score > max(curve.seed_scores)
+    # With 10 seeds the same curve cannot be flagged: 2/11 is the least p.
+    few = whole_curve(seeds[:10], published)
+    assert few.verdict == CONSISTENT and few.rank.p == pytest.approx(2 / 11)
+    # Where the epochs move together (one draw per run), a 1 sd shift is an ordinary run: consistent.
+    together = epochs + 0.01 * rng.normal(size=(60, 1))
+    assert whole_curve(together, published).verdict == CONSISTENT
+
+
+def test_the_whole_curve_rank_rejects_a_true_draw_at_most_five_percent_of_the_time():
+    # The score treats the n + 1 curves alike, so a curve of the same process is exchangeable with the seeds'.
+    rng = np.random.default_rng(6)
+    trials = 600
+    rejected = 0
+    for _ in range(trials):
+        curves = np.cumsum(rng.normal(size=(40, 6)), axis=1)  # correlated epochs
+        rejected += whole_curve(curves[:-1], curves[-1]).rank.p <= 0.05
+    assert rejected / trials <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / trials)
+
+
+def test_whole_curve_edges():
+    flat = whole_curve(np.full((5, 3), 0.9), [0.9, 0.9, 0.9])  # nothing varies: no score
+    assert math.isnan(flat.score) and flat.verdict == ""
+    assert whole_curve([[0.1, 0.2]], [0.1, 0.2]).verdict == ""  # one seed
+    partial = whole_curve([[0.1, 0.2], [0.2, math.nan], [0.15, 0.25], [0.12, 0.22]], [0.3, 0.4])
+    assert partial.n == 3 and partial.above_all == 2  # the seed missing an epoch is left out
+
+
+def test_stalls_are_counted_with_clopper_pearson():
+    seeds = [0.97, 0.96, 0.98, 0.97, 0.95, 0.97, 0.96, 0.34, 0.98, 0.97]
+    st = stalls(seeds)
+    assert st.count == 1 and st.rest == summarize([v for v in seeds if v != 0.34])
+    assert (st.low, st.high) == pytest.approx(proportion_confint(1, 10, alpha=0.05, method="beta"))
+    assert (st.low, st.high) == pytest.approx(scipy_stats.binomtest(1, 10).proportion_ci(0.95, method="exact"))
+    assert stalls([0.97, 0.96, 0.98, 0.97, 0.95]).count == 0
+
+
+def test_the_bootstrap_interval_is_scipys_bca():
+    x = np.array(SEEDS + [0.957, 0.962, 0.968, 0.944])
+    expected = scipy_stats.bootstrap((x,), np.mean, confidence_level=0.95, n_resamples=9999, method="BCa",
+                                     random_state=np.random.default_rng(0)).confidence_interval
+    assert bootstrap_mean_interval(x) == pytest.approx((expected.low, expected.high))
+    assert bootstrap_mean_interval(x) == bootstrap_mean_interval(x)  # the same rows, the same report
+    assert all(math.isnan(v) for v in bootstrap_mean_interval([0.9] * 12))  # no spread
+    assert all(math.isnan(v) for v in bootstrap_mean_interval(SEEDS))  # 7 values: too few for BCa
 
 
 PLAIN = [0.981, 0.984, 0.979, 0.986, 0.983, 0.980]
@@ -116,6 +212,25 @@ def test_paired_matches_scipy():
     # Five differences of one sign: the exact signed-rank p-value is 2/2^5, the least five pairs can give.
     five = paired([0.0] * 5, [0.1, 0.2, 0.3, 0.4, 0.5])
     assert five.wilcoxon_p == pytest.approx(0.0625) and five.wilcoxon_floor == pytest.approx(0.0625)
+
+
+def test_pairs_that_mostly_tie_are_counted_and_tested_by_sign_and_permutation():
+    # iris's test accuracy moves in steps of one of 38 samples: most pairs of two recipes tie exactly.
+    step = 1 / 38
+    a = np.full(50, 36 * step)
+    b = a.copy()
+    b[:4] += step  # B one sample better in 4 seeds, worse in 2, tied in 44
+    b[4:6] -= step
+    r = paired(a, b)
+    assert (r.wins, r.ties, r.losses) == (4, 44, 2)
+    assert r.sign_p == pytest.approx(scipy_stats.binomtest(4, 6).pvalue)
+    # The permutation test flips each pair's sign; with 50 pairs scipy draws 9,999 of the 2^50 patterns.
+    expected = scipy_stats.permutation_test((b - a,), np.mean, permutation_type="samples", n_resamples=9999,
+                                            random_state=np.random.default_rng(0)).pvalue
+    assert r.permutation_p == pytest.approx(expected) and r.permutation_p > 0.05
+    # Exact below 14 pairs: five one-signed differences give 2/2^5.
+    assert paired([0.0] * 5, [0.1, 0.2, 0.3, 0.4, 0.5]).permutation_p == pytest.approx(2 / 32)
+    assert math.isnan(paired([0.5] * 4, [0.5] * 4).permutation_p)  # every pair tied: nothing to test
 
 
 def test_paired_edges():

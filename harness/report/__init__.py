@@ -2,7 +2,7 @@
 
 The parts, each readable on its own:
 - loading.py: which rows count (`load_results`), and the values taken from them;
-- tables.py: what was read, the published figures judged as one draw each, the seeds, speed;
+- tables.py: the answer, what was read, the published figures and curves judged as one draw each, the seeds, speed;
 - comparisons.py: ablations (the registry's [ablation] sections) paired by seed, datasets as independent samples;
 - variance.py: where the spread comes from (`harness variance` rows), and the runs a difference needs;
 - plots.py: learning curves, running loss, the headline figure per seed, over-fitting, speed;
@@ -26,7 +26,7 @@ from .formatting import table
 from .loading import Results, load_results
 from .plots import REPORT_NOT_WRITTEN, plot_headline, plot_learning_curves, plot_selection, plot_speed, plot_trace
 from .variance import variance_section
-from .tables import accounting, published_section, seeds_sections, speed_rows
+from .tables import accounting, answer, published_section, published_verdicts, seeds_sections, speed_rows
 
 __all__ = ["Results", "build_report", "load_results", "write_report"]
 
@@ -36,8 +36,10 @@ def build_report(results_dir: Path, registry: dict, results: Results | None = No
     results = results or load_results(results_dir, registry)
     runs, epochs = results.runs, results.epochs
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    lines = ["# Results report", "", f"Generated {now} from `{results_dir}` by `harness report`.", "",
-             "## What was read", ""] + accounting(results, registry)
+    verdicts = published_verdicts(results, registry) if not runs.empty else []
+    lines = ["# Results report", "", f"Generated {now} from `{results_dir}` by `harness report`.", ""]
+    lines += answer(verdicts, registry)
+    lines += ["## What was read", ""] + accounting(results, registry)
     if runs.empty:
         lines += ["Nothing to report yet: no current runs. `harness run` records some "
                   f"(e.g. `harness run iris-ce --results-dir {results_dir}`).", ""]
@@ -48,7 +50,7 @@ def build_report(results_dir: Path, registry: dict, results: Results | None = No
     with safe_files.Folder(results_dir / "plots", REPORT_NOT_WRITTEN) as plots:
         # A plot not drawn this time would describe results no longer counted (a link is removed, not followed).
         plots.remove_matching(lambda name: name.endswith(".png") or safe_files.is_temporary(name))
-        lines += published_section(results, registry)
+        lines += published_section(results, registry, verdicts)
         lines += seeds_sections(runs, registry)
         lines += _curves_and_headline(results, registry, plots)
         lines += overfitting_section(registry, runs, epochs, plots)
@@ -78,15 +80,21 @@ def _curves_and_headline(results: Results, registry: dict, plots: safe_files.Fol
                       f"![{exp_id} running loss](plots/trace-{exp_id}.png)", ""]
     lines += ["## Headline metric per seed", "",
               "One dot per seed, at the published figure's epoch where there is one (faithful runs), else at the end; "
-              "the published value and the 95% prediction interval for one run marked.", ""]
+              "the median, the published value and the seeds' range that holds one run (order statistics) marked.", ""]
     if plot_headline(selections, results.epochs, plots / "headline.png"):
         lines += ["![headline metric per seed](plots/headline.png)", ""]
     return lines
 
 
 def _speed_section(runs, plots: safe_files.Folder) -> list[str]:
-    lines = ["## Speed", "", "Training samples per second count the training steps only; wall time is the whole run.", "",
-             table(speed_rows(runs), ["experiment", "device", "engine", "setting", "runs", "wall time", "train samples/s"]), ""]
+    rows = speed_rows(runs)
+    shared = sum(int(r[5]) for r in rows)
+    lines = ["## Speed", "",
+             "A record of how long these runs took, not a benchmark: training samples per second count the training "
+             "steps only, wall time is the whole run; median [quartiles]. *Overlapped*: runs whose time span overlaps "
+             f"another run's on the same host, so that they shared its cores ({shared} of {len(runs)} here): a difference "
+             "between experiments is then partly contention. `harness bench` measures engines side by side.", "",
+             table(rows, ["experiment", "device", "engine", "setting", "runs", "overlapped", "wall time", "train samples/s"]), ""]
     if plot_speed(runs, plots / "speed.png"):
         lines += ["![wall time and throughput](plots/speed.png)", ""]
     return lines

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import safe_files  # noqa: E402
-from ..stats import single_draw  # noqa: E402
+from ..stats import order_statistic_interval  # noqa: E402
 from .formatting import headline_metric, is_accuracy, short_source  # noqa: E402
 from .loading import at_epoch  # noqa: E402
 
@@ -47,10 +47,22 @@ def _mean_std_over_runs(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return frame.groupby(x)[y].agg(["mean", "std", "count"]).reset_index().dropna(subset=["mean"])
 
 
-def _band(ax, stats: pd.DataFrame, x: str, color: str, style: str, label: str) -> None:
+def _band(ax, stats: pd.DataFrame, x: str, color: str, style: str, label: str, bounds=(0.0, None)) -> None:
+    """The mean and a ±1 std band, clipped to what the metric can reach (a loss is >= 0, an accuracy in [0, 1])."""
     ax.plot(stats[x], stats["mean"], color=color, linestyle=style, label=label)
     std = stats["std"].fillna(0)
-    ax.fill_between(stats[x], stats["mean"] - std, stats["mean"] + std, color=color, alpha=0.2, linewidth=0)
+    ax.fill_between(stats[x], (stats["mean"] - std).clip(*bounds), (stats["mean"] + std).clip(*bounds),
+                    color=color, alpha=0.2, linewidth=0)
+
+
+def _metric_bounds(metric: str) -> tuple:
+    return (0.0, 1.0) if is_accuracy(metric) else (0.0, None)
+
+
+def _percent_axis(ax, metric: str) -> None:
+    """Accuracies in percent, as the tables print them."""
+    if is_accuracy(metric):
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=None))
 
 
 def _save(fig, path: safe_files.FolderFile, title: str | None = None) -> None:
@@ -76,7 +88,7 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
                 stats = _mean_std_over_runs(mine, "epoch", f"{split}_{kind}")
                 if not stats.empty:
                     suffix = f" ({group_label})" if len(groups) > 1 else ""
-                    _band(ax, stats, "epoch", color, style, f"{split}{suffix}")
+                    _band(ax, stats, "epoch", color, style, f"{split}{suffix}", _metric_bounds(f"_{kind}"))
         published = exp.published
         if published and published["curve_epochs"] and published["curve_metric"].endswith(f"_{kind}"):
             ax.plot(published["curve_epochs"], published["curve_values"], "kx", markersize=7,
@@ -88,6 +100,7 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel("mean loss" if kind == "loss" else "accuracy")
+        _percent_axis(ax, f"_{kind}")
         if ax.has_data():
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -120,51 +133,51 @@ def plot_trace(exp, selection: pd.DataFrame, label: str, trace: pd.DataFrame, pa
 
 
 def plot_headline(selections: list[tuple], epochs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
-    """One panel per experiment: a dot per seed of the headline metric, at the published figure's epoch
-    (faithful runs; otherwise at the run's end), the published value and each group's 95% prediction
-    interval for one run marked."""
+    """One panel per experiment: every seed's headline metric as a dot, at the published figure's epoch
+    (faithful runs; otherwise at the run's end), the median as a bar, the published value, and the
+    seeds' range that holds one new run (the order-statistic interval the verdict table gives), which
+    cannot pass the metric's range as a t interval can."""
     panels = [(exp, sel, label) for exp, sel, label in selections if not sel.empty]
     if not panels:
         return False
     cols = min(4, len(panels))
     nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3.4 * nrows), squeeze=False)
     rng = np.random.default_rng(0)  # jitter only
     for ax, (exp, sel, label) in zip(axes.flat, panels):
         metric = headline_metric(exp)
         figure = exp.published_figures[0] if exp.published and label == "faithful" else None
         groups = _groups(sel)
-        shown = [figure["value"]] if figure else []
         for i, (_, group) in enumerate(groups):
             if figure:
                 values = at_epoch(group, epochs, metric, figure["epoch"], exp.training["epochs"]).to_numpy()
             else:
                 values = group[metric].dropna().to_numpy()
-            ax.plot(i + rng.uniform(-0.12, 0.12, len(values)), values, "o", color="C0", alpha=0.7, markersize=5)
+            if figure and len(values) >= 2:
+                low, high, coverage = order_statistic_interval(values)
+                ax.fill_between([i - 0.3, i + 0.3], low, high, color="C0", alpha=0.12, linewidth=0,
+                                label=f"range holding one run ({100 * coverage:.0f}%)" if i == 0 else None)
+            ax.plot(i + rng.uniform(-0.12, 0.12, len(values)), values, "o", color="C0", alpha=0.6, markersize=4,
+                    label=f"a seed ({len(values)})" if i == 0 else None, zorder=3)
             if len(values):
-                ax.plot([i - 0.25, i + 0.25], [values.mean()] * 2, color="C0", linewidth=2)
-            shown += list(values)
-            draw = single_draw(values, figure["value"]) if figure else None
-            if draw and draw.verdict:
-                ax.fill_between([i - 0.3, i + 0.3], draw.pi_low, draw.pi_high, color="C0", alpha=0.12, linewidth=0,
-                                label="95% prediction interval" if i == 0 else None)
-                shown += [draw.pi_low, draw.pi_high]
+                ax.plot([i - 0.25, i + 0.25], [np.median(values)] * 2, color="C0", linewidth=2,
+                        label="median" if i == 0 else None)
         if figure:
             ax.axhline(figure["value"], color="C3", linestyle="--", label="published")
-            ax.legend(fontsize=7, loc="best")
-        if shown:
-            pad = max(0.1 * (max(shown) - min(shown)), 0.005)
-            ax.set_ylim(min(shown) - pad, max(shown) + pad)
         ax.set_xticks(range(len(groups)), [g for g, _ in groups], fontsize=8)
         ax.set_xlim(-0.6, len(groups) - 0.4)
-        where = f" @{figure['epoch']}" if figure else ""
+        where = f" @{figure['epoch']}" if figure else " at the end"
         ax.set_title(f"{exp.id}" + ("" if label == "faithful" else f"\n({label})"), fontsize=9)
         ax.set_ylabel(metric + where, fontsize=8)
+        _percent_axis(ax, metric)
+        ax.margins(y=0.08)  # the published line off the frame
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(alpha=0.3, axis="y")
+        # Below the axes: a legend inside would sit on seeds, and a stalled seed is what matters most.
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    _save(fig, path, "Headline metric at the published epoch: one dot per seed, bar = mean")
+    _save(fig, path, "Headline metric at the published epoch: one dot per seed, bar = median")
     return True
 
 
@@ -185,13 +198,14 @@ def plot_speed(runs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
     fig, axes = plt.subplots(1, 2, figsize=(11, 1.2 + 0.35 * len(labels)), sharey=True)
     for ax, column, title in ((axes[0], "wall_time_s", "wall time per run (s)"),
                               (axes[1], "train_samples_per_s", "training samples / s")):
-        stats = grouped[column].agg(["mean", "std"])
-        ax.errorbar(stats["mean"], np.arange(len(stats)), xerr=stats["std"].fillna(0), fmt="o", color="C0", capsize=3)
+        # Medians and quartiles: one run slowed by another process on the machine moves a mean, not these.
+        q1, median, q3 = (grouped[column].quantile(q) for q in (0.25, 0.5, 0.75))
+        ax.errorbar(median, np.arange(len(median)), xerr=[median - q1, q3 - median], fmt="o", color="C0", capsize=3)
         ax.set_xscale("log")  # iris and 50-epoch MNIST runs differ by orders of magnitude
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_compact))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_title(title + ", mean ± 1 std", fontsize=10)
+        ax.set_title(title + ", median and quartiles", fontsize=10)
         ax.grid(alpha=0.3, axis="x", which="both")
     axes[0].set_yticks(np.arange(len(labels)), labels, fontsize=8)
     axes[0].invert_yaxis()
@@ -250,7 +264,8 @@ def plot_overfitting(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile)
         for (exp_id, rows), color in zip(arms.items(), ("C3", "C0")):
             rows = rows.assign(acc_gap=rows["train_acc"] - rows["valid_acc"])
             _band(ax, _mean_std_over_runs(rows, "epoch", column), "epoch", color, "-",
-                  f"{exp_id} ({rows['run_id'].nunique()} runs)")
+                  f"{exp_id} ({rows['run_id'].nunique()} runs)", (-1.0, 1.0) if column == "acc_gap" else _metric_bounds(column))
+        _percent_axis(ax, "_acc" if column != "valid_loss" else column)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
