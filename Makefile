@@ -23,7 +23,7 @@ RUN_ARGS = $(EXPERIMENTS) $(if $(SEEDS),--seeds $(SEEDS)) --devices $(DEVICES) -
 # Where `make results` trains before its rows replace the committed ones.
 REMAKE   ?= build/remake
 
-.PHONY: all setup setup-ray run report check compare results test lint faithful bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
+.PHONY: all setup setup-ray run report check compare results test lint mutate faithful bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
 
 # Train every cell into $(RESULTS), report and check there, and end with the comparison against the
 # committed results: its summary line is the answer (the whole comparison goes to $(RESULTS)/COMPARE.txt).
@@ -110,6 +110,17 @@ fashion-mnist:
 	  echo "torchvision downloads it on first use."; \
 	  exit 1; \
 	fi
+
+# Mutation testing, never part of `make test` (docs/testing.md): one-line mutations of the verdict machinery,
+# each of which some test must catch. MUTANTS narrows the run: MUTANTS='harness.bounds.*'.
+MUTANTS ?=
+mutate: setup
+	$(VENV)/bin/pip install -q mutmut==3.8.1
+	rm -rf mutants && mkdir -p build
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(if $(MUTANTS),'$(MUTANTS)') > build/mutmut.log 2>&1 || { tail -c 2000 build/mutmut.log; exit 1; }
+	$(VENV)/bin/mutmut results --all true > build/mutants.txt
+	grep -v ': killed$$' build/mutants.txt | tee build/mutants-left.txt
+	@echo "$$(grep -c ': killed$$' build/mutants.txt) of $$(wc -l < build/mutants.txt) mutants killed; the others are in build/mutants-left.txt"
 
 # Benchmarks, never part of `make test`: training throughput per experiment x engine (docs/benchmarks.md).
 BENCH_EXPERIMENTS ?= mnist-mlp mnist-cnn iris-ce

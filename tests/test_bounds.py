@@ -17,6 +17,7 @@ docs/results-files.md, "Guarantees", sentence by sentence:
 import os
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from sklearn.model_selection import train_test_split
 
 from harness.bounds import MAX_SEED
 from harness.cli import main
+from harness.errors import HarnessError
 from harness.registry import load_registry
 
 from .conftest import ROOT
@@ -260,3 +262,78 @@ def test_stdout_that_cannot_encode_a_title_gets_escapes():
     assert proc.returncode == 0 and proc.stderr == ""
     assert proc.stdout.isascii()
     assert "\\u4f5c\\u3063\\u3066" in proc.stdout  # 作って, of T1's title
+
+
+def test_the_seed_limit_is_inclusive_and_counted_without_listing():
+    from harness.bounds import parse_seeds
+
+    assert parse_seeds("0-999") == list(range(1000))  # exactly the limit: accepted
+    assert parse_seeds("5,0-998") == list(range(999))  # repeats count towards it but are listed once
+    # The count is taken from the ranges: refusing four billion seeds allocates next to nothing
+    # (listing them first would take hundreds of megabytes).
+    tracemalloc.start()
+    with pytest.raises(HarnessError, match="names more than 1000 seeds"):
+        parse_seeds(f"0-{MAX_SEED}")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+# ---------------------------------------------------------------------------------------------------
+# The same limits in process (what the command lines above reach through a subprocess)
+
+
+@pytest.mark.parametrize("text,seeds", [("0-4", [0, 1, 2, 3, 4]), ("7,3,0", [0, 3, 7]), ("0-2, 9", [0, 1, 2, 9]), ("5", [5]),
+                                        (f"{MAX_SEED}", [MAX_SEED])])
+def test_seeds_parse(text, seeds):
+    from harness.bounds import parse_seeds
+
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text,message", [
+    ("0-x", "--seeds: '0-x' is not a seed or range; use forms like 0-4 or 0,3,7"),
+    ("0;3", "--seeds: '0;3' is not a seed or range"),
+    (f"{MAX_SEED + 1}", f"--seeds: '{MAX_SEED + 1}' goes beyond the largest seed, {MAX_SEED} (2**32 - 1, what NumPy takes)"),
+    ("0" * 11 + "1", "goes beyond the largest seed"),  # more digits than the largest seed, though a small number
+    ("9-3", "--seeds: range '9-3' runs backwards; write it as 3-9"),
+    ("0-999,1000", "--seeds '0-999,1000' names more than 1000 seeds; run at most 1000 at a time"),
+])
+def test_bad_seeds_are_named(text, message):
+    from harness.bounds import parse_seeds
+
+    with pytest.raises(HarnessError) as caught:
+        parse_seeds(text)
+    assert message in str(caught.value)
+
+
+def test_counts_are_checked_inclusive_of_both_ends():
+    from harness.bounds import check_count
+
+    check_count("--runs", None, 10)  # not given
+    check_count("--runs", 10, 10)  # the most allowed
+    check_count("--warmup", 0, 10, least=0)
+    with pytest.raises(HarnessError, match=r"^--runs 11 is beyond what a run can mean; allowed: 1 to 10$"):
+        check_count("--runs", 11, 10)
+    with pytest.raises(HarnessError, match=r"^--runs must be a positive integer, got 0$"):
+        check_count("--runs", 0, 10)
+    with pytest.raises(HarnessError, match=r"^--runs must be 2 or more, got 1$"):
+        check_count("--runs", 1, 10, least=2)
+
+
+def test_usable_cpus_without_affinity(monkeypatch):
+    from harness import bounds
+
+    monkeypatch.delattr(bounds.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(bounds.os, "cpu_count", lambda: 6)
+    assert bounds.usable_cpus() == 6
+    monkeypatch.setattr(bounds.os, "cpu_count", lambda: None)  # unknown: one
+    assert bounds.usable_cpus() == 1
+
+
+def test_clipped_keeps_an_error_line_short():
+    from harness.bounds import clipped
+
+    assert clipped("0-4") == "0-4"
+    assert clipped("x" * 40) == "x" * 40
+    assert clipped("x" * 41) == "x" * 37 + "..." and len(clipped("y" * 500, 20)) == 20

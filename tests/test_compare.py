@@ -17,9 +17,10 @@ import pytest
 from harness import portable
 from harness.cli import main
 from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin, across_environments_section,
-                             compare_directories, compare_metric, parse_margins)
+                             compare_directories, compare_metric, compare_speed, first_parting,
+                             parse_margins)
 from harness.errors import HarnessError, RegistryError
-from harness.registry import load_registry
+from harness.registry import METRICS, load_registry
 from harness.results import RUN_COLUMNS, ResultsStore
 from harness.rows import read
 
@@ -398,3 +399,29 @@ def test_out_writes_the_whole_comparison_and_prints_the_answer_last(registry, tm
     printed = capsys.readouterr().out.splitlines()
     assert out.read_text() == whole  # the file holds what the command prints without --out
     assert printed == [f"the whole comparison: {out}", whole.splitlines()[0]]  # the one-line answer last
+
+
+def test_identical_means_every_seed_alike_not_one():
+    # The first seed agrees to the last bit, the other four do not: the distributions are far apart.
+    a = pd.Series([0.97, 0.96, 0.95, 0.94, 0.93])
+    b = pd.Series([0.97, 0.80, 0.70, 0.60, 0.50])
+    assert compare_metric("test_acc", a, b, Margin(0.005)).verdict == DIFFERENT
+    assert compare_metric("test_acc", a, a.copy(), Margin(0.005)).verdict == IDENTICAL
+
+
+def test_runs_alike_at_every_epoch_part_on_a_final_figure_only_in_runs_csv():
+    # A metric measured once after training (T1's train accuracy with the trained net) is in runs.csv only.
+    epochs = pd.DataFrame([{"epoch": 1, **{m: 0.5 for m in METRICS}}, {"epoch": 2, **{m: 0.9 for m in METRICS}}])
+    run_a = pd.Series({**{m: 0.9 for m in METRICS}, "test_acc": 0.97})
+    run_b = pd.Series({**{m: 0.9 for m in METRICS}, "test_acc": float(np.nextafter(0.97, 1.0))})
+    assert first_parting(run_a, run_b, epochs, epochs.copy()) == {"epoch": "final", "column": "test_acc",
+                                                                   "a": 0.97, "b": float(np.nextafter(0.97, 1.0))}
+    assert first_parting(run_a, run_a.copy(), epochs, epochs.copy()) is None
+
+
+def test_the_speed_ratio_is_b_over_a():
+    a = pd.Series([100.0, 110.0, 90.0, 105.0, 95.0])
+    speed = compare_speed("train_samples_per_s", a, 2 * a)  # B twice as fast
+    assert speed.ratio == pytest.approx(2.0) and speed.median_b == 2 * speed.median_a
+    assert 1 < speed.ci_low < 2 < speed.ci_high
+    assert compare_speed("train_samples_per_s", 2 * a, a).ratio == pytest.approx(0.5)

@@ -80,6 +80,8 @@ def test_good_file_loads_with_defaults(tmp_path):
         ('lr = 0.003', 'lr = "fast"', "'optimizer.init_args.lr' is 'fast'; allowed: a number above 0, at most 10.0"),
         ('lr = 0.003', 'lr = 0.003\nmomentum = 0.9\nnesterov = true\nbetas = [0.9, 0.99]', "'optimizer.init_args.betas' is not an argument"),
         ('epochs = 10', 'epochs = 10\nloss = "mse"', "unknown key 'training.loss'"),
+        ('title = "t"', 'title = "t"\ntitel = "x"', "unknown key 'titel' (did you mean 'title'?)"),  # a top-level key
+        ('title = "t"', 'title = "t"\ncolour = "red"', "unknown key 'colour'"),
         ('epochs = 10', 'epochs = 0', "'training.epochs' must be greater than 0"),
         ('epochs = 10', 'epochs = 2.5', "'training.epochs' must be an integer"),
         ('epochs = 10\n', '', "missing key 'training.epochs'"),
