@@ -161,7 +161,7 @@ def _print_variance(results_dir, registry, experiments, options, base_seed, devi
 def _cmd_plan(args) -> int:
     from .registry import load_registry, select, variants
     from . import rows as counted_rows
-    from .report.formatting import fmt, fmt_diff
+    from .report.formatting import fmt, fmt_diff, fmt_runs
     from .variance import ordinary_rows, plan_answer
 
     check_count("--epochs", args.epochs, OVERRIDE_LIMITS["epochs"])
@@ -184,18 +184,15 @@ def _cmd_plan(args) -> int:
     print(f"  from {n} run(s): sd {fmt(metric, answer.sd)}" +
           (f"; sd of the paired differences {fmt(metric, answer.sd_difference)}" if not math.isnan(answer.sd_difference) else ""))
 
-    def runs(value: float) -> str:
-        return "–" if math.isnan(value) else f"{value:.0f}"
-
-    print(f"  two-sample t (statsmodels TTestIndPower): {runs(answer.two_sample)} runs per arm")
+    print(f"  two-sample t (statsmodels TTestIndPower): {fmt_runs(answer.two_sample)} runs per arm")
     if len(arms) > 1:
-        print(f"  paired t over shared seeds (TTestPower): {runs(answer.paired)} seeds, each run in both arms")
+        print(f"  paired t over shared seeds (TTestPower): {fmt_runs(answer.paired)} seeds, each run in both arms")
     if answer.delta < answer.step:
         print(f"  Noether's formula for P(A > B): –, the difference is below the smallest step between the runs' "
               f"values ({fmt_diff(metric, answer.step).lstrip('+')}), so no run can move by it")
     else:
         print(f"  Noether's formula for P(A > B) (Mann-Whitney; P = {answer.p_greater:.3f} at that shift): "
-              f"{runs(answer.noether)} runs per arm")
+              f"{fmt_runs(answer.noether)} runs per arm")
     return 0
 
 

@@ -374,3 +374,17 @@ def test_the_answer_names_departures_and_what_holm_changes(registry):
     holm(far)
     text = "\n".join(answer(far, registry))
     assert text.startswith("**1 of 2 printed runs (T1 #2, T1 #3) are consistent") and "Not consistent: iris-mse [cpu, fast]" in text
+
+
+def test_the_speed_table_counts_runs_that_shared_the_machine():
+    from harness.report.tables import speed_rows
+
+    def run(seed, start, wall, host="h1"):
+        return {"experiment": "iris-ce", "device": "cpu", "engine": "fast", "setting": "faithful", "seed": seed, "host": host,
+                "started_at": f"2026-01-01T00:00:{start:02d}+00:00", "wall_time_s": wall, "train_samples_per_s": 100.0 * (seed + 1)}
+
+    # Seeds 0 and 1 overlap (0-10 s and 5-8 s); seed 2 starts as seed 0 ends; seed 3 ran at the same time on another host.
+    runs = pd.DataFrame([run(0, 0, 10.0), run(1, 5, 3.0), run(2, 10, 4.0), run(3, 1, 30.0, host="h2")])
+    (row,) = speed_rows(runs)
+    assert row[4:6] == [4, "2"]
+    assert row[6] == "7.0 s [3.8 s, 15.0 s]" and row[7].startswith("250 [")  # median [quartiles], pandas' linear quantiles

@@ -47,6 +47,11 @@ def fmt_p(p: float) -> str:
     return DASH if math.isnan(p) else f"{p:.2g}"
 
 
+def fmt_runs(value: float) -> str:
+    """A run count from `stats.runs_needed`: '–' where none could be computed."""
+    return DASH if math.isnan(value) else f"{value:.0f}"
+
+
 def mean_std(metric: str, s: Summary) -> str:
     if s.n == 0:
         return DASH

@@ -6,14 +6,12 @@ The numbers are `harness.variance`'s, as `harness variance` and `harness plan` p
 
 from __future__ import annotations
 
-import math
 
 from .. import safe_files
 from ..compare import margin_for
-from ..errors import HarnessError
 from ..variance import (ALL, METRICS, NONE, NOT_ADDITIVE, SPREAD_HEADERS, design_groups, designs, metric_values,
                         plan_from_values, reruns_problem, spread_rows, spreads)
-from .formatting import fmt, fmt_diff, fmt_spread, is_accuracy, table
+from .formatting import fmt, fmt_diff, fmt_runs, fmt_spread, is_accuracy, table
 from .plots import plot_source_spreads
 
 FINDINGS_METRIC = "test_acc"  # the figure that says how the model generalises, recorded by every recipe
@@ -42,20 +40,13 @@ def plan_rows(exp, metric: str, a: dict[int, float], b: dict[int, float] | None 
         return []
     rows = []
     for delta in deltas(exp, metric, sum(a.values()) / len(a)):
-        try:
-            answer = plan_from_values(a, metric, delta, b)
-        except HarnessError:
-            continue
+        answer = plan_from_values(a, metric, delta, b)  # every δ here is positive and each arm has two runs
         counts = f"{len(a)} + {len(b)} runs" if b is not None else f"{len(a)} runs"
         rows.append([metric, fmt_diff(metric, delta).lstrip("+"), counts, fmt(metric, answer.sd),
-                     _runs(answer.two_sample), _runs(answer.paired) if b is not None else "–",
+                     fmt_runs(answer.two_sample), fmt_runs(answer.paired) if b is not None else "–",
                      f"– (δ below the values' step, {fmt_diff(metric, answer.step).lstrip('+')})" if delta < answer.step
-                     else f"{_runs(answer.noether)} (P = {answer.p_greater:.3f})"])
+                     else f"{fmt_runs(answer.noether)} (P = {answer.p_greater:.3f})"])
     return rows
-
-
-def _runs(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value:.0f}"
 
 
 def variance_section(rows: list[dict], registry: dict, plots: safe_files.Folder) -> list[str]:
