@@ -119,8 +119,8 @@ mutate: setup
 	rm -rf mutants && mkdir -p build
 	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(if $(MUTANTS),'$(MUTANTS)') > build/mutmut.log 2>&1 || { tail -c 2000 build/mutmut.log; exit 1; }
 	$(VENV)/bin/mutmut results --all true > build/mutants.txt
-	grep -v ': killed$$' build/mutants.txt | tee build/mutants-left.txt
-	@echo "$$(grep -c ': killed$$' build/mutants.txt) of $$(wc -l < build/mutants.txt) mutants killed; the others are in build/mutants-left.txt"
+	grep -v -e ': killed$$' -e ': not checked$$' build/mutants.txt | tee build/mutants-left.txt
+	@echo "$$(grep -c ': killed$$' build/mutants.txt) of $$(grep -vc ': not checked$$' build/mutants.txt) mutants run were killed; the others are in build/mutants-left.txt"
 
 # Benchmarks, never part of `make test`: training throughput per experiment x engine (docs/benchmarks.md).
 BENCH_EXPERIMENTS ?= mnist-mlp mnist-cnn iris-ce
