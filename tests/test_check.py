@@ -185,3 +185,75 @@ def test_a_diverged_run_is_checked_against_its_epochs_and_an_error_row_is_not(re
     epochs = rows(out / "epochs.csv")
     rewrite(out / "epochs.csv", [line for line in epochs if line[0] != table[2][0]])
     assert integrity_failures(registry, out) == []  # an error row need not have epochs
+
+
+def test_each_failed_cell_and_each_group_is_reported(registry, only, tmp_path):
+    out = write_results(tmp_path / "r", registry)  # cpu, fast: seeds 1 and 2 fail, each its own way
+    table = rows(out / "runs.csv")
+    header = table[0]
+    for line, message in zip(table[2:4], ("loss is nan at epoch 2", "loss is inf at epoch 1")):
+        line[header.index("status")], line[header.index("message")] = "diverged", message
+        line[header.index("diverged_epoch")] = "2"
+    rewrite(out / "runs.csv", table)
+    write_with(out, registry, shifted(CLEAN, "test_acc", -0.07), engine="reference")  # a second group, its mean low
+    assert threshold_failures(only, out) == [
+        "iris-ce [cpu, fast]: 2 of 5 run(s) ended diverged: loss is nan at epoch 2",  # the first failed run named
+        "iris-ce [cpu, reference]: mean test_acc 0.8905 over 5 seed(s) is below the threshold 0.9",
+    ]
+
+
+def test_an_experiment_without_thresholds_does_not_end_the_check(registry, tmp_path):
+    import dataclasses
+
+    out = write_results(tmp_path / "r", registry)
+    chosen = {"free": dataclasses.replace(registry[EXP], id="free", thresholds={}), "mnist-mlp": registry["mnist-mlp"]}
+    assert [f.split(":")[0] for f in threshold_failures(chosen, out)] == ["mnist-mlp"]
+
+
+def test_a_stale_quick_run_names_the_hash_of_its_own_recipe(registry, tmp_path):
+    out = write_results(tmp_path / "r", registry)
+    table = rows(out / "runs.csv")
+    header = table[0]
+    quick = list(table[1])
+    quick[0], quick[header.index("overrides")] = "0123456789ab", '{"epochs": 5}'
+    quick[header.index("faithful")], quick[header.index("config_hash")] = "false", "0ld0ld0ld0ld"
+    rewrite(out / "runs.csv", table + [quick])
+    stale = [f for f in integrity_failures(registry, out) if "is stale:" in f]
+    assert stale and f"is not the registry's {registry[EXP].config_hash({'epochs': 5})} " in stale[0]
+
+
+def test_an_unreadable_table_is_named_and_the_others_still_checked(registry, tmp_path):
+    out = write_results(tmp_path / "r", registry)
+    (out / "epochs.csv").write_text("run_id,epoch\n")  # not a results table: too few columns
+    failures = integrity_failures(registry, out)
+    assert len(failures) == 1 and str(out / "epochs.csv") in failures[0]  # and no "has no rows in epochs.csv" for each run
+    # trace.csv is still read beyond the unreadable epochs.csv: an orphan row there is found.
+    from harness.results import TRACE_COLUMNS
+
+    rewrite(out / "trace.csv", [TRACE_COLUMNS, ["feedfacecafe", *["1"] * (len(TRACE_COLUMNS) - 1)]])
+    assert any("trace.csv: 1 row(s) of run feedfacecafe" in f for f in integrity_failures(registry, out))
+
+
+def test_a_repeated_epoch_row_counts_its_later_copy(registry, tmp_path):
+    out = write_results(tmp_path / "r", registry)
+    epochs = rows(out / "epochs.csv")
+    again = list(epochs[2])  # the first run's epoch 2, written again with another test accuracy
+    again[epochs[0].index("test_acc")] = "0.5"
+    rewrite(out / "epochs.csv", [*epochs, again])
+    assert any(f"run {epochs[2][0]}: test_acc '0.9605' disagrees with its last epochs.csv row ('0.5')" in f
+               for f in integrity_failures(registry, out))
+
+
+def test_every_finished_run_is_held_to_its_epochs(registry, tmp_path):
+    out = write_results(tmp_path / "r", registry)
+    table = rows(out / "runs.csv")
+    header = table[0]
+    table[1][header.index("status")], table[1][header.index("message")] = "error", "out of memory"  # first: skipped
+    epochs = rows(out / "epochs.csv")
+    rewrite(out / "epochs.csv", [line for line in epochs if line[0] != table[2][0]])  # second: no epoch rows
+    table[3][header.index("epochs")] = "3"  # third: claims an epoch its rows do not have
+    rewrite(out / "runs.csv", table)
+    assert integrity_failures(registry, out) == [
+        f"{out / 'runs.csv'} line 3: run {table[2][0]} has no rows in epochs.csv",
+        f"{out / 'runs.csv'} line 4: run {table[3][0]}: epochs '3' disagrees with its last epochs.csv row ('2')",
+    ]
