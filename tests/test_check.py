@@ -191,9 +191,9 @@ def test_each_failed_cell_and_each_group_is_reported(registry, only, tmp_path):
     out = write_results(tmp_path / "r", registry)  # cpu, fast: seeds 1 and 2 fail, each its own way
     table = rows(out / "runs.csv")
     header = table[0]
-    for line, message in zip(table[2:4], ("loss is nan at epoch 2", "loss is inf at epoch 1")):
-        line[header.index("status")], line[header.index("message")] = "diverged", message
-        line[header.index("diverged_epoch")] = "2"
+    for line, status, message in zip(table[2:4], ("diverged", "error"), ("loss is nan at epoch 2", "out of memory")):
+        line[header.index("status")], line[header.index("message")] = status, message
+        line[header.index("diverged_epoch")] = "2" if status == "diverged" else ""
     rewrite(out / "runs.csv", table)
     write_with(out, registry, shifted(CLEAN, "test_acc", -0.07), engine="reference")  # a second group, its mean low
     assert threshold_failures(only, out) == [
@@ -257,3 +257,33 @@ def test_every_finished_run_is_held_to_its_epochs(registry, tmp_path):
         f"{out / 'runs.csv'} line 3: run {table[2][0]} has no rows in epochs.csv",
         f"{out / 'runs.csv'} line 4: run {table[3][0]}: epochs '3' disagrees with its last epochs.csv row ('2')",
     ]
+
+
+def test_a_variant_with_results_is_checked_after_those_without(registry, tmp_path):
+    # Variants run on request only: those without results are passed over, and the one with results is
+    # checked whatever its place (the last in order here).
+    from harness.registry import variants
+
+    last = list(variants(registry))[-1]
+    out = write_results(tmp_path / "r", registry, shifted(CLEAN, "test_acc", -0.5))
+    table = rows(out / "runs.csv")
+    header = table[0]
+    for line in table[1:]:
+        line[header.index("experiment")] = last
+        line[header.index("config_hash")] = variants(registry)[last].config_hash()
+    rewrite(out / "runs.csv", table)
+    assert [f for f in threshold_failures(registry, out) if "@" in f] == [
+        f"{last} [cpu, fast]: mean test_acc 0.4605 over 5 seed(s) is below the threshold "
+        f"{variants(registry)[last].thresholds['test_acc']}"]
+
+
+def test_an_epoch_row_numbered_0_is_still_a_run_s_last(registry, tmp_path):
+    # The harness numbers epochs from 1; a hand-edited 0 is read as the epoch it says, not as no row at all.
+    out = write_results(tmp_path / "r", registry)
+    epochs = rows(out / "epochs.csv")
+    first = epochs[1][0]
+    mine = [line for line in epochs[1:] if line[0] == first]
+    mine[0][epochs[0].index("epoch")] = "0"
+    rewrite(out / "epochs.csv", [epochs[0], mine[0], *[line for line in epochs[1:] if line[0] != first]])
+    assert integrity_failures(registry, out) == [f"{out / 'runs.csv'} line 2: run {first}: epochs '2' disagrees with its "
+                                                 "last epochs.csv row ('0')"]
