@@ -32,6 +32,17 @@ def rewrite(path, table):
         csv.writer(f, lineterminator="\r\n").writerows(table)
 
 
+def with_extra_run(out, **fields) -> list[str]:
+    """runs.csv with one more row, seed 0's copied as run 0123456789ab with `fields` changed; the row appended."""
+    table = rows(out / "runs.csv")
+    extra = list(table[1])
+    extra[0] = "0123456789ab"
+    for column, value in fields.items():
+        extra[table[0].index(column)] = value
+    rewrite(out / "runs.csv", table + [extra])
+    return extra
+
+
 # ---------------------------------------------------------------------------------------------------
 # Thresholds
 
@@ -107,38 +118,32 @@ def test_a_short_row_and_a_repeated_run_id_are_named(registry, tmp_path):
 
 def test_a_stale_row_is_named_unless_its_cell_ran_again(registry, tmp_path):
     out = write_results(tmp_path / "r", registry)
-    table = rows(out / "runs.csv")
-    header = table[0]
-    old = list(table[1])
-    old[0], old[header.index("config_hash")] = "0123456789ab", "0ld0ld0ld0ld"
-    rewrite(out / "runs.csv", table + [old])
+    with_extra_run(out, config_hash="0ld0ld0ld0ld")
     no_epochs = f"{out / 'runs.csv'} line 7: run 0123456789ab has no rows in epochs.csv"  # the copied row has none
     assert integrity_failures(registry, out) == [no_epochs]  # seed 0 has a current row: the stale one is history
-    old[header.index("seed")] = "9"
-    rewrite(out / "runs.csv", table + [old])
+    out = write_results(tmp_path / "s", registry)
+    with_extra_run(out, config_hash="0ld0ld0ld0ld", seed="9")
     failure, _ = integrity_failures(registry, out)
     assert failure == (f"{out / 'runs.csv'} line 7: run 0123456789ab is stale: config_hash 0ld0ld0ld0ld is not the "
                        f"registry's {registry[EXP].config_hash()} (the recipe changed, or the row was edited); run "
                        "`harness run iris-ce` again for this seed, device and engine")
-    retired = list(old)
-    retired[header.index("experiment")] = "retired"
-    rewrite(out / "runs.csv", table + [retired])
-    assert integrity_failures(registry, out) == [f"{out / 'runs.csv'} line 7: run 0123456789ab is stale: experiment 'retired' "
-                                                 "is not in the registry; run `harness run retired` again for this seed, device and engine",
-                                                 no_epochs]
+    out = write_results(tmp_path / "t", registry)
+    with_extra_run(out, config_hash="0ld0ld0ld0ld", seed="9", experiment="retired")
+    assert integrity_failures(registry, out)[0] == (
+        f"{out / 'runs.csv'} line 7: run 0123456789ab is stale: experiment 'retired' is not in the registry; run "
+        "`harness run retired` again for this seed, device and engine")
 
 
-def test_a_stale_row_of_a_quick_run_is_judged_by_its_own_recipe(registry, tmp_path):
+def test_a_quick_run_is_judged_by_its_own_recipe(registry, tmp_path):
+    quick = dict(overrides='{"epochs": 5}', faithful="false")
     out = write_results(tmp_path / "r", registry)
-    table = rows(out / "runs.csv")
-    header = table[0]
-    quick = list(table[1])
-    quick[0], quick[header.index("overrides")] = "0123456789ab", '{"epochs": 5}'
-    quick[header.index("faithful")] = "false"
-    quick[header.index("config_hash")] = registry[EXP].config_hash({"epochs": 5})
-    rewrite(out / "runs.csv", table + [quick])
+    with_extra_run(out, **quick, config_hash=registry[EXP].config_hash({"epochs": 5}))
     # Its hash is that of the recipe with its overrides: not stale (it has no epoch rows, which is said).
     assert integrity_failures(registry, out) == [f"{out / 'runs.csv'} line 7: run 0123456789ab has no rows in epochs.csv"]
+    out = write_results(tmp_path / "s", registry)
+    with_extra_run(out, **quick, config_hash="0ld0ld0ld0ld")  # stale: the message names its own recipe's hash
+    stale = [f for f in integrity_failures(registry, out) if "is stale:" in f]
+    assert stale and f"is not the registry's {registry[EXP].config_hash({'epochs': 5})} " in stale[0]
 
 
 def test_epoch_rows_without_a_run_and_runs_without_epoch_rows(registry, tmp_path):
@@ -208,18 +213,6 @@ def test_an_experiment_without_thresholds_does_not_end_the_check(registry, tmp_p
     out = write_results(tmp_path / "r", registry)
     chosen = {"free": dataclasses.replace(registry[EXP], id="free", thresholds={}), "mnist-mlp": registry["mnist-mlp"]}
     assert [f.split(":")[0] for f in threshold_failures(chosen, out)] == ["mnist-mlp"]
-
-
-def test_a_stale_quick_run_names_the_hash_of_its_own_recipe(registry, tmp_path):
-    out = write_results(tmp_path / "r", registry)
-    table = rows(out / "runs.csv")
-    header = table[0]
-    quick = list(table[1])
-    quick[0], quick[header.index("overrides")] = "0123456789ab", '{"epochs": 5}'
-    quick[header.index("faithful")], quick[header.index("config_hash")] = "false", "0ld0ld0ld0ld"
-    rewrite(out / "runs.csv", table + [quick])
-    stale = [f for f in integrity_failures(registry, out) if "is stale:" in f]
-    assert stale and f"is not the registry's {registry[EXP].config_hash({'epochs': 5})} " in stale[0]
 
 
 def test_an_unreadable_table_is_named_and_the_others_still_checked(registry, tmp_path):
