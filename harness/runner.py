@@ -327,7 +327,7 @@ class InProcesses:
             try:
                 future = pool.submit(run_cell, cell, engine, options)
             except concurrent.futures.BrokenExecutor:  # a worker died: the others went with it
-                pool.shutdown(wait=False)
+                _stop(pool)  # and what is left of them ends here, not some time after
                 pool = self._new_pool()
                 future = pool.submit(run_cell, cell, engine, options)
             pending[future] = cell
@@ -350,17 +350,22 @@ class InProcesses:
                     yield cell, rows
                     submit_next()
         except BaseException:  # interrupted, closed or failed: stop the cells still training, now
-            workers = list((pool._processes or {}).values())  # the pool offers no other way to reach them
-            pool.shutdown(wait=False, cancel_futures=True)
-            for worker in workers:
-                worker.terminate()
-            for worker in workers:  # gone before the driver goes on: a loaded machine can take seconds to end one
-                worker.join(timeout=30)
-                if worker.is_alive():
-                    worker.kill()
-                    worker.join()
+            _stop(pool)
             raise
         pool.shutdown()
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """End a pool's workers now, whatever they are doing, and wait until each is gone."""
+    workers = list((pool._processes or {}).values())  # the pool offers no other way to reach them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:  # gone before the driver goes on: a loaded machine can take seconds to end one
+        worker.join(timeout=30)
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
 
 
 def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: RunOptions, force: bool = False, log=print,

@@ -61,6 +61,7 @@ def test_a_dead_worker_is_an_error_row_and_the_rest_go_on(registry):
     assert sorted(by_seed) == [0, 1, 2, 3]
     assert by_seed[0]["status"] == "error" and "BrokenProcessPool" in by_seed[0]["message"]
     assert by_seed[3]["status"] == "ok"  # taken after the death, by a new pool
+    assert multiprocessing.active_children() == []  # the broken pool's other worker ended with it, not later
 
 
 def test_closing_the_executor_stops_its_workers(registry):
