@@ -13,6 +13,7 @@ Each function answers one question, stated in its docstring:
 - `seeds_to_decide`: how many seeds would settle a comparison that is undecided?
 - `sd_interval`, `sd_ratio_interval`: how large is a spread, and how large against another (`harness variance`)?
 - `runs_needed`: how many runs would detect a difference of a given size (`harness plan`)?
+- `holm`: the p-values of one family of tests, adjusted for their number.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.nonparametric import rank_compare_2indep
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.power import TTestIndPower, TTestPower
@@ -445,6 +447,18 @@ def signed_rank_p(b, a) -> float:
     (no ranks to test)."""
     b, a = np.asarray(b, dtype=float), np.asarray(a, dtype=float)
     return _quiet(lambda: scipy_stats.wilcoxon(b, a).pvalue) if (b != a).any() else math.nan
+
+
+def holm(p_values) -> list[float]:
+    """Holm's adjustment of one family's p-values (statsmodels' `multipletests`); a NaN (no test) stays NaN
+    and does not count towards the family's size."""
+    p = [float(x) for x in p_values]
+    tested = [i for i, x in enumerate(p) if not math.isnan(x)]
+    adjusted = list(p)
+    if tested:
+        for i, x in zip(tested, multipletests([p[i] for i in tested], alpha=1 - LEVEL, method="holm")[1]):
+            adjusted[i] = float(x)
+    return adjusted
 
 
 def _quiet(compute) -> float:

@@ -17,12 +17,12 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from .. import safe_files
 from ..compare import margin_for
 from ..registry import differing_settings
 from ..stats import Paired, equivalence_p, paired, summarize, unpaired
+from ..stats import holm as holm_adjusted
 from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, mean_std, table
 from .loading import faithful_ok
 from .plots import plot_overfitting, plot_selection
@@ -82,11 +82,9 @@ def compare_paired(device: str, engine: str, metric: str, a: pd.Series, b: pd.Se
 
 def holm(comparisons: list[Comparison]) -> None:
     """Holm's adjustment of the permutation p over one family, in place; comparisons with no test are left out."""
-    tested = [c for c in comparisons if not c.not_comparable and not math.isnan(c.result.permutation_p)]
-    if tested:
-        adjusted = multipletests([c.result.permutation_p for c in tested], alpha=0.05, method="holm")[1]
-        for c, p in zip(tested, adjusted):
-            c.holm_p = float(p)
+    tested = [c for c in comparisons if not c.not_comparable]
+    for c, p in zip(tested, holm_adjusted([c.result.permutation_p for c in tested])):
+        c.holm_p = p
 
 
 def _paired_row(c: Comparison) -> list:
@@ -347,12 +345,7 @@ def dataset_section(registry: dict, runs: pd.DataFrame) -> list[str]:
         pairs.append((exp, unpaired(a, b)))
     if not pairs:
         return []
-    welch = [r.welch_p for _, r in pairs]
-    tested = [i for i, p in enumerate(welch) if not math.isnan(p)]
-    holm_p = [math.nan] * len(pairs)
-    if tested:
-        for i, p in zip(tested, multipletests([welch[i] for i in tested], alpha=0.05, method="holm")[1]):
-            holm_p[i] = float(p)
+    holm_p = holm_adjusted([r.welch_p for _, r in pairs])
     rows = [[exp.variant_of, exp.data["dataset"], f"{mean_std('test_acc', r.a)} (n={r.a.n})", f"{mean_std('test_acc', r.b)} (n={r.b.n})",
              fmt_diff("test_acc", r.difference), fmt_p(r.welch_p), fmt_p(h), fmt_p(r.mann_whitney_p)]
             for (exp, r), h in zip(pairs, holm_p)]

@@ -16,6 +16,11 @@ def is_accuracy(metric: str) -> bool:
     return metric.endswith("_acc")
 
 
+def metric_range(metric: str) -> tuple[float, float]:
+    """What a metric can reach: an accuracy lies in [0, 1], a loss is at least 0."""
+    return (0.0, 1.0) if is_accuracy(metric) else (0.0, math.inf)
+
+
 def fmt(metric: str, value: float | None) -> str:
     if value is None or math.isnan(value):
         return DASH

@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 
 from .. import safe_files  # noqa: E402
 from ..stats import order_statistic_interval  # noqa: E402
-from .formatting import headline_metric, is_accuracy, short_source  # noqa: E402
+from .formatting import headline_metric, is_accuracy, metric_range, short_source  # noqa: E402
 from .loading import at_epoch  # noqa: E402
 
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
@@ -55,10 +55,6 @@ def _band(ax, stats: pd.DataFrame, x: str, color: str, style: str, label: str, b
                     color=color, alpha=0.2, linewidth=0)
 
 
-def _metric_bounds(metric: str) -> tuple:
-    return (0.0, 1.0) if is_accuracy(metric) else (0.0, None)
-
-
 def _percent_axis(ax, metric: str) -> None:
     """Accuracies in percent, as the tables print them."""
     if is_accuracy(metric):
@@ -88,7 +84,7 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
                 stats = _mean_std_over_runs(mine, "epoch", f"{split}_{kind}")
                 if not stats.empty:
                     suffix = f" ({group_label})" if len(groups) > 1 else ""
-                    _band(ax, stats, "epoch", color, style, f"{split}{suffix}", _metric_bounds(f"_{kind}"))
+                    _band(ax, stats, "epoch", color, style, f"{split}{suffix}", metric_range(f"_{kind}"))
         published = exp.published
         if published and published["curve_epochs"] and published["curve_metric"].endswith(f"_{kind}"):
             ax.plot(published["curve_epochs"], published["curve_values"], "kx", markersize=7,
@@ -264,7 +260,7 @@ def plot_overfitting(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile)
         for (exp_id, rows), color in zip(arms.items(), ("C3", "C0")):
             rows = rows.assign(acc_gap=rows["train_acc"] - rows["valid_acc"])
             _band(ax, _mean_std_over_runs(rows, "epoch", column), "epoch", color, "-",
-                  f"{exp_id} ({rows['run_id'].nunique()} runs)", (-1.0, 1.0) if column == "acc_gap" else _metric_bounds(column))
+                  f"{exp_id} ({rows['run_id'].nunique()} runs)", (-1.0, 1.0) if column == "acc_gap" else metric_range(column))
         _percent_axis(ax, "_acc" if column != "valid_loss" else column)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.multitest import multipletests
 
 from ..datasets import split_sizes
 from ..stats import (CONSISTENT, LEVEL, RANK_MIN_VALUES, CurveDraw, SingleDraw, bootstrap_mean_interval, detectable_shift,
                      single_draw, stalls, summarize, whole_curve)
-from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, headline_metric, is_accuracy, mean_std, short_source, table
+from ..stats import holm as stats_holm
+from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, headline_metric, is_accuracy, mean_std, metric_range, short_source, table
 from .loading import Results, at_epoch
 
 CELL = ["experiment", "device", "engine"]
@@ -87,6 +87,16 @@ class Verdict:
     @property
     def cell(self) -> str:
         return f"{self.exp_id} [{self.device}, {self.engine}]"
+
+    @property
+    def figure(self) -> str:
+        """What is judged, without the split's size: "train_acc @2000"."""
+        return self.what.split(" (")[0]
+
+    @property
+    def verdict_text(self) -> str:
+        n = self.draw.rank.n if isinstance(self.draw, SingleDraw) else self.draw.n
+        return self.draw.verdict or ("no runs ok" if n == 0 else "one seed: no spread to judge by")
 
     def seeds(self, n: int) -> str:
         return f"{n}" + (f" (+{self.failed} failed)" if self.failed else "")
@@ -165,7 +175,7 @@ def published_verdicts(results: Results, registry: dict) -> list[Verdict]:
         for figure in exp.published_figures:
             metric, epoch = figure["metric"], figure["epoch"]
             values = at_epoch(ok, results.epochs, metric, epoch, exp.training["epochs"])
-            draw = single_draw(values, figure["value"], (0.0, 1.0) if is_accuracy(metric) else (0.0, math.inf))
+            draw = single_draw(values, figure["value"], metric_range(metric))
             verdicts.append(Verdict(**cell, what=_figure_label(exp, metric, epoch), metric=metric, draw=draw))
         curve_epochs = (exp.published or {}).get("curve_epochs") or []
         if len(curve_epochs) > 1:
@@ -179,33 +189,29 @@ def published_verdicts(results: Results, registry: dict) -> list[Verdict]:
 def holm(verdicts: list[Verdict]) -> None:
     """Holm's adjustment of the rank p-values of every verdict reached, one family, in place."""
     judged = [v for v in verdicts if v.draw.verdict]
-    if judged:
-        adjusted = multipletests([v.draw.rank.p for v in judged], alpha=1 - LEVEL, method="holm")[1]
-        for v, p in zip(judged, adjusted):
-            v.holm_p = float(p)
+    for v, p in zip(judged, stats_holm([v.draw.rank.p for v in judged])):
+        v.holm_p = p
 
 
 def _figure_row(v: Verdict, registry: dict) -> list:
     d, metric, exp = v.draw, v.metric, registry[v.exp_id]
     s = d.seeds
-    verdict = d.verdict or ("no runs ok" if s.n == 0 else "one seed: no spread to judge by")
     coverage = f" ({100 * d.coverage:.0f}%)" if s.n >= 2 else ""
     return [v.exp_id, v.device, v.engine, v.what,
             f"{fmt(metric, d.published)} ({short_source(exp.source)})", v.seeds(s.n), mean_std(metric, s),
-            _shares(d.rank), fmt_p(d.rank.p), fmt_p(v.holm_p), verdict, _detects(d, metric),
+            _shares(d.rank), fmt_p(d.rank.p), fmt_p(v.holm_p), v.verdict_text, _detects(d, metric),
             fmt_interval(metric, d.range_low, d.range_high) + coverage, fmt_interval(metric, d.pi_low, d.pi_high)]
 
 
 def _curve_row(v: Verdict, registry: dict) -> list:
     d, exp = v.draw, registry[v.exp_id]
     epochs = exp.published["curve_epochs"]
-    verdict = d.verdict or ("no runs ok" if d.n == 0 else "one seed: no spread to judge by")
     detects = f"none below {RANK_MIN_VALUES} seeds" if d.n < RANK_MIN_VALUES else f"{detectable_shift(d.n, 'rank'):.1f} sd of the scores"
     scores = f"[{min(d.seed_scores):+.2f}, {max(d.seed_scores):+.2f}]" if d.seed_scores else DASH
     return [v.exp_id, v.device, v.engine, f"{v.metric} ({short_source(exp.source)})",
             ", ".join(map(str, epochs)) if len(epochs) <= 5 else f"{len(epochs)}: {epochs[0]}-{epochs[-1]}", v.seeds(d.n),
             DASH if math.isnan(d.score) else f"{d.score:+.2f}", scores, f"{d.above_all} / {d.below_all}",
-            fmt_p(d.rank.p), fmt_p(v.holm_p), verdict, detects]
+            fmt_p(d.rank.p), fmt_p(v.holm_p), v.verdict_text, detects]
 
 
 def _departure(v: Verdict) -> str:
@@ -215,7 +221,7 @@ def _departure(v: Verdict) -> str:
             else f"{r.below} of {r.n} seeds below it, {r.tied} equal, {r.above} above")
     if isinstance(v.draw, CurveDraw):
         return f"{v.cell} {v.what} (score {v.draw.score:+.2f} sd; {side} in score), rank p {fmt_p(r.p)}"
-    return f"{v.cell} {v.what.split(' (')[0]} = {fmt(v.metric, v.draw.published)} ({side}), rank p {fmt_p(r.p)}"
+    return f"{v.cell} {v.figure} = {fmt(v.metric, v.draw.published)} ({side}), rank p {fmt_p(r.p)}"
 
 
 def answer(verdicts: list[Verdict], registry: dict) -> list[str]:
@@ -283,13 +289,13 @@ def figure_notes(verdicts: list[Verdict]) -> list[str]:
     skewed = [v for v in figures if v.draw.shapiro_p < 1 - LEVEL]
     if skewed:
         lines.append("- Not normally spread (Shapiro-Wilk p < 0.05), so no t interval: "
-                     + "; ".join(f"{v.cell} {v.what.split(' (')[0]} (p = {fmt_p(v.draw.shapiro_p)}, seeds "
+                     + "; ".join(f"{v.cell} {v.figure} (p = {fmt_p(v.draw.shapiro_p)}, seeds "
                                  f"{fmt(v.metric, v.draw.seeds.min)} to {fmt(v.metric, v.draw.seeds.max)})" for v in skewed) + ".")
     for v in figures:
         d = v.draw
         if not math.isnan(d.pi_low) and (d.pi_low <= d.published <= d.pi_high) != (d.verdict == CONSISTENT):
             inside = "inside" if d.pi_low <= d.published <= d.pi_high else "outside"
-            lines.append(f"- {v.cell} {v.what.split(' (')[0]}: {inside} the t interval "
+            lines.append(f"- {v.cell} {v.figure}: {inside} the t interval "
                          f"{fmt_interval(v.metric, d.pi_low, d.pi_high)}, but {d.verdict} by rank (p = {fmt_p(d.rank.p)}).")
     return lines + [""] if lines else []
 
