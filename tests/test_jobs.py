@@ -54,6 +54,12 @@ class DiesWhenUnpickled:
         return os._exit, (1,)
 
 
+def running_children() -> list[int]:
+    """The pids of this process's multiprocessing children that the system still has. Asked of /proc, not
+    of multiprocessing alone: a child reaped outside Python's waitpid stays "started" there for ever."""
+    return [w.pid for w in multiprocessing.active_children() if Path(f"/proc/{w.pid}").exists()]
+
+
 def test_a_dead_worker_is_an_error_row_and_the_rest_go_on(registry):
     exp = registry["iris-mse"]
     cells = [Cell(DiesWhenUnpickled(exp), (0,), "cpu")] + [Cell(exp, (s,), "cpu") for s in (1, 2, 3)]
@@ -62,7 +68,7 @@ def test_a_dead_worker_is_an_error_row_and_the_rest_go_on(registry):
     assert sorted(by_seed) == [0, 1, 2, 3]
     assert by_seed[0]["status"] == "error" and "BrokenProcessPool" in by_seed[0]["message"]
     assert by_seed[3]["status"] == "ok"  # taken after the death, by a new pool
-    assert multiprocessing.active_children() == []  # the broken pool's other worker ended with it, not later
+    assert running_children() == []  # the broken pool's other worker ended with it, not later
 
 
 def test_closing_the_executor_stops_its_workers(registry):
@@ -70,12 +76,9 @@ def test_closing_the_executor_stops_its_workers(registry):
     execute = InProcesses(jobs=2, threads=1)(iter([Cell(exp, (s,), "cpu") for s in range(6)]), "fast", RunOptions(),
                                             log=lambda _: None)
     next(execute)
-    workers = [w.pid for w in multiprocessing.active_children()]
-    assert len(workers) == 2
+    assert len(running_children()) == 2
     execute.close()  # what an interruption of the driver does
-    # Asked of the system, not of multiprocessing's bookkeeping: a child reaped outside Python's
-    # waitpid stays "started" there for ever, though it is gone.
-    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+    assert running_children() == []
 
 
 def test_jobs_refused_with_ray_and_when_not_positive(tmp_path, capsys):
