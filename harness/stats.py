@@ -35,6 +35,7 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 CONSISTENT, ABOVE, BELOW = "consistent", "above", "below"
 LEVEL = 0.95  # every interval and test: 95%, two-sided
 POWER = 0.8  # the power every detectable shift and run count is computed for
+MAX_RUNS = 2**40  # beyond this many runs per arm a count is no answer
 
 
 def finite(values) -> np.ndarray:
@@ -236,6 +237,8 @@ def detectable_shift(n: int, test: str, power: float = POWER) -> float:
     Infinite where no shift up to 20 sd is detected that often (the rank test below 39 seeds, the t test
     on two); about 2.8 for either with unlimited seeds.
     """
+    if test not in ("t", "rank"):
+        raise ValueError(f"detectable_shift: test {test!r} is neither 't' nor 'rank'")
     if n < 2 or (test == "rank" and n < RANK_MIN_VALUES):
         return math.inf
     if test == "t":
@@ -433,13 +436,33 @@ def seeds_to_decide(difference: float, std: float, margin: float, paired: bool) 
         effect, alternative = abs(difference) / std, "two-sided"
     else:
         return None
-    power = TTestPower() if paired else TTestIndPower()
-    try:
-        n = power.solve_power(effect_size=effect, alpha=1 - LEVEL, power=POWER, alternative=alternative)
-    except (ValueError, RuntimeError):
-        return None
-    n = float(np.asarray(n).item())
-    return max(2, math.ceil(n)) if np.isfinite(n) else None
+    return fewest_runs(TTestPower() if paired else TTestIndPower(), effect, POWER, alternative)
+
+
+def fewest_runs(analysis, effect: float, power: float, alternative: str = "two-sided") -> int | None:
+    """The fewest runs (per arm, or pairs; a t test takes 2 at least) at which the t test of statsmodels'
+    `analysis` (TTestPower or TTestIndPower) has `power` at `effect` (in sd); None where no number up to
+    MAX_RUNS does.
+
+    Power grows with the runs, so doubling then bisection finds them from statsmodels' power alone: its
+    solve_power does not converge for effects beyond about 5. That far out its two-sided power can be NaN;
+    the upper tail alone (the one-sided power at half the level, a lower bound) stands in for it there.
+    """
+    tail_alpha = (1 - LEVEL) / 2 if alternative == "two-sided" else 1 - LEVEL
+
+    def enough(n: int) -> bool:
+        p = _quiet(lambda: analysis.power(effect, n, 1 - LEVEL, alternative=alternative))
+        return (p if math.isfinite(p) else _quiet(lambda: analysis.power(effect, n, tail_alpha, alternative="larger"))) >= power
+
+    too_few, runs = 1, 2
+    while not enough(runs):
+        if runs >= MAX_RUNS:
+            return None
+        too_few, runs = runs, 2 * runs
+    while runs - too_few > 1:
+        middle = (too_few + runs) // 2
+        too_few, runs = (too_few, middle) if enough(middle) else (middle, runs)
+    return runs
 
 
 def signed_rank_p(b, a) -> float:
@@ -543,7 +566,7 @@ def runs_needed(a, delta: float, b=None, paired_differences=None, power: float =
         p_greater = _quiet(lambda: rank_compare_2indep(arms[0] + delta, arms[0]).prob1)
         if p_greater != 0.5:
             z = scipy_stats.norm.ppf(1 - (1 - LEVEL) / 2) + scipy_stats.norm.ppf(power)
-            noether = float(max(2, math.ceil(z**2 / (6 * (p_greater - 0.5) ** 2))))
+            noether = float(math.ceil(z**2 / (6 * (p_greater - 0.5) ** 2)))  # 6 at least: p_greater <= 1
     return RunsNeeded(delta, sd, _t_runs(TTestIndPower(), delta, sd, power), _t_runs(TTestPower(), delta, sd_difference, power),
                       sd_difference, p_greater, noether, step)
 
@@ -552,10 +575,5 @@ def _t_runs(analysis, delta: float, sd: float, power: float) -> float:
     """Runs (per arm, or pairs) a t test of `analysis` needs at effect delta / sd; 2 at least; NaN without a spread."""
     if not sd > 0 or not delta > 0:
         return math.nan
-    effect = delta / sd
-    # So large an effect that the fewest runs a t test takes do. Power grows with the effect, and the
-    # noncentral t gives NaN far out: an effect of 20 stands for any larger one.
-    if analysis.power(min(effect, 20.0), 2, 1 - LEVEL) >= power:
-        return 2.0
-    n = _quiet(lambda: analysis.solve_power(effect_size=effect, alpha=1 - LEVEL, power=power, alternative="two-sided"))
-    return float(max(2, math.ceil(n))) if math.isfinite(n) else math.nan
+    n = fewest_runs(analysis, delta / sd, power)
+    return math.nan if n is None else float(n)

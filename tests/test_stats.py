@@ -1,15 +1,16 @@
 """The statistics over seeds, checked against scipy's and statsmodels' own routes to the same numbers,
 and at their edges: one seed, all seeds equal, a diverged seed, a published value on the boundary."""
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
-from statsmodels.stats.power import TTestPower
+from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
-from harness.stats import (ABOVE, BELOW, CONSISTENT, Rank, bootstrap_mean_interval, detectable_shift, equivalence_p,
+from harness.stats import (ABOVE, BELOW, CONSISTENT, Rank, bootstrap_mean_interval, detectable_shift, equivalence_p, fewest_runs,
                            order_statistic_interval, paired, rank, seeds_to_decide, single_draw, stalls, summarize, unpaired,
                            whole_curve)
 
@@ -279,3 +280,108 @@ def test_seeds_to_decide_gives_the_power_asked_for_and_no_more():
     assert seeds_to_decide(0.0, 0.01, 0.0, paired=False) is None  # no margin and no difference: nothing decides
     # two independent samples each carry their own spread: more seeds than pairs at the same effect
     assert seeds_to_decide(0.004, 0.01, 0.01, paired=False) > seeds_to_decide(0.004, 0.01, 0.01, paired=True)
+    # a difference exactly at the margin is no longer within it: a two-sided test, at effect margin / sd
+    assert seeds_to_decide(0.01, 0.01, 0.01, paired=True) == fewest_runs(TTestPower(), 1.0, 0.8, "two-sided") == 10
+    assert seeds_to_decide(1.0, 1.0, 0.0, paired=False) == fewest_runs(TTestIndPower(), 1.0, 0.8) == 17
+
+
+@pytest.mark.parametrize("analysis", [TTestPower(), TTestIndPower()], ids=["paired", "two-sample"])
+def test_the_fewest_runs_are_statsmodels_solve_power_where_it_converges_and_two_beyond(analysis):
+    for alternative in ("two-sided", "larger"):
+        for effect in (0.3, 0.8, 1.5, 3.0):
+            solved = float(np.asarray(analysis.solve_power(effect_size=effect, alpha=0.05, power=0.8, alternative=alternative)).item())
+            assert fewest_runs(analysis, effect, 0.8, alternative) == max(2, math.ceil(solved))
+    # Far out statsmodels' solver returns NaN (and its two-sided power too): the fewest a t test takes do.
+    assert [fewest_runs(analysis, effect, 0.8) for effect in (20.0, 100.0, 1e6)] == [2, 2, 2]
+    assert fewest_runs(TTestPower(), 6.0, 0.8) == 3  # solve_power and the two-sided power at 2 pairs: NaN; its upper tail 0.49; at 3 pairs 0.995
+    assert fewest_runs(analysis, 1e-9, 0.8) is None and fewest_runs(analysis, 0.0, 0.8) is None  # beyond MAX_RUNS
+    assert seeds_to_decide(1e-9, 1.0, 0.0, paired=True) is None
+
+
+# The edges, every field at once: NaN where a statistic needs more runs, counts where it does not.
+# np.testing.assert_equal takes NaN as equal to NaN and None as different from it.
+NAN = math.nan
+
+
+def fields(found):
+    return dataclasses.astuple(found)
+
+
+def test_too_few_seeds_give_nan_where_a_statistic_needs_more():
+    np.testing.assert_equal(fields(summarize([0.75])), (1, 0.75, NAN, NAN, NAN, 0.75, 0.75))
+    np.testing.assert_equal(fields(summarize([0.25, NAN, 0.25, 0.25])), (3, 0.25, 0.0, 0.25, 0.25, 0.25, 0.25))
+    np.testing.assert_equal(fields(stalls([0.5, 0.75, 1.0])), (3, 0, NAN, NAN, NAN, fields(summarize([0.5, 0.75, 1.0]))))
+    low, high = proportion_confint(0, 4, alpha=0.05, method="beta")
+    np.testing.assert_equal(fields(stalls([0.5, 0.625, 0.75, 1.0]))[:3], (4, 0, low))  # four runs have quartiles
+    assert stalls([0.5, 0.625, 0.75, 1.0]).high == pytest.approx(high)
+    one = single_draw([0.75], 0.5)
+    np.testing.assert_equal(fields(one), (fields(summarize([0.75])), 0.5, fields(rank([0.75], 0.5))) + (NAN,) * 8)
+    two = single_draw([0.5, 0.75], 0.5)
+    assert (two.range_low, two.range_high, two.coverage) == (0.5, 0.75, 1 / 3) and math.isnan(two.shapiro_p)
+    assert np.isfinite([two.pi_low, two.pi_high]).all()  # no normality test on two: the t interval stands
+    three = single_draw([0.5, 0.625, 1.0], 0.5)
+    assert three.shapiro_p == pytest.approx(scipy_stats.shapiro([0.5, 0.625, 1.0]).pvalue)  # Shapiro-Wilk takes three
+    assert order_statistic_interval([0.25, 0.5]) == (0.25, 0.5, 1 / 3)
+    # j = max(1, floor(0.025 (n + 1))): 78 seeds still give j = 1 (79 / 40 < 2), 79 give j = 2.
+    assert order_statistic_interval(np.arange(78.0)) == (0.0, 77.0, 77 / 79)
+    assert order_statistic_interval(np.arange(79.0)) == (1.0, 77.0, 76 / 80)
+    with pytest.raises(ValueError, match="neither 't' nor 'rank'"):
+        detectable_shift(50, "RANK")
+
+
+def test_paired_and_unpaired_edges_in_every_field():
+    empty = (0,) + (NAN,) * 7 + (0, 0, 0, NAN, NAN)
+    np.testing.assert_equal(fields(paired([], [])), empty)
+    np.testing.assert_equal(fields(paired([NAN], [0.5])), empty)  # a failed arm: no pair
+    np.testing.assert_equal(fields(paired([0.5], [0.75])), (1, 0.25) + (NAN,) * 6 + (1, 0, 0, NAN, NAN))
+    a = np.array([0.5, 0.25, 0.75])
+    shifted = paired(a, a + 0.125)  # the same shift in every seed, exactly: no spread
+    np.testing.assert_equal(fields(shifted), (3, 0.125, 0.125, 0.125, NAN, scipy_stats.wilcoxon(np.full(3, 0.125)).pvalue,
+                                              NAN, 0.25, 3, 0, 0, scipy_stats.binomtest(3, 3).pvalue, 0.25))
+    # The floor is the exact signed-rank p of n one-signed differences, 2 / 2^n (scipy goes approximate with a 0 among them).
+    assert paired([0.0] * 20, np.arange(1, 21) / 100).wilcoxon_floor == pytest.approx(2 / 2**20)
+    # Wilcoxon on the pairs' differences, not on B alone: mixed signs.
+    b, a = np.array([0.5, 0.25, 0.875, 0.375, 0.625, 0.75]), np.array([0.375, 0.5, 0.5, 0.25, 0.75, 0.25])
+    assert paired(a, b).wilcoxon_p == pytest.approx(scipy_stats.wilcoxon(b - a).pvalue) != pytest.approx(scipy_stats.wilcoxon(b).pvalue)
+    for few, more in (([0.75], [0.5, 0.625]), ([0.5, 0.625], [0.75])):
+        np.testing.assert_equal(fields(unpaired(few, more)),
+                                (fields(summarize(few)), fields(summarize(more)), np.mean(more) - np.mean(few), NAN, NAN, NAN, NAN))
+    two = unpaired([0.5, 0.625], [0.75, 1.0])  # two a side are a sample
+    assert np.isfinite([two.welch_p, two.mann_whitney_p, two.ci_low, two.ci_high]).all()
+
+
+def test_stalls_count_runs_below_the_fence_not_at_it():
+    # Quartiles 0.5 and 0.625: the fence is 0.5 - 3 x 0.125 = 0.125 exactly, and a run there is not below it.
+    at_fence = stalls([0.125, 0.5, 0.5, 0.5, 0.625, 0.625, 0.625, 0.625])
+    assert at_fence.fence == 0.125 and at_fence.count == 0 and at_fence.rest.n == 8
+    below = stalls([0.0, 0.5, 0.5, 0.5, 0.625, 0.625, 0.625, 0.625])
+    assert below.count == 1 and below.rest.n == 7
+
+
+def test_the_bootstrap_interval_takes_any_spread_and_the_resamples_asked_for():
+    x = [0.0, 1.0] * 5  # a spread of exactly 1
+    expected = scipy_stats.bootstrap((np.array(x),), np.mean, n_resamples=999, method="BCa",
+                                     random_state=np.random.default_rng(0)).confidence_interval
+    assert bootstrap_mean_interval(x, resamples=999) == pytest.approx((expected.low, expected.high))
+    assert np.isnan(bootstrap_mean_interval([0.5] * 10)).all()
+
+
+def test_whole_curve_edges_and_the_epochs_that_say_nothing():
+    np.testing.assert_equal(fields(whole_curve(np.empty((0, 2)), [0.5, 0.625])), (0, 2, NAN, fields(rank([], 0.0)), (), 0, 0))
+    np.testing.assert_equal(fields(whole_curve([[0.25, 0.5]], [0.5, 0.625])), (1, 2, NAN, fields(rank([], 0.0)), (), 2, 0))
+    two = whole_curve([[0.25, 0.5], [0.375, 0.25]], [0.5, 0.625])
+    assert two.n == 2 and two.epochs == 2 and np.isfinite(two.score) and two.rank.n == 2
+    # Epoch 2 is 0.5 for every curve, the published one too: it is left out of the score and counts as neither
+    # above nor below. At epoch 3 the seeds agree and only the published curve differs: the whole bag's spread.
+    seeds = np.array([[0.25, 0.5, 0.5], [0.5, 0.5, 0.5], [0.375, 0.5, 0.5]])
+    published = np.array([0.625, 0.5, 0.75])
+    found = whole_curve(seeds, published)
+    assert (found.above_all, found.below_all, found.epochs) == (2, 0, 3)
+    bag = np.vstack([seeds, published])[:, [0, 2]]
+    scores = []
+    for j in range(4):
+        others = np.delete(bag, j, axis=0)
+        sd = others.std(axis=0, ddof=1)
+        sd[sd == 0] = bag.std(axis=0, ddof=1)[sd == 0]
+        scores.append(np.mean((bag[j] - others.mean(axis=0)) / sd))
+    assert found.score == pytest.approx(scores[-1]) and found.seed_scores == pytest.approx(scores[:-1])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import math
+import warnings
 
 import numpy as np
 import pytest
@@ -105,6 +107,39 @@ def test_the_sd_ratio_interval_covers_as_stated():
         _, low, high = sd_ratio_interval(sd_interval(rng.normal(0, 3.0, 12)), sd_interval(rng.normal(0, 1.5, 8)))
         hits += low <= 2.0 <= high
     assert 0.94 <= hits / 4000 <= 0.96
+
+
+def test_spreads_of_too_few_runs_are_nan_and_two_runs_are_enough():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an empty or single-run group is an answer, not numpy's warning
+        empty, one, two = sd_interval([]), sd_interval([0.5]), sd_interval([0.5, 0.7])
+    assert empty.n == 0 and all(np.isnan([empty.mean, empty.sd, empty.low, empty.high]))
+    assert one.n == 1 and one.mean == 0.5 and all(np.isnan([one.sd, one.low, one.high]))
+    assert two.n == 2 and two.sd == pytest.approx(np.std([0.5, 0.7], ddof=1)) and 0 < two.low < two.sd < two.high
+    # The ratio takes two runs a side and a spread in the denominator; NaN otherwise, three values always.
+    f_high, f_low = scipy_stats.f.ppf([0.975, 0.025], 1, 1)
+    ratio = two.sd / two.sd
+    assert sd_ratio_interval(two, two) == pytest.approx((ratio, ratio / np.sqrt(f_high), ratio / np.sqrt(f_low)))
+    for a, b in ((one, two), (two, one), (two, sd_interval([0.5, 0.5, 0.5]))):
+        found = sd_ratio_interval(a, b)
+        assert len(found) == 3 and all(np.isnan(found))
+
+
+def test_runs_needed_at_its_edges():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # too few values are an answer (NaN), not numpy's warning
+        one, two, three = runs_needed([0.5], 0.1), runs_needed([0.5, 0.75], 0.25), runs_needed([0.5, 0.625, 0.75], 0.125, b=[0.5])
+        no_pairs, one_pair = runs_needed([0.5, 0.75], 0.1, paired_differences=[]), runs_needed([0.5, 0.75], 0.1, paired_differences=[0.1])
+        two_pairs = runs_needed([0.5, 0.75], 0.1, paired_differences=[0.125, 0.25])
+        constant = runs_needed([0.5, 0.5, 0.5], 0.0)
+    assert math.isnan(one.sd) and math.isnan(one.step) and math.isnan(one.p_greater)  # one run: no spread, no order
+    assert two.sd == pytest.approx(np.std([0.5, 0.75], ddof=1)) and two.step == 0.25 and np.isfinite(two.p_greater)
+    # b's single run adds no degrees of freedom: the spread is a's alone. A delta of exactly one step is ranked.
+    assert three.sd == pytest.approx(np.std([0.5, 0.625, 0.75], ddof=1)) and three.step == 0.125
+    assert three.p_greater == pytest.approx(rank_compare_2indep(np.array([0.625, 0.75, 0.875]), np.array([0.5, 0.625, 0.75])).prob1)
+    assert math.isnan(no_pairs.sd_difference) and math.isnan(one_pair.sd_difference)
+    assert two_pairs.sd_difference == pytest.approx(np.std([0.125, 0.25], ddof=1))
+    assert math.isnan(constant.step) and math.isnan(constant.p_greater)  # no difference asked: nothing to rank
 
 
 def test_runs_needed_are_statsmodels_answers_and_have_the_power_they_claim():
