@@ -452,7 +452,9 @@ def fewest_runs(analysis, effect: float, power: float, alternative: str = "two-s
 
     def enough(n: int) -> bool:
         p = _quiet(lambda: analysis.power(effect, n, 1 - LEVEL, alternative=alternative))
-        return (p if math.isfinite(p) else _quiet(lambda: analysis.power(effect, n, tail_alpha, alternative="larger"))) >= power
+        if not math.isfinite(p):
+            p = _quiet(lambda: analysis.power(effect, n, tail_alpha, alternative="larger"))
+        return p >= power
 
     too_few, runs = 1, 2
     while not enough(runs):
