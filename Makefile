@@ -112,12 +112,15 @@ fashion-mnist:
 	fi
 
 # Mutation testing, never part of `make test` (docs/testing.md): one-line mutations of the verdict machinery,
-# each of which some test must catch. MUTANTS narrows the run: MUTANTS='harness.bounds.*'.
+# each of which some test must catch. MUTANTS narrows the run to one or more patterns:
+# MUTANTS="'harness.bounds.*' 'harness.check.*'". Offline, set HARNESS_DATA_MIRROR so that the MNIST tests run; every
+# mutant's tests (each a pytest session of its own) share one data directory instead of copying MNIST again.
 MUTANTS ?=
 mutate: setup
 	$(VENV)/bin/pip install -q mutmut==3.8.1
-	rm -rf mutants && mkdir -p build
-	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(if $(MUTANTS),'$(MUTANTS)') > build/mutmut.log 2>&1 || { tail -c 2000 build/mutmut.log; exit 1; }
+	rm -rf mutants && mkdir -p build/test-data
+	OMP_NUM_THREADS=1 HARNESS_TEST_DATA_DIR=$${HARNESS_TEST_DATA_DIR:-$(abspath build/test-data)} \
+	  $(VENV)/bin/mutmut run $(MUTANTS) > build/mutmut.log 2>&1 || { tail -c 2000 build/mutmut.log; exit 1; }
 	$(VENV)/bin/mutmut results --all true > build/mutants.txt
 	grep -v -e ': killed$$' -e ': not checked$$' build/mutants.txt | tee build/mutants-left.txt
 	@echo "$$(grep -c ': killed$$' build/mutants.txt) of $$(grep -vc ': not checked$$' build/mutants.txt) mutants run were killed; the others are in build/mutants-left.txt"

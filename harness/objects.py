@@ -10,7 +10,6 @@ trusted code, as a conftest.py is.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import importlib
@@ -21,7 +20,7 @@ import traceback
 import types
 from pathlib import Path
 
-from .errors import RegistryError
+from .errors import RegistryError, did_you_mean
 
 # slot -> the namespaces a short name is looked up in, in order
 NAMESPACES = {
@@ -99,16 +98,9 @@ def canonical_path(class_path: str, slot: str, where: str, directory: Path | Non
         if callable(found):  # not a submodule of the same name (torchvision.datasets.cifar)
             return f"{namespace}:{name}"
     known = sorted({n for ns in NAMESPACES[slot] for n in dir(_import_allowed(ns, where, directory)) if n[:1].isupper()})
-    hint = closest(name, known)
+    hint = did_you_mean(name, known)
     raise RegistryError(f"{where} {class_path!r}: no such name in {', '.join(NAMESPACES[slot])}{hint}; "
                         "or give a full class path 'module:Name' (a module beside the recipe, e.g. 'net:Net')")
-
-
-def closest(name: str, candidates) -> str:
-    """' (did you mean X?)' for the candidate closest to `name`, case aside; '' if none is close."""
-    by_lower = {c.lower(): c for c in candidates}
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
-    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 def _split(class_path: str, where: str) -> tuple[str, str]:
@@ -155,7 +147,7 @@ def resolve(class_path: str, slot: str, where: str, directory: Path | None):
     target = getattr(found, name, None)
     if callable(target):  # a class or function, not a submodule or a constant
         return target
-    hint = closest(name, [n for n in dir(found) if not n.startswith("_")])
+    hint = did_you_mean(name, [n for n in dir(found) if not n.startswith("_")])
     raise RegistryError(f"{where}: module {module!r} has no class or function {name!r}{hint}")
 
 
@@ -172,9 +164,7 @@ def check_arguments(target, init_args: dict, given: tuple[str, ...], file: Path,
         if name in given:
             raise RegistryError(f"{file}: '{key}.init_args.{name}': the harness passes {name!r} itself; remove it")
         if name not in named and not takes_any:
-            close = difflib.get_close_matches(name, named, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RegistryError(f"{file}: '{key}.init_args.{name}' is not an argument of {shown}{hint}; "
+            raise RegistryError(f"{file}: '{key}.init_args.{name}' is not an argument of {shown}{did_you_mean(name, named)}; "
                                 f"allowed: {', '.join(named) or 'none'}")
     for name, p in parameters.items():
         required = p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)

@@ -8,7 +8,6 @@ naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
-from .errors import RegistryError
+from .errors import RegistryError, did_you_mean
 
 # Datasets the harness knows by name: scikit-learn's bundled tables (split by the run's seed with
 # train_test_split, as T1 splits iris) and the IDX image sets (checked against their MD5 sums). Any other
@@ -292,9 +291,7 @@ def _check_value(value: Any, rule: dict, where: str) -> Any:
         if not math.isfinite(value):  # TOML allows nan and inf; no recipe or threshold means them
             raise RegistryError(f"{where} must be a finite number, got {value!r}")
     if rule["choices"] and value not in rule["choices"]:
-        close = difflib.get_close_matches(value, rule["choices"], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise RegistryError(f"{where} is {value!r}; allowed: {', '.join(rule['choices'])}{hint}")
+        raise RegistryError(f"{where} is {value!r}; allowed: {', '.join(rule['choices'])}{did_you_mean(value, rule['choices'])}")
     if rule["positive"] and value <= 0:
         raise RegistryError(f"{where} must be greater than 0, got {value!r}")
     if rule["nonnegative"] and value < 0:
@@ -344,9 +341,7 @@ def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
     """`raw` validated against `rules`, defaults filled in; messages name keys as `prefix` + key."""
     for key in raw:
         if key not in rules:
-            close = difflib.get_close_matches(key, list(rules), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RegistryError(f"{path}: unknown key '{prefix}{key}'{hint}; allowed: {', '.join(rules)}")
+            raise RegistryError(f"{path}: unknown key '{prefix}{key}'{did_you_mean(key, rules)}; allowed: {', '.join(rules)}")
     out = {}
     for key, rule in rules.items():
         where = f"{path}: '{prefix}{key}'"
@@ -507,9 +502,8 @@ def load_experiment(path: Path) -> Experiment:
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
     for name, value in raw.items():
         if isinstance(value, dict) and name not in sections:
-            close = difflib.get_close_matches(name, sorted(sections), n=1)
-            hint = f" (did you mean [{close[0]}]?)" if close else ""
-            raise RegistryError(f"{path}: unknown section [{name}]{hint}; allowed: {', '.join(sorted(sections))}")
+            raise RegistryError(f"{path}: unknown section [{name}]{did_you_mean(name, sorted(sections))}; "
+                                f"allowed: {', '.join(sorted(sections))}")
     exp: dict[str, Any] = _section(top, "", path)
     for name in sections:
         if name not in raw:
@@ -608,9 +602,7 @@ def _check_ablation(exp: Experiment, experiments: dict[str, Experiment]) -> None
     if of == exp.id:
         raise RegistryError(f"{exp.path}: 'ablation.of' names the experiment itself; name the one it varies")
     if of not in experiments:
-        close = difflib.get_close_matches(of, list(experiments), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise RegistryError(f"{exp.path}: 'ablation.of' names {of!r}, which is not in the registry{hint}")
+        raise RegistryError(f"{exp.path}: 'ablation.of' names {of!r}, which is not in the registry{did_you_mean(of, experiments)}")
     base = experiments[of]
     if not differing_settings(base, exp):
         raise RegistryError(f"{exp.path}: its recipe is the same as {of!r}'s: an ablation changes at least one setting")
@@ -720,9 +712,7 @@ def select(registry: dict[str, Experiment], ids: list[str], dataset: str | None 
     'all' then means every experiment that can.
     """
     if dataset is not None and dataset not in DATASETS:
-        close = difflib.get_close_matches(dataset, DATASETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise RegistryError(f"--dataset: unknown dataset {dataset!r}{hint}; allowed: {', '.join(DATASETS)}")
+        raise RegistryError(f"--dataset: unknown dataset {dataset!r}{did_you_mean(dataset, DATASETS)}; allowed: {', '.join(DATASETS)}")
     if not ids or ids == ["all"]:
         chosen = list(registry.values())
         if dataset is None:
@@ -735,9 +725,8 @@ def select(registry: dict[str, Experiment], ids: list[str], dataset: str | None 
     known = {**registry, **variants(registry)}
     for exp_id in ids:
         if exp_id not in known:
-            close = difflib.get_close_matches(exp_id, list(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise RegistryError(f"unknown experiment {exp_id!r}{hint} (`harness list --variants` shows them all)")
+            raise RegistryError(f"unknown experiment {exp_id!r}{did_you_mean(exp_id, known)}; "
+                                "`harness list --variants` shows them all")
         exp = known[exp_id]
         chosen.append(on_dataset(exp, dataset) if dataset else exp)
     return chosen

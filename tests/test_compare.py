@@ -9,16 +9,18 @@ import shutil
 import subprocess
 import sys
 import uuid
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from harness import portable
+from harness import portable, stats
 from harness.cli import main
 from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin, across_environments_section,
                              compare_directories, compare_metric, compare_speed, first_parting,
-                             parse_margins)
+                             parse_margins, render, write_csv)
 from harness.errors import HarnessError, RegistryError
 from harness.registry import METRICS, load_registry
 from harness.results import RUN_COLUMNS, ResultsStore
@@ -425,3 +427,369 @@ def test_the_speed_ratio_is_b_over_a():
     assert speed.ratio == pytest.approx(2.0) and speed.median_b == 2 * speed.median_a
     assert 1 < speed.ci_low < 2 < speed.ci_high
     assert compare_speed("train_samples_per_s", 2 * a, a).ratio == pytest.approx(0.5)
+
+
+def constructed_report():
+    """A comparison with every kind of row the text can hold, its figures chosen by hand (no statistics run)."""
+    from harness.compare import Comparison, PairReport, Side, Speed
+
+    empty = pd.DataFrame()
+    distribution = [
+        ("iris-ce", Comparison("train_acc", 5, 5, 0.98125, 0.98125, 0.005, IDENTICAL, diff=0.0)),
+        ("iris-mse", Comparison("test_acc", 5, 5, 0.9368, 0.9421, 0.005, EQUIVALENT, test="paired", diff=0.0053,
+                                ci_low=-0.0012, ci_high=0.0118, p_t=0.094, p_rank=0.125, p_tost=0.012)),
+        ("iris-mylinear", Comparison("test_acc", 5, 5, 0.9737, 0.9737, 0.005, EQUIVALENT, test="paired", diff=1e-9,
+                                     ci_low=-2e-9, ci_high=4e-9, p_t=0.5, p_rank=0.81, p_tost=1e-20)),
+        # An arm's verdict is its worst metric's, whatever their order and alphabet.
+        ("mnist-mlp", Comparison("test_loss", 3, 4, 0.2461, 0.2701, 0.004922, DIFFERENT, test="Welch", diff=0.024,
+                                 ci_low=0.011, ci_high=0.037, p_t=0.0031, p_rank=0.057, p_tost=0.9)),
+        ("mnist-mlp", Comparison("test_acc", 3, 4, 0.9281, 0.9279, 0.005, EQUIVALENT, test="Welch", diff=-0.0002,
+                                 ci_low=-0.003, ci_high=0.0026, p_t=0.85, p_rank=0.86, p_tost=0.004)),
+        ("mnist-cnn", Comparison("test_acc", 2, 2, 0.96, 0.962, 0.005, UNDECIDED, test="paired", diff=0.002,
+                                 ci_low=-0.05, ci_high=0.054, p_t=0.6, p_rank=1.0, p_tost=0.3, seeds_needed=23)),
+        ("mnist-cnn", Comparison("test_loss", 1, 1, 0.05, 0.051, 0.001, EQUIVALENT, diff=0.001, ci_low=0.001,
+                                 ci_high=0.001, note="no spread")),
+        ("mnist-cnn-50", Comparison("valid_acc", 1, 1, 0.9886, 0.9879, 0.005, UNDECIDED, diff=-0.0007,
+                                    note="fewer than 2 seeds on a side: no spread to judge by")),
+        ("mnist-cnn-50", Comparison("test_acc", 2, 2, 0.99, 0.991, 0.005, UNDECIDED, test="Welch", diff=0.001,
+                                    ci_low=-0.02, ci_high=0.022, p_t=0.7, p_rank=1.0, p_tost=0.2)),
+    ]
+    return PairReport(
+        Side("results", empty, empty), Side("/tmp/quick", empty, empty),
+        environment=[{"column": "cpu_capability", "A": "AVX512", "B": "AVX2"},
+                     {"column": "kernel_settings", "A": "(none)", "B": "mkldnn=off"}],
+        bitwise=[
+            {"arm": "iris-ce", "cells": 5, "identical": 5, "first_parting": None},
+            {"arm": "iris-mse", "cells": 5, "identical": 3,
+             "first_parting": {"seed": 2, "epoch": 100, "column": "train_loss", "a": 0.0695123456789, "b": 0.0695123456791}},
+            {"arm": "mnist-mlp", "cells": 3, "identical": 2,
+             "first_parting": {"seed": 1, "epoch": 2, "column": "(epoch rows)", "a": True, "b": False}},
+            {"arm": "mnist-cnn", "cells": 2, "identical": 1,
+             "first_parting": {"seed": 0, "epoch": "final", "column": "weights_sha256", "a": "ab" * 32, "b": "cd" * 32}},
+        ],
+        distribution=distribution,
+        speed=[("iris-ce", Speed("train_samples_per_s", 5, 5, 1020.0, 2041.5, 2.0012, 1.83, 2.19, 0.0079)),
+               ("iris-ce", Speed("wall_time_s", 1, 1, 2.0, 1.0, 0.5))])
+
+
+def nothing_in_common():
+    from harness.compare import PairReport, Side
+
+    empty = pd.DataFrame()
+    return PairReport(Side("a", empty, empty), Side("b", empty, empty), environment=[], bitwise=[], distribution=[])
+
+
+EXPECTED = ROOT / "tests" / "expected"
+
+
+@pytest.mark.parametrize("markdown, expected", [(True, "compare.md"), (False, "compare.txt")])
+def test_the_comparison_reads_as_written_down(markdown, expected):
+    """The whole text of a constructed comparison, in both forms: summaries first (each arm's worst verdict
+    counted, the arms not identical named, worst first), then each pair's four sections; a value one ulp
+    from another written in full; '–' where there is no figure; '(nothing)' for an empty section. The files
+    were read line by line against the report's figures; a change to the text shows here as a diff."""
+    text = render([constructed_report(), nothing_in_common()], markdown=markdown)
+    assert text + "\n" == (EXPECTED / expected).read_text(encoding="utf-8")
+
+
+def test_the_csv_holds_every_result_with_its_sides(registry, tmp_path):
+    """--csv: a row per environment, bitwise, distribution and speed result, each field the report's own
+    figure (read back as the same float), empty where there is none."""
+    a = write_results(tmp_path / "a", registry)
+    moved = [v + d for v, d in zip(BASE["test_acc"], (0.02, 0.021, 0.019, 0.022, 0.018))]
+    b = write_results(tmp_path / "b", registry, {**BASE, "test_acc": moved, "test_loss": nudged(BASE)["test_loss"]},
+                      cpu_capability="AVX2")
+    (report,) = compare_directories([a, b], registry, {})
+    write_csv([report], tmp_path / "c.csv")
+    with open(tmp_path / "c.csv", newline="", encoding="utf-8") as f:
+        header, *records = list(csv.reader(f))
+    assert header == ["section", "a", "b", "metric", "value_a", "value_b", "experiment", "n_a", "n_b", "identical", "seed",
+                      "epoch", "difference", "ci_low", "ci_high", "test", "p_t", "p_rank", "margin", "p_tost", "verdict",
+                      "seeds_needed", "ratio"]
+    rows = [dict(zip(header, r)) for r in records]
+    assert all(r["a"] == str(a) and r["b"] == str(b) for r in rows)
+
+    def figure(text):
+        return None if text == "" else float(text)
+
+    def written(value):
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+    (env,) = [r for r in rows if r["section"] == "environment"]
+    assert (env["metric"], env["value_a"], env["value_b"]) == ("cpu_capability", "AVX512", "AVX2")
+    assert all(env[k] == "" for k in header[6:])
+    (bitwise,) = [r for r in rows if r["section"] == "bitwise"]
+    assert {k: bitwise[k] for k in ("experiment", "n_a", "n_b", "identical", "seed", "epoch", "metric")} == {
+        "experiment": EXP, "n_a": "5", "n_b": "5", "identical": "0", "seed": "0", "epoch": "2", "metric": "test_loss"}
+    assert (figure(bitwise["value_a"]), figure(bitwise["value_b"])) == (BASE["test_loss"][0], nudged(BASE)["test_loss"][0])
+
+    distribution = [r for r in rows if r["section"] == "distribution"]
+    assert [(r["experiment"], r["metric"], r["verdict"]) for r in distribution] == [
+        (EXP, "train_acc", IDENTICAL), (EXP, "test_acc", DIFFERENT), (EXP, "test_loss", EQUIVALENT)]
+    for row, (_, c) in zip(distribution, report.distribution):
+        assert (row["n_a"], row["n_b"], row["test"]) == (str(c.n_a), str(c.n_b), c.test)
+        assert [figure(row[k]) for k in ("value_a", "value_b", "difference", "ci_low", "ci_high", "p_t", "p_rank", "margin",
+                                         "p_tost")] == [written(v) for v in (c.mean_a, c.mean_b, c.diff, c.ci_low, c.ci_high,
+                                                                             c.p_t, c.p_rank, c.margin, c.p_tost)]
+        assert row["seeds_needed"] == "" and row["ratio"] == ""
+    assert distribution[0]["p_t"] == distribution[0]["ci_low"] == "" and figure(distribution[1]["p_t"]) < 0.05
+
+    speed = [r for r in rows if r["section"] == "speed"]
+    assert [r["metric"] for r in speed] == ["train_samples_per_s", "wall_time_s"]
+    for row, (label, s) in zip(speed, report.speed):
+        assert (row["experiment"], row["n_a"], row["n_b"]) == (label, "5", "5")
+        assert [figure(row[k]) for k in ("value_a", "value_b", "ratio", "ci_low", "ci_high", "p_rank")] == [
+            s.median_a, s.median_b, s.ratio, s.ci_low, s.ci_high, s.p_mannwhitney]
+    assert len(rows) == 7
+    # An undecided verdict's seeds, a speed without an interval.
+    write_csv([constructed_report()], tmp_path / "d.csv")
+    with open(tmp_path / "d.csv", newline="", encoding="utf-8") as f:
+        constructed = list(csv.DictReader(f))
+    assert [r["seeds_needed"] for r in constructed if r["section"] == "distribution"] == ["", "", "", "", "", "23", "", "", ""]
+    assert [(r["ratio"], r["ci_low"], r["p_rank"]) for r in constructed if r["section"] == "speed"] == [
+        ("2.0012", "1.83", "0.0079"), ("0.5", "", "")]
+
+    with pytest.raises(HarnessError, match=rf"^--csv {tmp_path}: cannot write \(Is a directory\); pass a writable path$"):
+        write_csv([report], tmp_path)
+
+
+def test_a_margin_is_a_number_in_any_spelling_zero_included():
+    assert parse_margins(["test_acc=1E-2", "test_loss=5e-1%", "valid_acc=0"]) == {
+        "test_acc": Margin(0.01), "test_loss": Margin(0.005, relative=True), "valid_acc": Margin(0.0)}
+    with pytest.raises(HarnessError) as err:
+        parse_margins(["test_acc=0.01", "accuracy=1"])
+    assert str(err.value) == ("--margin 'accuracy=1': expected METRIC=VALUE or METRIC=VALUE% with METRIC one of train_loss, "
+                              "train_acc, valid_loss, valid_acc, test_loss, test_acc and VALUE a number >= 0 (e.g. "
+                              "test_acc=0.01, test_loss=2%)")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing", "{d}/missing: no such directory; name a results directory that `harness run` wrote"),
+    (lambda d: d, "{d}: no runs.csv in it; name a results directory that `harness run` wrote"),
+])
+def test_a_directory_without_results_is_named(registry, tmp_path, make, message):
+    with pytest.raises(HarnessError) as raised:
+        compare_directories([make(tmp_path), make(tmp_path)], registry, {})
+    assert str(raised.value) == message.format(d=tmp_path)
+
+
+def test_what_cannot_be_compared_is_said_in_full(registry, tmp_path):
+    """Each refusal's whole sentence: the groups found, and what reading refused (or that it refused nothing)."""
+    d = write_results(tmp_path / "one", registry)
+
+    def refusal(dirs, by=None):
+        with pytest.raises(HarnessError) as raised:
+            compare_directories(dirs, registry, {}, by=by)
+        return str(raised.value)
+
+    assert refusal([d], by="colour") == ("--by: unknown column 'colour'; use one of engine, device, torch_version, "
+                                         "git_commit, host, cpu_capability")
+    assert refusal([d, d], by="engine") == "compare --by engine takes one results directory; got 2"
+    assert refusal([d]) == "compare takes two results directories (A B), or one with --by; got 1"
+    assert refusal([d], by="engine") == f"{d}: one engine only (engine=fast): nothing to compare; run with another engine first; no row was refused"
+    # A group whose value is empty (rows of a version that did not record it) is named '?'.
+    blank = write_results(tmp_path / "blank", registry, cpu_capability="")
+    assert refusal([blank], by="cpu_capability").startswith(f"{blank}: one cpu_capability only (cpu_capability=?)")
+    # No ok run at all; a refused row named, with where to see the rest.
+    failed = write_results(tmp_path / "failed", registry, status="failed")
+    assert refusal([failed], by="engine") == (f"{failed}: one engine only (no ok runs): nothing to compare; run with another "
+                                              "engine first; no row was refused")
+    with open(d / "runs.csv", "a", encoding="utf-8") as f:
+        f.write("torn,row\n")
+    note = (f"1 of 6 row(s) in {d / 'runs.csv'} refused (first, line 7: 2 fields, expected {len(RUN_COLUMNS)} (a partial or "
+            f"hand-edited row)); `harness check --results-dir {d}` lists them")
+    assert refusal([d], by="engine").endswith(f"run with another engine first; {note}")
+    # Cells are matched on every cell column but the grouping one: engines on other devices share no cell.
+    mixed = tmp_path / "mixed"
+    write_results(mixed, registry, engine="fast")
+    write_results(mixed, registry, engine="multiseed", device="cuda", started="2026-01-02T00:00:00+00:00")
+    write_results(mixed, registry, engine="reference", device="cuda:1", started="2026-01-03T00:00:00+00:00")
+    assert refusal([mixed], by="engine") == ("no experiment (with the same configuration) has ok runs in both engine=fast "
+                                             "and engine=multiseed, engine=reference: nothing to compare; no row was refused")
+    with open(mixed / "runs.csv", "a", encoding="utf-8") as f:
+        f.write("torn,row\n")
+    note = note.replace(str(d), str(mixed)).replace("1 of 6", "1 of 16").replace("line 7", "line 17")
+    assert refusal([mixed], by="engine").endswith(f"engine=reference: nothing to compare; {note}")  # each group's, said once
+
+
+def test_groups_started_together_are_taken_in_the_order_of_their_values(registry, tmp_path):
+    d = tmp_path / "r"
+    write_results(d, registry, engine="reference")
+    write_results(d, registry, engine="fast")  # the same start time: the baseline is the first value, fast
+    reports = compare_directories([d], registry, {}, by="engine")
+    assert [(r.a.label, r.b.label) for r in reports] == [("engine=fast", "engine=reference")]
+
+
+def test_a_side_with_one_seed_or_none_is_undecided_and_says_why():
+    five = pd.Series([0.95, 0.96, 0.97, 0.94, 0.955])
+    for a, b in ((pd.Series([0.95]), five), (five, pd.Series([0.96], index=[7]))):
+        c = compare_metric("test_acc", a, b, Margin(0.005))
+        assert (c.verdict, c.note, c.test, c.n_a, c.n_b) == (UNDECIDED, "fewer than 2 seeds on a side: no spread to judge by",
+                                                             "", len(a), len(b))
+        assert (c.mean_a, c.mean_b) == (pytest.approx(a.mean()), pytest.approx(b.mean())) and math.isnan(c.p_t)
+    # A metric one side never recorded (all empty): counted as no seeds, without a warning from numpy.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = compare_metric("valid_acc", pd.Series([math.nan] * 5), five, Margin(0.005))
+    assert (c.verdict, c.n_a, c.n_b) == (UNDECIDED, 0, 5) and math.isnan(c.mean_a) and c.mean_b == pytest.approx(five.mean())
+
+
+def test_no_spread_at_exactly_the_margin_is_equivalent():
+    # Every seed moved by exactly the margin (binary fractions: no rounding): the bound is inclusive.
+    c = compare_metric("test_acc", pd.Series([0.25, 0.5]), pd.Series([0.375, 0.625]), Margin(0.125))
+    assert (c.verdict, c.note, c.diff, c.ci_low, c.ci_high) == (EQUIVALENT, "no spread", 0.125, 0.125, 0.125)
+    beyond = compare_metric("test_acc", pd.Series([0.25, 0.5]), pd.Series([0.5, 0.75]), Margin(0.125))
+    assert (beyond.verdict, beyond.ci_low, beyond.ci_high) == (DIFFERENT, 0.25, 0.25)
+
+
+def test_shared_seeds_are_tested_as_pairs_and_only_an_undecided_verdict_counts_seeds():
+    """Seeds far apart, each seed's two runs close: paired, the difference is tight and equivalence shows;
+    taken as two samples (the seeds' spread) it could not."""
+    a = pd.Series([0.90, 0.95, 0.97, 0.92, 0.99])
+    b = a + [0.001, -0.001, 0.0005, 0.0, 0.0002]
+    c = compare_metric("test_acc", a, b, Margin(0.005))
+    assert (c.test, c.verdict, c.seeds_needed) == ("paired", EQUIVALENT, None)
+    assert c.p_tost == pytest.approx(stats.equivalence_p(a.to_numpy(), b.to_numpy(), 0.005, paired=True))
+    assert stats.equivalence_p(a.to_numpy(), b.to_numpy(), 0.005, paired=False) > 0.05
+    different = compare_metric("test_acc", a, a + [0.02, 0.021, 0.019, 0.022, 0.018], Margin(0.005))
+    assert (different.verdict, different.seeds_needed) == (DIFFERENT, None)
+
+
+def test_an_undecided_welch_comparison_counts_seeds_at_the_two_samples_pooled_spread():
+    a = pd.Series([0.90, 0.95, 0.97, 0.92, 0.99], index=range(5))
+    b = pd.Series([0.93, 0.96, 0.91], index=range(5, 8))
+    c = compare_metric("test_acc", a, b, Margin(0.005))
+    assert (c.test, c.verdict) == ("Welch", UNDECIDED)
+    pooled = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)  # each side's own variance, equally weighted
+    assert c.seeds_needed == stats.seeds_to_decide(b.mean() - a.mean(), pooled, 0.005, paired=False)
+    assert c.seeds_needed != stats.seeds_to_decide(b.mean() - a.mean(), pooled * 1.05, 0.005, paired=False)
+
+
+def test_runs_alike_to_the_last_digits_compare_without_a_warning(registry, tmp_path):
+    """Differences of one or two ulps, not all equal: the tests run on nearly identical data, quietly."""
+    steps = [1, 2, 1, 1, 2]
+    values = {m: [float(np.nextafter(np.nextafter(v, 2.0), 2.0)) if steps[i] == 2 else float(np.nextafter(v, 2.0))
+                  for i, v in enumerate(vs)] for m, vs in BASE.items()}
+    a, b = write_results(tmp_path / "a", registry), write_results(tmp_path / "b", registry, values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (report,) = compare_directories([a, b], registry, {})
+    assert set(verdicts([report]).values()) == {EQUIVALENT}
+    assert {c.test for _, c in report.distribution} == {"paired"}
+
+
+def test_speed_counts_positive_figures_and_gives_an_interval_where_both_sides_can():
+    def speed(a, b):
+        return compare_speed("wall_time_s", pd.Series(a, dtype=float), pd.Series(b, dtype=float))
+
+    s = speed([0.5, 0.6, 0.0, math.nan], [0.25, 0.3])  # wall times under a second count; zero and empty do not
+    assert (s.n_a, s.n_b, s.median_a, s.median_b, s.ratio) == (2, 2, 0.55, 0.275, pytest.approx(0.5))
+    logs = stats.unpaired(np.log([0.5, 0.6]), np.log([0.25, 0.3]))
+    assert (s.ci_low, s.ci_high) == (pytest.approx(math.exp(logs.ci_low)), pytest.approx(math.exp(logs.ci_high)))
+    assert s.p_mannwhitney == logs.mann_whitney_p == scipy_stats.mannwhitneyu([0.25, 0.3], [0.5, 0.6]).pvalue
+    assert speed([0.0, math.nan], [1.0, 2.0]) is None and speed([1.0, 2.0], []) is None
+    one = speed([1.0], [2.0, 2.2])  # one run a side: a ratio, no interval
+    assert (one.n_a, one.n_b) == (1, 2) and math.isnan(one.ci_low) and math.isnan(one.p_mannwhitney)
+    assert math.isnan(speed([1.0, 2.0], [2.0]).ci_high)
+    assert math.isnan(speed([1.0, 1.0], [2.0, 2.0]).ci_low)  # no spread on either side
+    spread_on_one_side = speed([1.0, 1.0], [2.0, 2.01])  # a log spread far below 1
+    assert spread_on_one_side.ci_low < 2 < spread_on_one_side.ci_high
+    assert speed([1.01, 1.0], [2.0, 2.0]).ci_low < 2
+
+
+def test_where_cells_first_part_the_earliest_epoch_wins_then_the_seed(registry, tmp_path):
+    a = write_results(tmp_path / "a", registry)
+    changed = {m: list(vs) for m, vs in BASE.items()}
+    changed["test_acc"][0] += 0.001  # seed 0: a final figure
+    b = write_results(tmp_path / "b", registry, changed)
+    frame = pd.read_csv(b / "epochs.csv", dtype=str, keep_default_na=False)
+    runs = pd.read_csv(b / "runs.csv", dtype=str, keep_default_na=False).set_index("seed")["run_id"]
+    frame.loc[(frame["run_id"] == runs["2"]) & (frame["epoch"] == "2"), "train_loss"] = "0.61"  # seed 2, epoch 2
+    frame.loc[(frame["run_id"] == runs["3"]) & (frame["epoch"] == "1"), "train_loss"] = "0.99"  # seed 3, epoch 1
+    frame.loc[(frame["run_id"] == runs["4"]) & (frame["epoch"] == "1"), "train_loss"] = "0.98"  # seed 4, epoch 1
+    frame.to_csv(b / "epochs.csv", index=False)
+    (report,) = compare_directories([a, b], registry, {})
+    (row,) = report.bitwise
+    assert (row["identical"], row["first_parting"]) == (1, {"seed": 3, "epoch": 1, "column": "train_loss", "a": 1.0, "b": 0.99})
+
+
+def test_first_parting_reads_an_empty_figure_as_different_from_a_number_and_equal_to_an_empty_one():
+    epochs = pd.DataFrame([{"epoch": 1, **{m: 0.5 for m in METRICS}, "valid_loss": math.nan}])
+    run = pd.Series({m: 0.9 for m in METRICS})
+    filled = epochs.assign(valid_loss=0.3)
+    assert first_parting(run, run, epochs, epochs.copy()) is None
+    assert first_parting(run, run, epochs, filled) == {"epoch": 1, "column": "valid_loss", "a": pytest.approx(math.nan, nan_ok=True), "b": 0.3}
+    assert first_parting(run, run, filled, epochs)["column"] == "valid_loss"
+    # An epoch logged on one side only, either side; a repeated epoch row counts once (its first).
+    later = pd.concat([epochs, epochs.assign(epoch=2)])
+    assert first_parting(run, run, later, epochs) == {"epoch": 2, "column": "(epoch rows)", "a": True, "b": False}
+    assert first_parting(run, run, epochs, later) == {"epoch": 2, "column": "(epoch rows)", "a": False, "b": True}
+    repeated = pd.concat([epochs, epochs.assign(train_loss=0.1)])
+    assert first_parting(run, run, repeated, epochs) is None
+    # The weights' digest counts where both sides recorded one, and only then.
+    digest, other = (pd.Series({**run, "weights_sha256": text}) for text in ("ab" * 32, "cd" * 32))
+    assert first_parting(digest, other, epochs, epochs) == {"epoch": "final", "column": "weights_sha256", "a": "ab" * 32, "b": "cd" * 32}
+    assert first_parting(run, other, epochs, epochs) is None and first_parting(digest, run, epochs, epochs) is None
+
+
+def test_arms_are_named_by_what_tells_them_apart(registry, tmp_path):
+    """A side holding two engines is compared engine by engine, each arm named by its engine; a quick run's
+    overrides name its arm too, and seeds on one side only are left out of the bitwise count."""
+    from harness.compare import match_columns, read_side
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_results(a, registry, engine="fast")
+    write_results(a, registry, engine="multiseed")
+    write_results(b, registry, engine="fast")
+    write_results(b, registry, engine="multiseed")
+    side_a, side_b = read_side(a, registry), read_side(b, registry)
+    assert match_columns(side_a, side_b, None) == ["experiment", "config_hash", "engine"]
+    assert match_columns(side_b, side_a, None) == ["experiment", "config_hash", "engine"]
+    (report,) = compare_directories([a, b], registry, {})
+    assert [r["arm"] for r in report.bitwise] == [f"{EXP} [fast]", f"{EXP} [multiseed]"]
+    # One engine a side: matched on experiment and recipe alone, the arm named by the experiment.
+    single = write_results(tmp_path / "single", registry, engine="reference")
+    assert match_columns(read_side(single, registry), read_side(single, registry), None) == ["experiment", "config_hash"]
+    with pytest.raises(HarnessError, match="nothing to compare"):  # B's two engines make the engine part of a cell
+        compare_directories([single, a], registry, {})
+    # A quick run: its overrides in the arm's name, on a side of three seeds against five.
+    exp = registry[EXP]
+    quick = {"overrides": '{"epochs": 1}', "faithful": False, "config_hash": exp.config_hash({"epochs": 1})}
+    c = write_results(tmp_path / "c", registry, **quick)
+    three = {m: vs[:3] for m, vs in BASE.items()}
+    d = write_results(tmp_path / "d", registry, three, engine="multiseed", **quick)
+    (report,) = compare_directories([c, d], registry, {})
+    assert [(r["arm"], r["cells"], r["identical"]) for r in report.bitwise] == [(f"{EXP} [epochs=1]", 3, 3)]
+    e = write_results(tmp_path / "e", registry, {m: vs[:1] for m, vs in BASE.items()}, **quick)  # an arm of one run
+    assert compare_directories([e, c], registry, {})[0].bitwise[0]["arm"] == f"{EXP} [epochs=1]"
+
+
+def test_the_environment_names_every_value_and_an_empty_one(registry, tmp_path):
+    a = write_results(tmp_path / "a", registry, cpu_capability="")
+    b = tmp_path / "b"
+    write_results(b, registry, cpu_capability="AVX2")
+    write_results(b, registry, engine="multiseed", cpu_capability="AVX512")
+    (report,) = compare_directories([a, b], registry, {})
+    assert report.environment == [{"column": "cpu_capability", "A": "(none)", "B": "AVX2"}]  # B's arm compared: fast
+    write_results(a, registry, engine="multiseed", cpu_capability="AVX512")
+    (report,) = compare_directories([a, b], registry, {})
+    assert report.environment == [{"column": "cpu_capability", "A": "(none), AVX512", "B": "AVX2, AVX512"}]
+
+
+def test_the_headline_metrics_lead_with_the_published_one(registry):
+    from harness.compare import headline_metrics
+
+    assert headline_metrics(registry["iris-ce"]) == ["train_acc", "test_acc", "test_loss"]
+    assert registry["iris-simplenet"].published is None
+    assert headline_metrics(registry["iris-simplenet"]) == ["test_acc", "test_loss"]
+    assert headline_metrics(None) == ["test_acc", "test_loss"]  # an experiment no longer registered
+
+
+def test_a_metric_recorded_on_one_side_only_is_still_shown(registry, tmp_path):
+    a = write_results(tmp_path / "a", registry)
+    b = write_results(tmp_path / "b", registry, {**BASE, "test_loss": [None] * 5})  # an empty field
+    (report,) = compare_directories([a, b], registry, {})
+    loss = {c.metric: c for _, c in report.distribution}["test_loss"]
+    assert (loss.verdict, loss.n_a, loss.n_b) == (UNDECIDED, 5, 0)
+    # Recorded on neither side (iris has no validation split): no row.
+    assert "valid_acc" not in {c.metric for _, c in report.distribution}

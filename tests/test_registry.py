@@ -142,8 +142,18 @@ def test_id_must_match_file_name(tmp_path):
 
 
 def test_select_suggests_the_closest_id(registry):
-    with pytest.raises(RegistryError, match="did you mean 'mnist-mlp'"):
-        select(registry, ["mnist-mpl"])
+    def refusal(ids, dataset=None):
+        with pytest.raises(RegistryError) as err:
+            select(registry, ids, dataset)
+        return str(err.value)
+
+    assert refusal(["mnist-mpl"]) == "unknown experiment 'mnist-mpl' (did you mean 'mnist-mlp'?); `harness list --variants` shows them all"
+    assert refusal(["MNIST-MLP"]) == "unknown experiment 'MNIST-MLP' (did you mean 'mnist-mlp'?); `harness list --variants` shows them all"
+    assert refusal(["xyz"]) == "unknown experiment 'xyz'; `harness list --variants` shows them all"
+    allowed = "allowed: iris, digits, wine, breast_cancer, mnist, fashion-mnist"
+    assert refusal(["all"], "fashion") == f"--dataset: unknown dataset 'fashion' (did you mean 'fashion-mnist'?); {allowed}"
+    assert refusal(["all"], "xyz") == f"--dataset: unknown dataset 'xyz'; {allowed}"
+    assert refusal(["all"], "wine") == "--dataset: no registered experiment runs on 'wine'"
     assert [e.id for e in select(registry, ["all"])] == list(registry)
 
 
@@ -317,3 +327,37 @@ def test_bad_ablations_are_one_line_naming_file_and_key(tmp_path, of, recipe, se
         load_registry(ablation_registry(tmp_path, of, recipe, section))
     message = str(caught.value)
     assert expect in message and "wider.toml" in message and "\n" not in message
+
+
+def test_a_schema_rule_checks_what_it_names_and_nothing_else(tmp_path):
+    """The schema's rules are built once, at import; a rule made here is checked as the schema's are: a key
+    is required unless it has a default, and bounded only where the rule says so."""
+    from harness.registry import _checked_keys, _key
+
+    path = tmp_path / "x.toml"
+
+    def check(rule, value):
+        return _checked_keys({"k": value}, {"k": rule}, path, "s.")["k"]
+
+    def refused(rule, value):
+        with pytest.raises(RegistryError) as err:
+            check(rule, value)
+        return str(err.value).removeprefix(f"{path}: ")
+
+    assert check(_key(int), -5) == -5 and check(_key(float), 2) == 2.0 and check(_key(str), "") == ""
+    assert check(_key(int, positive=True), 1) == 1 and check(_key(float, nonnegative=True), 0.0) == 0.0
+    assert check(_key(float, unit=True), 0.0) == 0.0 and check(_key(int, maximum=3), 3) == 3
+    assert refused(_key(int), "1") == "'s.k' must be an integer, got '1'"
+    assert refused(_key(float), "1") == "'s.k' must be a number, got '1'"
+    assert refused(_key(str), 1) == "'s.k' must be a string, got 1"
+    assert refused(_key(dict), 1) == "'s.k' must be a table of arguments, got 1"
+    assert refused(_key((int,)), [1, "2"]) == "'s.k' must be a list of int, got [1, '2']"
+    assert refused(_key(int, positive=True), 0) == "'s.k' must be greater than 0, got 0"
+    assert refused(_key(float, nonnegative=True), -0.5) == "'s.k' must be 0 or more, got -0.5"
+    assert refused(_key(float, unit=True), 1.0) == "'s.k' must be in [0, 1), got 1.0"
+    assert refused(_key(int, maximum=3), 4) == "'s.k' must be at most 3, got 4"
+    assert refused(_key(str, choices=("epoch", "step")), "epochs") == "'s.k' is 'epochs'; allowed: epoch, step (did you mean 'epoch'?)"
+    # Absent: the default, or a one-line refusal where there is none.
+    assert _checked_keys({}, {"k": _key(int, 3)}, path, "s.") == {"k": 3}
+    with pytest.raises(RegistryError, match=r": missing key 's.k' \(an integer\)$"):
+        _checked_keys({}, {"k": _key(int)}, path, "s.")
