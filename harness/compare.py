@@ -399,8 +399,8 @@ def compare_directories(dirs: list[str], registry: dict, margins: dict[str, Marg
     else:
         sides = split_side(read_side(dirs[0], registry, also=(by,)), by)
         if len(sides) < 2:
-            values = ", ".join(s.label for s in sides) or "no ok runs"
-            raise HarnessError(f"{dirs[0]}: one {by} only ({values}): nothing to compare; run with another {by} first"
+            only = sides[0].label if sides else "no ok runs"
+            raise HarnessError(f"{dirs[0]}: one {by} only ({only}): nothing to compare; run with another {by} first"
                                + _refused_clause(sides))
     reports = [compare_sides(sides[0], other, registry, margins, by) for other in sides[1:]]
     if not any(r.bitwise for r in reports):

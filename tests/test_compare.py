@@ -501,6 +501,7 @@ def test_the_csv_holds_every_result_with_its_sides(registry, tmp_path):
                       cpu_capability="AVX2")
     (report,) = compare_directories([a, b], registry, {})
     write_csv([report], tmp_path / "c.csv")
+    assert b"\r" not in (tmp_path / "c.csv").read_bytes()  # lines end as the results files' do
     with open(tmp_path / "c.csv", newline="", encoding="utf-8") as f:
         header, *records = list(csv.reader(f))
     assert header == ["section", "a", "b", "metric", "value_a", "value_b", "experiment", "n_a", "n_b", "identical", "seed",
@@ -573,6 +574,18 @@ def test_a_directory_without_results_is_named(registry, tmp_path, make, message)
     assert str(raised.value) == message.format(d=tmp_path)
 
 
+def tear(directory):
+    """A partial last row in runs.csv, as a killed writer or a hand edit leaves it."""
+    with open(directory / "runs.csv", "a", encoding="utf-8") as f:
+        f.write("torn,row\n")
+
+
+def torn_note(directory, read):
+    """What reading says of a runs.csv whose last of `read` rows is torn (two fields)."""
+    return (f"1 of {read} row(s) in {directory / 'runs.csv'} refused (first, line {read + 1}: 2 fields, expected "
+            f"{len(RUN_COLUMNS)} (a partial or hand-edited row)); `harness check --results-dir {directory}` lists them")
+
+
 def test_what_cannot_be_compared_is_said_in_full(registry, tmp_path):
     """Each refusal's whole sentence: the groups found, and what reading refused (or that it refused nothing)."""
     d = write_results(tmp_path / "one", registry)
@@ -594,11 +607,8 @@ def test_what_cannot_be_compared_is_said_in_full(registry, tmp_path):
     failed = write_results(tmp_path / "failed", registry, status="failed")
     assert refusal([failed], by="engine") == (f"{failed}: one engine only (no ok runs): nothing to compare; run with another "
                                               "engine first; no row was refused")
-    with open(d / "runs.csv", "a", encoding="utf-8") as f:
-        f.write("torn,row\n")
-    note = (f"1 of 6 row(s) in {d / 'runs.csv'} refused (first, line 7: 2 fields, expected {len(RUN_COLUMNS)} (a partial or "
-            f"hand-edited row)); `harness check --results-dir {d}` lists them")
-    assert refusal([d], by="engine").endswith(f"run with another engine first; {note}")
+    tear(d)
+    assert refusal([d], by="engine").endswith(f"run with another engine first; {torn_note(d, 6)}")
     # Cells are matched on every cell column but the grouping one: engines on other devices share no cell.
     mixed = tmp_path / "mixed"
     write_results(mixed, registry, engine="fast")
@@ -606,10 +616,15 @@ def test_what_cannot_be_compared_is_said_in_full(registry, tmp_path):
     write_results(mixed, registry, engine="reference", device="cuda:1", started="2026-01-03T00:00:00+00:00")
     assert refusal([mixed], by="engine") == ("no experiment (with the same configuration) has ok runs in both engine=fast "
                                              "and engine=multiseed, engine=reference: nothing to compare; no row was refused")
-    with open(mixed / "runs.csv", "a", encoding="utf-8") as f:
-        f.write("torn,row\n")
-    note = note.replace(str(d), str(mixed)).replace("1 of 6", "1 of 16").replace("line 7", "line 17")
-    assert refusal([mixed], by="engine").endswith(f"engine=reference: nothing to compare; {note}")  # each group's, said once
+    tear(mixed)
+    assert refusal([mixed], by="engine").endswith(f"engine=reference: nothing to compare; {torn_note(mixed, 16)}")  # said once
+    # Two directories, each refusing a row, sharing no cell: both refusals said.
+    cuda = tmp_path / "cuda"
+    write_results(cuda, registry, device="cuda")
+    write_results(cuda, registry, device="cuda:1", started="2026-01-02T00:00:00+00:00")
+    tear(cuda)
+    assert refusal([d, cuda]) == (f"no experiment (with the same configuration) has ok runs in both {d} and {cuda}: "
+                                  f"nothing to compare; {torn_note(d, 6)}; {torn_note(cuda, 11)}")
 
 
 def test_groups_started_together_are_taken_in_the_order_of_their_values(registry, tmp_path):
