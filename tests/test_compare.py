@@ -437,12 +437,12 @@ def constructed_report():
     distribution = [
         ("iris-ce", Comparison("train_acc", 5, 5, 0.98125, 0.98125, 0.005, IDENTICAL, diff=0.0)),
         ("iris-mse", Comparison("test_acc", 5, 5, 0.9368, 0.9421, 0.005, EQUIVALENT, test="paired", diff=0.0053,
-                                ci_low=-0.0012, ci_high=0.0118, p_t=0.094, p_rank=0.125, p_tost=0.012)),
-        ("iris-mylinear", Comparison("test_acc", 5, 5, 0.9737, 0.9737, 0.005, EQUIVALENT, test="paired", diff=1e-9,
-                                     ci_low=-2e-9, ci_high=4e-9, p_t=0.5, p_rank=0.81, p_tost=1e-20)),
+                                ci_low=-0.0012, ci_high=0.0118, p_t=0.09412, p_rank=0.1251, p_tost=0.01234)),
+        ("iris-mylinear", Comparison("test_loss", 5, 5, 0.07983, 0.07983, 1.5967e-05, EQUIVALENT, test="paired", diff=1.5e-9,
+                                     ci_low=-2.1e-8, ci_high=2.4e-8, p_t=0.8612, p_rank=1.0, p_tost=1.8234e-21)),
         # An arm's verdict is its worst metric's, whatever their order and alphabet.
         ("mnist-mlp", Comparison("test_loss", 3, 4, 0.2461, 0.2701, 0.004922, DIFFERENT, test="Welch", diff=0.024,
-                                 ci_low=0.011, ci_high=0.037, p_t=0.0031, p_rank=0.057, p_tost=0.9)),
+                                 ci_low=0.011, ci_high=0.037, p_t=3.1234e-05, p_rank=0.05714, p_tost=0.9)),
         ("mnist-mlp", Comparison("test_acc", 3, 4, 0.9281, 0.9279, 0.005, EQUIVALENT, test="Welch", diff=-0.0002,
                                  ci_low=-0.003, ci_high=0.0026, p_t=0.85, p_rank=0.86, p_tost=0.004)),
         ("mnist-cnn", Comparison("test_acc", 2, 2, 0.96, 0.962, 0.005, UNDECIDED, test="paired", diff=0.002,
@@ -468,8 +468,9 @@ def constructed_report():
              "first_parting": {"seed": 0, "epoch": "final", "column": "weights_sha256", "a": "ab" * 32, "b": "cd" * 32}},
         ],
         distribution=distribution,
-        speed=[("iris-ce", Speed("train_samples_per_s", 5, 5, 1020.0, 2041.5, 2.0012, 1.83, 2.19, 0.0079)),
-               ("iris-ce", Speed("wall_time_s", 1, 1, 2.0, 1.0, 0.5))])
+        speed=[("iris-ce", Speed("train_samples_per_s", 50, 50, 33140.5, 44081.25, 1.3601, 1.20456, 1.5432, 7.9123e-05)),
+               ("iris-ce", Speed("wall_time_s", 2, 2, 8.5623, 9.2181, 0.90712, 0.0521, 1234.5, 0.3333)),
+               ("iris-mse", Speed("wall_time_s", 1, 1, 2.0, 1.0, 0.5))])
 
 
 def nothing_in_common():
@@ -548,7 +549,7 @@ def test_the_csv_holds_every_result_with_its_sides(registry, tmp_path):
         constructed = list(csv.DictReader(f))
     assert [r["seeds_needed"] for r in constructed if r["section"] == "distribution"] == ["", "", "", "", "", "23", "", "", ""]
     assert [(r["ratio"], r["ci_low"], r["p_rank"]) for r in constructed if r["section"] == "speed"] == [
-        ("2.0012", "1.83", "0.0079"), ("0.5", "", "")]
+        ("1.3601", "1.20456", "7.9123e-05"), ("0.90712", "0.0521", "0.3333"), ("0.5", "", "")]
 
     with pytest.raises(HarnessError, match=rf"^--csv {tmp_path}: cannot write \(Is a directory\); pass a writable path$"):
         write_csv([report], tmp_path)
