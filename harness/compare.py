@@ -472,7 +472,7 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
     ]
 
 
-def render(reports: list[PairReport], markdown: bool = False, heading: str = "##") -> str:
+def render(reports: list[PairReport], *, markdown: bool, heading: str = "##") -> str:
     """The summaries first, then each comparison's sections: a terminal table or markdown."""
     fmt = "github" if markdown else "simple"
     lines = [("- " if markdown else "") + r.summary() for r in reports]
