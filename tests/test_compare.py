@@ -647,7 +647,9 @@ def test_a_side_with_one_seed_or_none_is_undecided_and_says_why():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         c = compare_metric("valid_acc", pd.Series([math.nan] * 5), five, Margin(0.005))
+        reverse = compare_metric("valid_acc", five, pd.Series([math.nan] * 5), Margin(0.005))
     assert (c.verdict, c.n_a, c.n_b) == (UNDECIDED, 0, 5) and math.isnan(c.mean_a) and c.mean_b == pytest.approx(five.mean())
+    assert (reverse.verdict, reverse.n_a, reverse.n_b) == (UNDECIDED, 5, 0) and math.isnan(reverse.mean_b)
 
 
 def test_no_spread_at_exactly_the_margin_is_equivalent():
@@ -714,19 +716,28 @@ def test_speed_counts_positive_figures_and_gives_an_interval_where_both_sides_ca
 
 
 def test_where_cells_first_part_the_earliest_epoch_wins_then_the_seed(registry, tmp_path):
+    """Partings at an epoch come before a final figure's (one only runs.csv holds), the earlier epoch first,
+    then the lower seed."""
     a = write_results(tmp_path / "a", registry)
-    changed = {m: list(vs) for m, vs in BASE.items()}
-    changed["test_acc"][0] += 0.001  # seed 0: a final figure
-    b = write_results(tmp_path / "b", registry, changed)
-    frame = pd.read_csv(b / "epochs.csv", dtype=str, keep_default_na=False)
-    runs = pd.read_csv(b / "runs.csv", dtype=str, keep_default_na=False).set_index("seed")["run_id"]
-    frame.loc[(frame["run_id"] == runs["2"]) & (frame["epoch"] == "2"), "train_loss"] = "0.61"  # seed 2, epoch 2
-    frame.loc[(frame["run_id"] == runs["3"]) & (frame["epoch"] == "1"), "train_loss"] = "0.99"  # seed 3, epoch 1
-    frame.loc[(frame["run_id"] == runs["4"]) & (frame["epoch"] == "1"), "train_loss"] = "0.98"  # seed 4, epoch 1
-    frame.to_csv(b / "epochs.csv", index=False)
-    (report,) = compare_directories([a, b], registry, {})
-    (row,) = report.bitwise
-    assert (row["identical"], row["first_parting"]) == (1, {"seed": 3, "epoch": 1, "column": "train_loss", "a": 1.0, "b": 0.99})
+
+    def parted(name, epochs):
+        b = write_results(tmp_path / name, registry)
+        runs = pd.read_csv(b / "runs.csv", dtype=str, keep_default_na=False)
+        runs.loc[runs["seed"] == "0", "test_acc"] = "0.9615"  # seed 0: its final figure only, not its epoch rows
+        runs.to_csv(b / "runs.csv", index=False)
+        frame = pd.read_csv(b / "epochs.csv", dtype=str, keep_default_na=False)
+        run_ids = runs.set_index("seed")["run_id"]
+        for seed, epoch, value in epochs:
+            frame.loc[(frame["run_id"] == run_ids[str(seed)]) & (frame["epoch"] == str(epoch)), "train_loss"] = value
+        frame.to_csv(b / "epochs.csv", index=False)
+        (report,) = compare_directories([a, b], registry, {})
+        (row,) = report.bitwise
+        return row["identical"], row["first_parting"]
+
+    assert parted("b", [(2, 2, "0.61"), (3, 1, "0.99"), (4, 1, "0.98")]) == (
+        1, {"seed": 3, "epoch": 1, "column": "train_loss", "a": 1.0, "b": 0.99})
+    assert parted("c", [(2, 2, "0.61")]) == (3, {"seed": 2, "epoch": 2, "column": "train_loss", "a": 0.6, "b": 0.61})
+    assert parted("d", []) == (4, {"seed": 0, "epoch": "final", "column": "test_acc", "a": 0.9605, "b": 0.9615})
 
 
 def test_first_parting_reads_an_empty_figure_as_different_from_a_number_and_equal_to_an_empty_one():
@@ -761,6 +772,8 @@ def test_arms_are_named_by_what_tells_them_apart(registry, tmp_path):
     side_a, side_b = read_side(a, registry), read_side(b, registry)
     assert match_columns(side_a, side_b, None) == ["experiment", "config_hash", "engine"]
     assert match_columns(side_b, side_a, None) == ["experiment", "config_hash", "engine"]
+    one_engine = read_side(write_results(tmp_path / "one", registry, engine="fast"), registry)
+    assert match_columns(side_a, one_engine, None) == match_columns(one_engine, side_a, None) == ["experiment", "config_hash", "engine"]
     (report,) = compare_directories([a, b], registry, {})
     assert [r["arm"] for r in report.bitwise] == [f"{EXP} [fast]", f"{EXP} [multiseed]"]
     # One engine a side: matched on experiment and recipe alone, the arm named by the experiment.
@@ -778,6 +791,13 @@ def test_arms_are_named_by_what_tells_them_apart(registry, tmp_path):
     assert [(r["arm"], r["cells"], r["identical"]) for r in report.bitwise] == [(f"{EXP} [epochs=1]", 3, 3)]
     e = write_results(tmp_path / "e", registry, {m: vs[:1] for m, vs in BASE.items()}, **quick)  # an arm of one run
     assert compare_directories([e, c], registry, {})[0].bitwise[0]["arm"] == f"{EXP} [epochs=1]"
+    # Two devices and two engines on a side, and a quick run: every one in the name, in that order.
+    f, g = tmp_path / "f", tmp_path / "g"
+    for directory in (f, g):
+        write_results(directory, registry, engine="fast", **quick)
+        write_results(directory, registry, engine="multiseed", device="cuda", **quick)
+    assert [r["arm"] for r in compare_directories([f, g], registry, {})[0].bitwise] == [
+        f"{EXP} [cpu, fast, epochs=1]", f"{EXP} [cuda, multiseed, epochs=1]"]
 
 
 def test_the_environment_names_every_value_and_an_empty_one(registry, tmp_path):
@@ -787,6 +807,8 @@ def test_the_environment_names_every_value_and_an_empty_one(registry, tmp_path):
     write_results(b, registry, engine="multiseed", cpu_capability="AVX512")
     (report,) = compare_directories([a, b], registry, {})
     assert report.environment == [{"column": "cpu_capability", "A": "(none)", "B": "AVX2"}]  # B's arm compared: fast
+    (reverse,) = compare_directories([b, a], registry, {})
+    assert reverse.environment == [{"column": "cpu_capability", "A": "AVX2", "B": "(none)"}]
     write_results(a, registry, engine="multiseed", cpu_capability="AVX512")
     (report,) = compare_directories([a, b], registry, {})
     assert report.environment == [{"column": "cpu_capability", "A": "(none), AVX512", "B": "AVX2, AVX512"}]
