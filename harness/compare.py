@@ -135,11 +135,11 @@ def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ())
     return Side(str(directory), runs, epochs[epochs["run_id"].isin(set(runs["run_id"]))], counted.refusal_note())
 
 
-def split_side(side: Side, column: str) -> list[Side]:
+def split_side(runs: pd.DataFrame, epochs: pd.DataFrame, column: str, refused: str = "") -> list[Side]:
     """One side per value of `column`, in the order they were first run (the baseline first)."""
-    runs = side.runs.astype({column: str})
+    runs = runs.astype({column: str})
     groups = sorted(runs.groupby(column), key=lambda item: (item[1]["started_at"].min(), item[0]))
-    return [Side(f"{column}={value or '?'}", group, side.epochs[side.epochs["run_id"].isin(set(group["run_id"]))], side.refused)
+    return [Side(f"{column}={value or '?'}", group, epochs[epochs["run_id"].isin(set(group["run_id"]))], refused)
             for value, group in groups]
 
 
@@ -397,7 +397,8 @@ def compare_directories(dirs: list[str], registry: dict, margins: dict[str, Marg
     if by is None:
         sides = [read_side(d, registry) for d in dirs]
     else:
-        sides = split_side(read_side(dirs[0], registry, also=(by,)), by)
+        whole = read_side(dirs[0], registry, also=(by,))
+        sides = split_side(whole.runs, whole.epochs, by, whole.refused)
         if len(sides) < 2:
             only = sides[0].label if sides else "no ok runs"
             raise HarnessError(f"{dirs[0]}: one {by} only ({only}): nothing to compare; run with another {by} first"
@@ -525,23 +526,20 @@ def write_csv(reports: list[PairReport], path: Path | str) -> None:
 ACROSS_COLUMNS = ("device", "engine", "torch_version")
 
 
-def across_environments_section(runs: pd.DataFrame, registry: dict, epochs: pd.DataFrame | None = None) -> str:
+def across_environments_section(runs: pd.DataFrame, registry: dict, epochs: pd.DataFrame) -> str:
     """The report's "Across environments" section: for each of device, engine and torch version that
     takes more than one value within an experiment, its groups compared as `harness compare --by` does.
-    `runs` (and `epochs`) are the report's counted rows; empty when no experiment is run more than one way."""
-    runs = runs[runs["status"] == "ok"].copy()
-    for column in ACROSS_COLUMNS + ("overrides", "kernel_settings", "cpu_capability"):
-        runs[column] = runs[column].fillna("").astype(str)
-    epochs = epochs if epochs is not None else pd.DataFrame(columns=EPOCH_COLUMNS)
+    `runs` and `epochs` are the report's counted rows; empty when no experiment is run more than one way
+    on cells that the groups share (the same seeds, and the other columns alike)."""
+    runs = runs[runs["status"] == "ok"]
     parts = []
     for column in ACROSS_COLUMNS:
         mixed = runs.groupby("experiment")[column].nunique()
         chosen = runs[runs["experiment"].isin(mixed[mixed > 1].index)]
-        if chosen.empty:
-            continue
-        sides = split_side(Side("report", chosen, epochs), column)
-        reports = [compare_sides(sides[0], other, registry, {}, by=column) for other in sides[1:]]
-        parts += [f"### By {column}", "", render([r for r in reports if r.bitwise], markdown=True, heading="####"), ""]
+        sides = split_side(chosen, epochs, column)
+        reports = [r for r in (compare_sides(sides[0], other, registry, {}, by=column) for other in sides[1:]) if r.bitwise]
+        if reports:
+            parts += [f"### By {column}", "", render(reports, markdown=True, heading="####"), ""]
     if not parts:
         return ""
     intro = ("Experiments run more than one way in this directory, compared as `harness compare DIR --by COLUMN` "

@@ -831,3 +831,25 @@ def test_a_metric_recorded_on_one_side_only_is_still_shown(registry, tmp_path):
     assert (loss.verdict, loss.n_a, loss.n_b) == (UNDECIDED, 5, 0)
     # Recorded on neither side (iris has no validation split): no row.
     assert "valid_acc" not in {c.metric for _, c in report.distribution}
+
+
+def test_the_reports_section_across_environments_reads_as_written_down(registry, tmp_path):
+    """Each column that varies gets its comparison, the groups matched on every other cell column; groups
+    that share no cell (here engines each on its own device) add nothing, and where nothing is left the
+    section is absent."""
+    from harness.compare import read_side
+
+    d = tmp_path / "r"
+    write_results(d, registry, engine="fast")
+    write_results(d, registry, nudged(BASE), engine="multiseed", started="2026-01-02T00:00:00+00:00")
+    write_results(d, registry, shifted(BASE, "test_loss", 0.05), device="cuda", device_name="Test GPU",
+                  started="2026-01-03T00:00:00+00:00")
+    side = read_side(d, registry)
+    text = across_environments_section(side.runs, registry, side.epochs)
+    assert text.replace(str(d), "DIR") + "\n" == (EXPECTED / "across-environments.md").read_text(encoding="utf-8")
+
+    apart = tmp_path / "apart"
+    write_results(apart, registry, engine="fast")
+    write_results(apart, registry, nudged(BASE), engine="multiseed", device="cuda", started="2026-01-02T00:00:00+00:00")
+    side = read_side(apart, registry)
+    assert across_environments_section(side.runs, registry, side.epochs) == ""
