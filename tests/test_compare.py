@@ -441,9 +441,9 @@ def constructed_report():
         ("iris-mylinear", Comparison("test_loss", 5, 5, 0.07983, 0.07983, 1.5967e-05, EQUIVALENT, test="paired", diff=1.5e-9,
                                      ci_low=-2.1e-8, ci_high=2.4e-8, p_t=0.8612, p_rank=1.0, p_tost=1.8234e-21)),
         # An arm's verdict is its worst metric's, whatever their order and alphabet.
-        ("mnist-mlp", Comparison("test_loss", 3, 4, 0.2461, 0.2701, 0.004922, DIFFERENT, test="Welch", diff=0.024,
-                                 ci_low=0.011, ci_high=0.037, p_t=3.1234e-05, p_rank=0.05714, p_tost=0.9)),
-        ("mnist-mlp", Comparison("test_acc", 3, 4, 0.9281, 0.9279, 0.005, EQUIVALENT, test="Welch", diff=-0.0002,
+        ("mnist-mlp", Comparison("test_loss", 30, 40, 0.2461, 0.2701, 0.004922, DIFFERENT, test="Welch", diff=0.024,
+                                 ci_low=0.011, ci_high=0.037, p_t=3.1234e-05, p_rank=5.714e-05, p_tost=0.9)),
+        ("mnist-mlp", Comparison("test_acc", 30, 40, 0.9281, 0.9279, 0.005, EQUIVALENT, test="Welch", diff=-0.0002,
                                  ci_low=-0.003, ci_high=0.0026, p_t=0.85, p_rank=0.86, p_tost=0.004)),
         ("mnist-cnn", Comparison("test_acc", 2, 2, 0.96, 0.962, 0.005, UNDECIDED, test="paired", diff=0.002,
                                  ci_low=-0.05, ci_high=0.054, p_t=0.6, p_rank=1.0, p_tost=0.3, seeds_needed=23)),
@@ -469,7 +469,7 @@ def constructed_report():
         ],
         distribution=distribution,
         speed=[("iris-ce", Speed("train_samples_per_s", 50, 50, 33140.5, 44081.25, 1.3601, 1.20456, 1.5432, 7.9123e-05)),
-               ("iris-ce", Speed("wall_time_s", 2, 2, 8.5623, 9.2181, 0.90712, 0.0521, 1234.5, 0.3333)),
+               ("iris-ce", Speed("wall_time_s", 2, 2, 8.5623, 9.2181, 0.90712, 5.2134e-05, 1234.5, 0.3333)),
                ("iris-mse", Speed("wall_time_s", 1, 1, 2.0, 1.0, 0.5))])
 
 
@@ -549,7 +549,7 @@ def test_the_csv_holds_every_result_with_its_sides(registry, tmp_path):
         constructed = list(csv.DictReader(f))
     assert [r["seeds_needed"] for r in constructed if r["section"] == "distribution"] == ["", "", "", "", "", "23", "", "", ""]
     assert [(r["ratio"], r["ci_low"], r["p_rank"]) for r in constructed if r["section"] == "speed"] == [
-        ("1.3601", "1.20456", "7.9123e-05"), ("0.90712", "0.0521", "0.3333"), ("0.5", "", "")]
+        ("1.3601", "1.20456", "7.9123e-05"), ("0.90712", "5.2134e-05", "0.3333"), ("0.5", "", "")]
 
     with pytest.raises(HarnessError, match=rf"^--csv {tmp_path}: cannot write \(Is a directory\); pass a writable path$"):
         write_csv([report], tmp_path)
