@@ -446,14 +446,12 @@ def fewest_runs(analysis, effect: float, power: float, alternative: str = "two-s
 
     Power grows with the runs, so doubling then bisection finds them from statsmodels' power alone: its
     solve_power does not converge for effects beyond about 5. That far out its two-sided power can be NaN;
-    the upper tail alone (the one-sided power at half the level, a lower bound) stands in for it there.
+    the upper tail alone at half the level (a lower bound of either alternative's power) stands in for it.
     """
-    tail_alpha = (1 - LEVEL) / 2 if alternative == "two-sided" else 1 - LEVEL
-
     def enough(n: int) -> bool:
         p = _quiet(lambda: analysis.power(effect, n, 1 - LEVEL, alternative=alternative))
         if not math.isfinite(p):
-            p = _quiet(lambda: analysis.power(effect, n, tail_alpha, alternative="larger"))
+            p = _quiet(lambda: analysis.power(effect, n, (1 - LEVEL) / 2, alternative="larger"))
         return p >= power
 
     too_few, runs = 1, 2

@@ -10,7 +10,7 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
-from harness.stats import (ABOVE, BELOW, CONSISTENT, Rank, bootstrap_mean_interval, detectable_shift, equivalence_p, fewest_runs,
+from harness.stats import (ABOVE, BELOW, CONSISTENT, MAX_RUNS, Rank, bootstrap_mean_interval, detectable_shift, equivalence_p, fewest_runs,
                            order_statistic_interval, paired, rank, seeds_to_decide, single_draw, stalls, summarize, unpaired,
                            whole_curve)
 
@@ -296,6 +296,19 @@ def test_the_fewest_runs_are_statsmodels_solve_power_where_it_converges_and_two_
     assert fewest_runs(TTestPower(), 6.0, 0.8) == 3  # solve_power and the two-sided power at 2 pairs: NaN; its upper tail 0.49; at 3 pairs 0.995
     assert fewest_runs(analysis, 1e-9, 0.8) is None and fewest_runs(analysis, 0.0, 0.8) is None  # beyond MAX_RUNS
     assert seeds_to_decide(1e-9, 1.0, 0.0, paired=True) is None
+
+
+def test_the_fewest_runs_where_statsmodels_power_is_nan_and_at_the_largest_count():
+    analysis = TTestPower()
+    # Two pairs at effect 12: the two-sided power is NaN; the upper tail at 2.5% is 0.817, enough.
+    assert math.isnan(analysis.power(12.0, 2, 0.05)) and analysis.power(12.0, 2, 0.025, alternative="larger") > 0.8
+    assert fewest_runs(analysis, 12.0, 0.8) == 2
+    # MAX_RUNS (2**40) pairs have 75% power at effect 2.5e-6, twice as many 96%: no answer; at 2.8e-6, 84%.
+    assert analysis.power(2.5e-6, MAX_RUNS, 0.05) < 0.8 < analysis.power(2.5e-6, 2 * MAX_RUNS, 0.05)
+    assert fewest_runs(analysis, 2.5e-6, 0.8) is None
+    assert analysis.power(2.8e-6, MAX_RUNS, 0.05) >= 0.8
+    n = fewest_runs(analysis, 2.8e-6, 0.8)
+    assert analysis.power(2.8e-6, n - 1, 0.05) < 0.8 <= analysis.power(2.8e-6, n, 0.05) and n <= MAX_RUNS
 
 
 # The edges, every field at once: NaN where a statistic needs more runs, counts where it does not.

@@ -132,6 +132,7 @@ def test_runs_needed_at_its_edges():
         no_pairs, one_pair = runs_needed([0.5, 0.75], 0.1, paired_differences=[]), runs_needed([0.5, 0.75], 0.1, paired_differences=[0.1])
         two_pairs = runs_needed([0.5, 0.75], 0.1, paired_differences=[0.125, 0.25])
         constant = runs_needed([0.5, 0.5, 0.5], 0.0)
+        too_small = runs_needed([0.5, 0.75], 1e-12, paired_differences=[0.125, 0.25])  # no count up to 2**40 runs detects it
     assert math.isnan(one.sd) and math.isnan(one.step) and math.isnan(one.p_greater)  # one run: no spread, no order
     assert two.sd == pytest.approx(np.std([0.5, 0.75], ddof=1)) and two.step == 0.25 and np.isfinite(two.p_greater)
     # b's single run adds no degrees of freedom: the spread is a's alone. A delta of exactly one step is ranked.
@@ -140,6 +141,7 @@ def test_runs_needed_at_its_edges():
     assert math.isnan(no_pairs.sd_difference) and math.isnan(one_pair.sd_difference)
     assert two_pairs.sd_difference == pytest.approx(np.std([0.125, 0.25], ddof=1))
     assert math.isnan(constant.step) and math.isnan(constant.p_greater)  # no difference asked: nothing to rank
+    assert math.isnan(too_small.two_sample) and math.isnan(too_small.paired) and too_small.sd > 0
 
 
 def test_runs_needed_are_statsmodels_answers_and_have_the_power_they_claim():
