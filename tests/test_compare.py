@@ -34,13 +34,13 @@ BASE = {"train_acc": [0.9732, 0.9741, 0.9725, 0.9738, 0.9730], "test_acc": [0.96
         "test_loss": [0.6101, 0.6112, 0.6095, 0.6108, 0.6104]}
 
 
-def write_results(directory, registry, values=BASE, engine="fast", started="2026-01-01T00:00:00+00:00", **env):
+def write_results(directory, registry, values=BASE, engine="fast", started="2026-01-01T00:00:00+00:00", experiment=EXP, **env):
     """A results directory as the runner writes it: one run per seed, two epoch rows each (the last = final)."""
-    exp = registry[EXP]
+    exp = registry[experiment]
     runs, epochs = [], []
     for seed in range(len(values["test_acc"])):
         final = {m: v[seed] for m, v in values.items()}
-        run = {"run_id": uuid.uuid4().hex[:12], "experiment": EXP, "seed": seed, "device": "cpu", "device_name": "Test CPU",
+        run = {"run_id": uuid.uuid4().hex[:12], "experiment": experiment, "seed": seed, "device": "cpu", "device_name": "Test CPU",
                "engine": engine, "epochs": 2, "faithful": True, "status": "ok", "wall_time_s": 2.0 + 0.1 * seed,
                "train_time_s": 1.0, "train_samples_per_s": 1000.0 + 10 * seed, "started_at": started,
                "config_hash": exp.config_hash(), "git_commit": "abc123", "torch_version": "2.14.1",
@@ -836,10 +836,12 @@ def test_a_metric_recorded_on_one_side_only_is_still_shown(registry, tmp_path):
 def test_the_reports_section_across_environments_reads_as_written_down(registry, tmp_path):
     """Each column that varies gets its comparison, the groups matched on every other cell column; groups
     that share no cell (here engines each on its own device) add nothing, and where nothing is left the
-    section is absent."""
+    section is absent. An experiment run one way only takes no part: run first, it would otherwise make
+    its engine the baseline."""
     from harness.compare import read_side
 
     d = tmp_path / "r"
+    write_results(d, registry, engine="multiseed", started="2025-12-31T00:00:00+00:00", experiment="iris-mse")
     write_results(d, registry, engine="fast")
     write_results(d, registry, nudged(BASE), engine="multiseed", started="2026-01-02T00:00:00+00:00")
     write_results(d, registry, shifted(BASE, "test_loss", 0.05), device="cuda", device_name="Test GPU",

@@ -1,9 +1,11 @@
+import sys
 from pathlib import Path
 
 import pytest
 
+from harness import registry as registry_module
 from harness.errors import RegistryError
-from harness.registry import load_experiment, load_registry, select, variants
+from harness.registry import default_registry_dir, load_experiment, load_registry, select, variants
 
 T1_IDS = {"iris-mse", "iris-ce", "iris-mylinear", "mnist-mlp", "mnist-mlp-mylinear", "mnist-cnn", "mnist-cnn-50", "mnist-cnn-dropout-50"}
 
@@ -212,11 +214,14 @@ def test_fashion_variant_changes_only_the_dataset(registry):
     assert variant.config_hash() != base.config_hash()
     assert variant.published is None and variant.thresholds == base.fashion_thresholds != base.thresholds
     assert variant.smoke == base.fashion_smoke
+    # The variant is the Fashion-MNIST run: its title says so, and it carries no further fashion_* settings.
+    assert variant.title == f"{base.title} (on fashion-mnist)"
+    assert variant.fashion_thresholds == {} and variant.fashion_smoke is None
     assert select(registry, ["mnist-sequential-adam"], "fashion-mnist") == [variant]
     assert registry["mnist-mlp-sgd-50"].published and not variants(registry)["mnist-mlp-sgd-50@fashion-mnist"].published
 
 
-def test_dataset_option_selects_what_can_run_on_it(registry):
+def test_dataset_option_selects_what_can_run_on_it(registry, monkeypatch):
     chosen = select(registry, ["all"], "fashion-mnist")
     mnist_ids = [e.id for e in registry.values() if e.data["dataset"] == "mnist"]
     assert [e.id for e in chosen] == [f"{i}@fashion-mnist" for i in mnist_ids]
@@ -224,10 +229,30 @@ def test_dataset_option_selects_what_can_run_on_it(registry):
     assert select(registry, ["iris-ce"], "iris") == [registry["iris-ce"]]
     with pytest.raises(RegistryError, match="iris-ce trains on iris; it runs on no other dataset, not on 'fashion-mnist'"):
         select(registry, ["iris-ce"], "fashion-mnist")
+    with pytest.raises(RegistryError, match="^mnist-mlp trains on mnist; it also runs on fashion-mnist, not on 'iris'$"):
+        select(registry, ["mnist-mlp"], "iris")
+
+    monkeypatch.setitem(registry_module.VARIANT_DATASETS, "mnist", ("fashion-mnist", "kmnist"))
+    with pytest.raises(RegistryError, match="; it also runs on fashion-mnist, kmnist, not on 'iris'$"):
+        select(registry, ["mnist-mlp"], "iris")
     with pytest.raises(RegistryError, match="unknown dataset 'fashion'.*did you mean 'fashion-mnist'"):
         select(registry, ["all"], "fashion")
     with pytest.raises(RegistryError, match="unknown experiment 'iris-ce@fashion-mnist'"):
         select(registry, ["iris-ce@fashion-mnist"])
+
+
+def test_the_registry_directory_is_the_environments_then_the_checkouts_then_the_installed_copy(tmp_path, monkeypatch):
+    checkout = Path(registry_module.__file__).resolve().parent.parent / "experiments"
+    monkeypatch.setenv("HARNESS_EXPERIMENTS", str(tmp_path / "mine"))
+    assert default_registry_dir() == tmp_path / "mine"
+    monkeypatch.setenv("HARNESS_EXPERIMENTS", "")  # set but empty: as if unset
+    assert default_registry_dir() == checkout
+    monkeypatch.delenv("HARNESS_EXPERIMENTS")
+    assert default_registry_dir() == checkout
+    # Installed: no experiments/ beside the package; the wheel's copy under the prefix.
+    monkeypatch.setattr(registry_module, "__file__", str(tmp_path / "site-packages" / "harness" / "registry.py"))
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    assert default_registry_dir() == tmp_path / "venv" / "share" / "torch-repro-harness" / "experiments"
 
 
 def test_variant_separator_is_reserved_in_ids(tmp_path):
