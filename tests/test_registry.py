@@ -354,6 +354,63 @@ def test_bad_ablations_are_one_line_naming_file_and_key(tmp_path, of, recipe, se
     assert expect in message and "wider.toml" in message and "\n" not in message
 
 
+@pytest.mark.parametrize("data,sizes,section,expect", [
+    ('dataset = "wine"', "sizes = [13, 8, 1]", ABLATION, "trains on wine, 'base' on iris: an ablation is paired by seed on one dataset"),
+    ('dataset = "iris"\nvalid_fraction = 0.2', "sizes = [4, 8, 1]", ABLATION.replace('metrics = ["test_acc"]', 'outcomes = "over-fitting"'),
+     "'ablation.outcomes' 'over-fitting' reads the validation curve, which 'base' has not"),
+])
+def test_an_ablation_and_its_base_share_the_data_it_reads(tmp_path, data, sizes, section, expect):
+    """Checked across the two files: the same dataset, and a validation split where over-fitting is read."""
+    write(tmp_path, GOOD, "base")
+    text = GOOD.replace('dataset = "iris"', data).replace("sizes = [4, 5, 1]", sizes)
+    write(tmp_path, text + section.replace("{of}", "base"), "wider")
+    with pytest.raises(RegistryError) as caught:
+        load_registry(tmp_path)
+    assert str(caught.value) == f"{tmp_path / 'wider.toml'}: {expect}"
+
+
+def test_what_differs_counts_a_left_out_argument_as_its_default(tmp_path):
+    """Adam's amsgrad defaults to False: stating it changes nothing; stating true does. A value is written as
+    the registry reads it: a default of None as none, a tuple as a list, a table as `{key = value}`."""
+    from harness.registry import differing_settings
+
+    adam = GOOD.replace('class_path = "SGD"', 'class_path = "Adam"')
+    write(tmp_path, adam, "base")
+    write(tmp_path, adam.replace("lr = 0.003", "lr = 0.003\namsgrad = false"), "same")
+    write(tmp_path, adam.replace("lr = 0.003", "lr = 0.003\namsgrad = true\nforeach = false\nbetas = [0.8, 0.99]"), "changed")
+    mnist = (Path(__file__).parent.parent / "experiments" / "mnist-mlp.toml").read_text(encoding="utf-8")
+    write(tmp_path, mnist.replace('id = "mnist-mlp"', 'id = "{id}"'), "mlp")
+    write(tmp_path, mnist.replace('id = "mnist-mlp"', 'id = "{id}"').replace("std = [0.5]", "std = [0.25]"), "narrower")
+    registry = load_registry(tmp_path)
+    base = registry["base"]
+    assert differing_settings(base, registry["same"]) == differing_settings(registry["same"], base) == []
+    assert differing_settings(base, registry["changed"]) == [
+        "optimizer.init_args.amsgrad: False → True", "optimizer.init_args.foreach: none → False",
+        "optimizer.init_args.betas: [0.9, 0.999] → [0.8, 0.99]"]
+    assert differing_settings(registry["changed"], base)[0] == "optimizer.init_args.amsgrad: True → False"
+    def transforms(std):
+        return ("[{class_path = torchvision.transforms:ToTensor, init_args = {}}, "
+                f"{{class_path = torchvision.transforms:Normalize, init_args = {{mean = [0.5], std = [{std}]}}}}]")
+    assert differing_settings(registry["mlp"], registry["narrower"]) == [f"data.transforms: {transforms(0.5)} → {transforms(0.25)}"]
+
+
+def test_what_differs_reads_a_default_from_the_recipes_own_code(tmp_path):
+    """DigitsMLP (examples/digits-mlp/mlp.py, beside the recipes) has dropout = 0.1 by default."""
+    import shutil
+
+    example = Path(__file__).parent.parent / "examples" / "digits-mlp"
+    for name in ("digits.py", "mlp.py"):
+        shutil.copy(example / name, tmp_path / name)
+    text = (example / "digits-mlp.toml").read_text(encoding="utf-8").replace('id = "digits-mlp"', 'id = "{id}"')
+    assert "init_args = { hidden = [128, 64], dropout = 0.1 }" in text
+    write(tmp_path, text.replace(", dropout = 0.1 }", " }"), "base")
+    write(tmp_path, text.replace("dropout = 0.1", "dropout = 0.3"), "more")
+    registry = load_registry(tmp_path)
+    from harness.registry import differing_settings
+
+    assert differing_settings(registry["base"], registry["more"]) == ["model.init_args.dropout: 0.1 → 0.3"]
+
+
 def test_a_schema_rule_checks_what_it_names_and_nothing_else(tmp_path):
     """The schema's rules are built once, at import; a rule made here is checked as the schema's are: a key
     is required unless it has a default, and bounded only where the rule says so."""
