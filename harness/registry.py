@@ -453,7 +453,7 @@ def training_samples(data: dict) -> int:
     if data["dataset"] in TABULAR_DATASETS:  # sklearn's train_test_split holds out ceil(fraction * n)
         n -= math.ceil(data["test_fraction"] * n)
     # random_split as split_indices calls it keeps int(n * (1 - fraction)) to train
-    return int(n * (1 - data["valid_fraction"])) if data["valid_fraction"] else n
+    return int(n * (1 - data["valid_fraction"]))
 
 
 def _check_split(path: Path, key: str, fraction: float, n: int, held_out: int) -> None:

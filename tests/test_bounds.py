@@ -125,7 +125,12 @@ def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):
 
 @pytest.mark.parametrize("base,old,new,expect", [
     ("iris-mse", "lr = 0.003", "lr = 1e308", "'optimizer.init_args.lr' is 1e+308; allowed: a number above 0, at most 10.0"),
+    ("iris-mse", "lr = 0.003", "lr = 0", "'optimizer.init_args.lr' is 0; allowed: a number above 0, at most 10.0"),
     ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.0", "'data.test_fraction' 0.0 holds out 0 of 150 samples"),
+    ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.06", "'data.test_fraction' 0.06 holds out 9 of 150 samples, leaving 141 to "
+     "train; each side needs at least 10: allowed: about 0.06667 to 0.9333"),
+    ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.94", "'data.test_fraction' 0.94 holds out 141 of 150 samples, leaving 9 to "
+     "train; each side needs at least 10: allowed: about 0.06667 to 0.9333"),
     ("iris-mse", "test_fraction = 0.25", "test_fraction = 0.999", "'data.test_fraction' 0.999 holds out 150 of 150 samples, leaving 0 to train"),
     ("mnist-cnn", 'dataset = "mnist"', 'dataset = "mnist"\nvalid_fraction = 0.99999', "'data.valid_fraction' 0.99999 holds out 60000 of 60000"),
     ("mnist-cnn", 'dataset = "mnist"', 'dataset = "mnist"\nvalid_fraction = 0.00001', "'data.valid_fraction' 1e-05 holds out 1 of 60000"),
@@ -140,6 +145,15 @@ def test_largest_seed_is_the_one_every_recipe_takes(tmp_path, capsys):
 def test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load(tmp_path, capsys, base, old, new, expect):
     reg, path = registry_with(tmp_path, base, old, new)
     assert_refused(harness_here(capsys, "list", "--experiments-dir", reg), str(path), expect)
+
+
+@pytest.mark.parametrize("old,new", [("test_fraction = 0.25", "test_fraction = 0.066"),  # 10 held out, 140 to train
+                                     ("test_fraction = 0.25", "test_fraction = 0.93"),   # 140 held out, 10 to train
+                                     ("lr = 0.003", "lr = 10.0")])
+def test_recipe_values_at_their_bounds_are_accepted(tmp_path, capsys, old, new):
+    reg, _ = registry_with(tmp_path, "iris-mse", old, new)
+    proc = harness_here(capsys, "list", "--experiments-dir", reg)
+    assert proc.returncode == 0 and "iris-mse" in proc.stdout, proc
 
 
 # What only building the recipe shows: `harness validate` (and `harness run`, before anything is written).

@@ -117,6 +117,10 @@ BAD = {
                          "'model.init_args.widht' is not an argument of net:Net (did you mean 'width'?); allowed: width, outputs"),
     "outside the namespaces": (("class_path = \"net:Net\"", "class_path = \"shutil:rmtree\""),
                                "module 'shutil' is not beside the recipe (no {dir}/shutil.py) and outside the allowed namespaces"),
+    "unknown dataset argument": (('dataset = "data:load"', 'dataset = "data:load"\ninit_args = { count = 64 }'),
+                                 "'data.init_args.count' is not an argument of data:load; allowed: n"),
+    "the seed given twice": (('dataset = "data:load"', 'dataset = "data:load"\ninit_args = { seed = 1 }'),
+                             "'data.init_args.seed': the harness passes 'seed' itself; remove it"),
     "wrong output shape": (("init_args = { width = 8 }", "init_args = { width = 8, outputs = 1 }"),
                            "[model] net:Net gives 1 outputs per sample, but data:load has 2 classes"),
 }
@@ -133,6 +137,20 @@ def test_each_bad_recipe_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys,
         assert status == 2 and out == "" and err.count("\n") == 1, err
         assert str(directory / "mine.toml") in err and expect.format(dir=directory) in err, err
     assert not results.exists()
+
+
+def test_a_recipe_records_its_own_code_whichever_object_names_it(tmp_path):
+    """The model alone from the recipe's directory (the dataset a built-in one) makes that code part of the
+    recipe; a recipe of built-in objects only records none."""
+    from harness import objects
+
+    text = RECIPE.replace('dataset = "data:load"', 'dataset = "iris"').replace("{ width = 8 }", "{ width = 8, outputs = 3 }")
+    directory = user_registry(tmp_path, recipe=text)
+    exp = load_experiment(directory / "mine.toml")
+    assert exp.code_sha256 and exp.code_sha256 == objects.code_digest(directory)
+    (directory / "plain.toml").write_text(text.replace('id = "mine"', 'id = "plain"').replace('"net:Net"', '"harness.models:mlp"')
+                                          .replace("{ width = 8, outputs = 3 }", "{ sizes = [4, 8, 3] }"))
+    assert load_experiment(directory / "plain.toml").code_sha256 == ""
 
 
 USER_ERRORS = {
