@@ -290,7 +290,8 @@ def test_the_fewest_runs_are_statsmodels_solve_power_where_it_converges_and_two_
     for alternative in ("two-sided", "larger"):
         for effect in (0.3, 0.8, 1.5, 3.0):
             solved = float(np.asarray(analysis.solve_power(effect_size=effect, alpha=0.05, power=0.8, alternative=alternative)).item())
-            assert fewest_runs(analysis, effect, 0.8, alternative) == max(2, math.ceil(solved))
+            n = fewest_runs(analysis, effect, 0.8, alternative)
+            assert n == max(2, math.ceil(solved)) and type(n) is int  # a count, printed as one
     # Far out statsmodels' solver returns NaN (and its two-sided power too): the fewest a t test takes do.
     assert [fewest_runs(analysis, effect, 0.8) for effect in (20.0, 100.0, 1e6)] == [2, 2, 2]
     assert fewest_runs(TTestPower(), 6.0, 0.8) == 3  # solve_power and the two-sided power at 2 pairs: NaN; its upper tail 0.49; at 3 pairs 0.995
