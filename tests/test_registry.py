@@ -338,13 +338,14 @@ def test_the_tutorial_ablations_are_data(registry):
     ("bas", "sizes = [4, 8, 1]", ABLATION, "(did you mean 'base'?)"),
     ("wider", "sizes = [4, 8, 1]", ABLATION, "'ablation.of' names the experiment itself"),
     ("base", "sizes = [4, 5, 1]", ABLATION, "its recipe is the same as 'base''s: an ablation changes at least one setting"),
-    ("base", "sizes = [4, 8, 1]", ABLATION.replace('["test_acc"]', '["test_accuracy"]'), "'ablation.metrics' names 'test_accuracy'; allowed:"),
+    ("base", "sizes = [4, 8, 1]", ABLATION.replace('["test_acc"]', '["test_accuracy", "test_acc", "loss"]'),
+     "'ablation.metrics' names 'test_accuracy', 'loss'; allowed: train_loss, train_acc, valid_loss, valid_acc, test_loss, test_acc"),
     ("base", "sizes = [4, 8, 1]", ABLATION.replace('["test_acc"]', "[]"), "'ablation.metrics' is empty"),
     ("base", "sizes = [4, 8, 1]", ABLATION.replace("metrics", "metric"), "unknown key 'ablation.metric' (did you mean 'metrics'?)"),
     ("base", "sizes = [4, 8, 1]", ABLATION.replace('metrics = ["test_acc"]', 'outcomes = "over-fitting"'),
      "'ablation.outcomes' 'over-fitting' reads the validation curve: 'data.valid_fraction' is 0"),
-    ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_loss = "bounded" }\n',
-     "'ablation.not_comparable' names 'test_loss', not in 'ablation.metrics'"),
+    ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_loss = "bounded", train_acc = "x", test_acc = "y" }\n',
+     "'ablation.not_comparable' names 'test_loss', 'train_acc', not in 'ablation.metrics'"),
     ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_acc = 3 }\n', "'ablation.not_comparable' maps each metric to a reason"),
 ])
 def test_bad_ablations_are_one_line_naming_file_and_key(tmp_path, of, recipe, section, expect):
