@@ -255,6 +255,41 @@ def test_the_registry_directory_is_the_environments_then_the_checkouts_then_the_
     assert default_registry_dir() == tmp_path / "venv" / "share" / "torch-repro-harness" / "experiments"
 
 
+MNIST_MLP = (Path(__file__).parent.parent / "experiments" / "mnist-mlp.toml").read_text(encoding="utf-8")
+LOGGED = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5")
+
+
+@pytest.mark.parametrize("text,expect", [
+    (LOGGED.replace("[smoke]", PUBLISHED.format(extra="curve_epochs = [5, 10]")),
+     "'published.curve_epochs' and 'published.curve_values' must be given together, same length"),
+    (LOGGED.replace("[smoke]", PUBLISHED.format(extra="curve_epochs = [5, 10]\ncurve_values = [0.5]")),
+     "'published.curve_epochs' and 'published.curve_values' must be given together, same length"),
+    (LOGGED.replace("[smoke]", PUBLISHED.format(extra="curve_epochs = [5, 10]\ncurve_values = [0.5, 0.6]")),
+     "'published.curve_metric' names what the curve measures"),
+    (LOGGED.replace("[smoke]", PUBLISHED.format(extra="trace = [1.0, 0.5]")), "'published.trace' needs 'training.trace_every'"),
+    (GOOD.replace("min = 0.5", 'min = 0.5\nmetric = "valid_acc"'), "'smoke.metric' 'valid_acc' needs a validation split"),
+    (MNIST_MLP + '\n[fashion_smoke]\nepochs = 1\nmetric = "valid_loss"\nmin = 0.5\n',
+     "'fashion_smoke.metric' 'valid_loss' needs a validation split"),
+    # iris holds out ceil(0.25 * 150) = 38 for its test: 112 samples to train on
+    (GOOD.replace("epochs = 10", "epochs = 10\nbatch_size = 113"), "'training.batch_size' is 113; allowed: 1 to 112 (the samples it trains on)"),
+    # and a validation split is taken from those 112: 0.95 keeps int(112 * 0.05) = 5
+    (GOOD.replace('dataset = "iris"', 'dataset = "iris"\nvalid_fraction = 0.95'), "'data.valid_fraction' 0.95 holds out 107 of 112 "
+     "samples, leaving 5 to train; each side needs at least 10: allowed: about 0.08929 to 0.9107"),
+])
+def test_rules_that_span_keys_are_the_whole_message(tmp_path, text, expect):
+    path = write(tmp_path, text.replace('id = "mnist-mlp"', 'id = "{id}"'))
+    with pytest.raises(RegistryError) as caught:
+        load_experiment(path)
+    assert str(caught.value) == f"{path}: {expect}"
+
+
+def test_a_batch_of_every_training_sample_and_a_missing_directory(tmp_path):
+    assert load_experiment(write(tmp_path, GOOD.replace("epochs = 10", "epochs = 10\nbatch_size = 112"))).training["batch_size"] == 112
+    with pytest.raises(RegistryError) as caught:
+        load_registry(tmp_path / "nowhere")
+    assert str(caught.value) == f"{tmp_path / 'nowhere'}: no experiments directory (set HARNESS_EXPERIMENTS or run from the project)"
+
+
 def test_variant_separator_is_reserved_in_ids(tmp_path):
     with pytest.raises(RegistryError, match="may not contain '@'"):
         load_experiment(write(tmp_path, GOOD, name="a@b"))
@@ -346,7 +381,10 @@ def test_the_tutorial_ablations_are_data(registry):
      "'ablation.outcomes' 'over-fitting' reads the validation curve: 'data.valid_fraction' is 0"),
     ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_loss = "bounded", train_acc = "x", test_acc = "y" }\n',
      "'ablation.not_comparable' names 'test_loss', 'train_acc', not in 'ablation.metrics'"),
-    ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_acc = 3 }\n', "'ablation.not_comparable' maps each metric to a reason"),
+    ("base", "sizes = [4, 8, 1]", ABLATION + 'not_comparable = { test_acc = 3 }\n',
+     "'ablation.not_comparable' maps each metric to a reason, e.g. { test_loss = \"A's loss is bounded below\" }"),
+    ("base", "sizes = [4, 8, 1]", ABLATION + 'outcomes = "over-fitting"\n',
+     "'ablation.metrics' applies to outcomes 'final' only (over-fitting has its own)"),
 ])
 def test_bad_ablations_are_one_line_naming_file_and_key(tmp_path, of, recipe, section, expect):
     with pytest.raises(RegistryError) as caught:
