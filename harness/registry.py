@@ -585,9 +585,7 @@ def load_registry(directory: Path | None = None) -> dict[str, Experiment]:
         raise RegistryError(f"{directory}: no experiments directory (set HARNESS_EXPERIMENTS or run from the project)")
     experiments: dict[str, Experiment] = {}
     for path in sorted(directory.glob("*.toml")):
-        exp = load_experiment(path)
-        if exp.id in experiments:
-            raise RegistryError(f"{path}: duplicate id {exp.id!r} (also in {experiments[exp.id].path.name})")
+        exp = load_experiment(path)  # its id is its file's name: one file per id
         experiments[exp.id] = exp
     if not experiments:
         raise RegistryError(f"{directory}: no experiment files (*.toml)")

@@ -259,6 +259,22 @@ MNIST_MLP = (Path(__file__).parent.parent / "experiments" / "mnist-mlp.toml").re
 LOGGED = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5")
 
 
+@pytest.mark.parametrize("old,new,expect", [
+    ("lr = 0.003", "lr = nan", "'optimizer.init_args.lr' must be a finite number, got nan"),
+    ("sizes = [4, 5, 1]", "sizes = [4, inf, 1]", "'model.init_args.sizes' must be a finite number, got inf"),
+    ("lr = 0.003", "lr = 0.003\nextra = { outer = { inner = -inf } }", "'optimizer.init_args.extra.outer.inner' must be a finite number, got -inf"),
+    ("lr = 0.003", "lr = 1979-05-27",
+     "'optimizer.init_args.lr' is datetime.date(1979, 5, 27): arguments are strings, numbers, booleans, lists or tables"),
+    ("lr = 0.003", "lr = 0.003\nwhen = [1979-05-27]",
+     "'optimizer.init_args.when' is datetime.date(1979, 5, 27): arguments are strings, numbers, booleans, lists or tables"),
+])
+def test_an_argument_that_no_constructor_could_take_is_named_by_its_whole_key(tmp_path, old, new, expect):
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(RegistryError) as caught:
+        load_experiment(path)
+    assert str(caught.value) == f"{path}: {expect}"
+
+
 @pytest.mark.parametrize("text,expect", [
     (LOGGED.replace("[smoke]", PUBLISHED.format(extra="curve_epochs = [5, 10]")),
      "'published.curve_epochs' and 'published.curve_values' must be given together, same length"),
