@@ -283,6 +283,8 @@ def test_an_argument_that_no_constructor_could_take_is_named_by_its_whole_key(tm
     (LOGGED.replace("[smoke]", PUBLISHED.format(extra="curve_epochs = [5, 10]\ncurve_values = [0.5, 0.6]")),
      "'published.curve_metric' names what the curve measures"),
     (LOGGED.replace("[smoke]", PUBLISHED.format(extra="trace = [1.0, 0.5]")), "'published.trace' needs 'training.trace_every'"),
+    (LOGGED.replace("[smoke]", PUBLISHED.format(extra="curve_epochs = [5, 10]\ncurve_values = [nan, 0.5]\ncurve_metric = \"test_acc\"")),
+     "'published.curve_values' must hold finite numbers, got [nan, 0.5]"),
     (GOOD.replace("min = 0.5", 'min = 0.5\nmetric = "valid_acc"'), "'smoke.metric' 'valid_acc' needs a validation split"),
     (MNIST_MLP + '\n[fashion_smoke]\nepochs = 1\nmetric = "valid_loss"\nmin = 0.5\n',
      "'fashion_smoke.metric' 'valid_loss' needs a validation split"),
@@ -300,6 +302,10 @@ def test_rules_that_span_keys_are_the_whole_message(tmp_path, text, expect):
 
 
 def test_a_batch_of_every_training_sample_and_a_missing_directory(tmp_path):
+    # A list of numbers is read as floats: 1 and 1.0 are one recipe (and one config hash).
+    curve = PUBLISHED.format(extra="curve_epochs = [5, 10]\ncurve_values = [1, 0.5]\ncurve_metric = \"test_acc\"")
+    published = load_experiment(write(tmp_path, LOGGED.replace("[smoke]", curve), "ints")).published
+    assert published["curve_values"] == (1.0, 0.5) and [type(v) for v in published["curve_values"]] == [float, float]
     assert load_experiment(write(tmp_path, GOOD.replace("epochs = 10", "epochs = 10\nbatch_size = 112"))).training["batch_size"] == 112
     with pytest.raises(RegistryError) as caught:
         load_registry(tmp_path / "nowhere")
