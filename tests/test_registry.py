@@ -288,6 +288,8 @@ def test_an_argument_that_no_constructor_could_take_is_named_by_its_whole_key(tm
     (GOOD.replace("min = 0.5", 'min = 0.5\nmetric = "valid_acc"'), "'smoke.metric' 'valid_acc' needs a validation split"),
     (MNIST_MLP + '\n[fashion_smoke]\nepochs = 1\nmetric = "valid_loss"\nmin = 0.5\n',
      "'fashion_smoke.metric' 'valid_loss' needs a validation split"),
+    (GOOD.replace('dataset = "iris"', 'dataset = "iris"\ntest_fraction = nan'), "'data.test_fraction' must be a finite number, got nan"),
+    (MNIST_MLP + "\n[fashion_smoke]\nepochs = 100001\nmin = 0.5\n", "'fashion_smoke.epochs' is 100001; allowed: 1 to 100000"),
     # iris holds out ceil(0.25 * 150) = 38 for its test: 112 samples to train on
     (GOOD.replace("epochs = 10", "epochs = 10\nbatch_size = 113"), "'training.batch_size' is 113; allowed: 1 to 112 (the samples it trains on)"),
     # and a validation split is taken from those 112: 0.95 keeps int(112 * 0.05) = 5
@@ -302,6 +304,7 @@ def test_rules_that_span_keys_are_the_whole_message(tmp_path, text, expect):
 
 
 def test_a_batch_of_every_training_sample_and_a_missing_directory(tmp_path):
+    assert load_experiment(write(tmp_path, GOOD.replace("epochs = 10", "epochs = 100000"), "longest")).training["epochs"] == 100000
     # A list of numbers is read as floats: 1 and 1.0 are one recipe (and one config hash).
     curve = PUBLISHED.format(extra="curve_epochs = [5, 10]\ncurve_values = [1, 0.5]\ncurve_metric = \"test_acc\"")
     published = load_experiment(write(tmp_path, LOGGED.replace("[smoke]", curve), "ints")).published
