@@ -121,6 +121,10 @@ BAD = {
                                  "'data.init_args.count' is not an argument of data:load; allowed: n"),
     "the seed given twice": (('dataset = "data:load"', 'dataset = "data:load"\ninit_args = { seed = 1 }'),
                              "'data.init_args.seed': the harness passes 'seed' itself; remove it"),
+    "a dataset's missing function": (('dataset = "data:load"', 'dataset = "data:lod"'),
+                                      "'data.dataset': module 'data' has no class or function 'lod' (did you mean 'load'?)"),
+    "a seed to a dataset that takes none": (('dataset = "data:load"', 'dataset = "data:fixed"\ninit_args = { seed = 1 }'),
+                                            "'data.init_args.seed' is not an argument of data:fixed; allowed: n"),
     "wrong output shape": (("init_args = { width = 8 }", "init_args = { width = 8, outputs = 1 }"),
                            "[model] net:Net gives 1 outputs per sample, but data:load has 2 classes"),
 }
@@ -130,7 +134,7 @@ BAD = {
 def test_each_bad_recipe_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, case):
     (old, new), expect = BAD[case]
     assert old in RECIPE
-    directory = user_registry(tmp_path, recipe=RECIPE.replace(old, new))
+    directory = user_registry(tmp_path, recipe=RECIPE.replace(old, new), data=DATA + "\n\ndef fixed(n=64):\n    return load(0, n)\n")
     results = tmp_path / "res"
     for command in (["validate"], ["run", "--results-dir", results]):
         status, out, err = harness(capsys, *command, "--experiments-dir", directory)
@@ -151,6 +155,10 @@ def test_a_recipe_records_its_own_code_whichever_object_names_it(tmp_path):
     (directory / "plain.toml").write_text(text.replace('id = "mine"', 'id = "plain"').replace('"net:Net"', '"harness.models:mlp"')
                                           .replace("{ width = 8, outputs = 3 }", "{ sizes = [4, 8, 3] }"))
     assert load_experiment(directory / "plain.toml").code_sha256 == ""
+    # The model the user's, the dataset a torchvision class named by its path: still the user's code.
+    (directory / "fake.toml").write_text(text.replace('id = "mine"', 'id = "fake"')
+                                         .replace('dataset = "iris"', 'dataset = "torchvision.datasets:FakeData"'))
+    assert load_experiment(directory / "fake.toml").code_sha256 == exp.code_sha256
 
 
 USER_ERRORS = {
