@@ -508,7 +508,7 @@ def load_experiment(path: Path) -> Experiment:
     for name in sections:
         if name not in raw:
             if name in OPTIONAL_SECTIONS:
-                exp[name] = _section({}, name, path) if name in METRIC_SECTIONS else None
+                exp[name] = {} if name in METRIC_SECTIONS else None  # none set
                 continue
             raise RegistryError(f"{path}: missing section [{name}]")
         exp[name] = _section(raw[name], name, path)

@@ -15,6 +15,7 @@ docs/results-files.md, "Guarantees", sentence by sentence:
 """
 
 import os
+import signal
 import subprocess
 import sys
 import tracemalloc
@@ -26,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from harness.bounds import MAX_SEED
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.registry import load_registry
+from harness.registry import MAX_FILE_BYTES, load_registry
 
 from .conftest import ROOT
 
@@ -193,29 +194,94 @@ def test_every_registered_experiment_still_loads():
     assert harness("list", "--variants").returncode == 0
 
 
-@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "huge", "directory"])
-def test_registry_file_that_is_not_a_small_regular_file_is_refused(tmp_path, kind):
+NOT_A_TEXT_FILE = "not a regular file; an experiment is a TOML text file"
+
+
+class Hung(Exception):
+    """Raised by the alarm below: the refusal waited (on a FIFO's writer) instead of coming at once."""
+
+
+@pytest.mark.parametrize("kind,expect", [
+    ("fifo", NOT_A_TEXT_FILE),  # opening it for reading would wait for a writer forever
+    ("link to /dev/zero", NOT_A_TEXT_FILE),  # reading it would never end
+    ("directory", NOT_A_TEXT_FILE),
+    ("huge", "2,147,483,648 bytes; an experiment file is at most 1,048,576"),
+    ("one byte too many", "1,048,577 bytes; an experiment file is at most 1,048,576"),
+    ("latin-1", "not UTF-8 text; save it as UTF-8"),
+    ("dangling link", "cannot read: No such file or directory"),
+    ("link to /proc/self/mem", "cannot read: Input/output error"),  # a regular file whose every read fails
+])
+def test_registry_file_that_is_not_a_small_regular_file_is_refused(tmp_path, capsys, kind, expect):
     reg, _ = registry_with(tmp_path, "iris-mse", "", "")
     path = reg / "other.toml"
-    if kind == "fifo":  # opening it for reading would wait for a writer forever
+    if kind == "fifo":
         os.mkfifo(path)
-        expect = "not a regular file"
-    elif kind == "link to /dev/zero":  # reading it would never end
-        path.symlink_to("/dev/zero")
-        expect = "not a regular file"
+    elif kind.startswith("link to "):
+        path.symlink_to(kind.removeprefix("link to "))
+    elif kind == "directory":
+        path.mkdir()
     elif kind == "huge":
         with open(path, "wb") as f:
             f.truncate(2 << 30)  # sparse: 2 GiB that take no disk
-        expect = "2,147,483,648 bytes; an experiment file is at most 1,048,576"
+    elif kind == "one byte too many":
+        path.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+    elif kind == "latin-1":
+        path.write_bytes('id = "other"\n# café\n'.encode("latin-1"))
     else:
-        path.mkdir()
-        expect = "not a regular file"
-    assert_refused(harness("list", "--experiments-dir", reg), str(path), expect)
+        path.symlink_to(tmp_path / "nowhere.toml")
+
+    def hung(*_):
+        raise Hung(kind)
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(HANG)
+    try:
+        proc = harness_here(capsys, "list", "--experiments-dir", reg)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert_refused(proc)
+    assert proc.stderr == f"harness: error: {path}: {expect}\n"
 
 
-def test_deeply_nested_toml_is_one_line(tmp_path):
+def test_registry_file_of_the_largest_size_loads_whole(tmp_path):
+    reg, path = registry_with(tmp_path, "iris-mse", "", "")
+    text = path.read_text().rstrip("\n")  # its last byte is its last value's: a read one byte short would fail
+    padding = "#" * (MAX_FILE_BYTES - len(text.encode()) - 1) + "\n"
+    path.write_text(padding + text)
+    assert path.stat().st_size == MAX_FILE_BYTES
+    assert load_registry(reg)["iris-mse"].config_hash() == load_registry(EXPERIMENTS)["iris-mse"].config_hash()
+
+
+def test_registry_file_that_grew_after_its_size_was_read_is_read_no_further(tmp_path, monkeypatch):
+    """A file written to between fstat and read (a sparse 64 MiB here, with fstat told it is 100 bytes):
+    reading stops one byte past the limit, so what a file grows to is never all in memory."""
+    reg, path = registry_with(tmp_path, "iris-mse", "", "")
+    with open(path, "r+b") as f:
+        f.truncate(64 << 20)
+    real_fstat = os.fstat
+
+    def fstat_before_it_grew(fd):
+        info = real_fstat(fd)
+        return os.stat_result((*info[:6], 100, *info[7:10]))
+
+    monkeypatch.setattr(os, "fstat", fstat_before_it_grew)
+    tracemalloc.start()
+    try:
+        with pytest.raises(HarnessError) as caught:
+            load_registry(reg)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == f"{path}: more than 1,048,576 bytes; an experiment file is at most that"
+    assert peak < 8 << 20, f"{peak:,} bytes held while refusing a file that grew to 64 MiB"
+
+
+def test_deeply_nested_toml_is_one_line(tmp_path, capsys):
     reg, path = registry_with(tmp_path, "iris-mse", 'title = "', f"deep = {'[' * 5000}{']' * 5000}\ntitle = \"")
-    assert_refused(harness("list", "--experiments-dir", reg), str(path), "not valid TOML: arrays or tables nested too deeply")
+    proc = harness_here(capsys, "list", "--experiments-dir", reg)
+    assert_refused(proc)
+    assert proc.stderr == f"harness: error: {path}: not valid TOML: arrays or tables nested too deeply\n"
 
 
 @pytest.mark.parametrize("new_id,expect", [

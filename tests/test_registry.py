@@ -259,6 +259,30 @@ MNIST_MLP = (Path(__file__).parent.parent / "experiments" / "mnist-mlp.toml").re
 LOGGED = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5")
 
 
+@pytest.mark.parametrize("old,new,name,expect", [
+    ("[smoke]", "[smok]", "exp", "unknown section [smok] (did you mean 'smoke'?); allowed: ablation, data, fashion_smoke, "
+     "fashion_thresholds, loss, margins, model, optimizer, published, scheduler, smoke, thresholds, training"),
+    ('[loss]\nclass_path = "MSELoss"\n', "", "exp", "missing section [loss]"),
+    ("", "", "-rm", "'id' '-rm' is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit"),
+    ('title = "t"', 'title = "t"\ntitel = "x"', "exp", "unknown key 'titel' (did you mean 'title'?); allowed: id, title, source, notes, seeds"),
+    ("epochs = 10", "epochs = 10\nloss = 1", "exp",
+     "unknown key 'training.loss'; allowed: batch_size, shuffle, epochs, log_every, trace_every, tutorial_valid, tutorial_test"),
+])
+def test_a_file_of_the_wrong_shape_is_the_whole_message(tmp_path, old, new, name, expect):
+    path = write(tmp_path, GOOD.replace(old, new, 1), name)
+    with pytest.raises(RegistryError) as caught:
+        load_experiment(path)
+    assert str(caught.value) == f"{path}: {expect}"
+
+
+def test_recipes_do_not_share_their_default_tables(tmp_path):
+    """A default table (`init_args = {}` where none is given) is each recipe's own: editing one recipe's
+    leaves the next recipe read untouched."""
+    first = load_experiment(write(tmp_path, GOOD, "first"))
+    first.loss["init_args"]["reduction"] = "sum"
+    assert load_experiment(write(tmp_path, GOOD, "second")).loss["init_args"] == {}
+
+
 @pytest.mark.parametrize("old,new,expect", [
     ("lr = 0.003", "lr = nan", "'optimizer.init_args.lr' must be a finite number, got nan"),
     ("sizes = [4, 5, 1]", "sizes = [4, inf, 1]", "'model.init_args.sizes' must be a finite number, got inf"),
