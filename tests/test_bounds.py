@@ -1,10 +1,13 @@
 """Input a user could not mean is refused before anything is allocated; output that cannot be written is
-one line, never a traceback. The command lines go through `python -m harness` as a shell would run them.
+one line, never a traceback. The command lines go through `python -m harness` as a shell would run them,
+or through its `main` in this process where the test must reach the code `make mutate` changes (a
+subprocess imports the checkout's package, not the mutated copy: docs/testing.md).
 
 docs/results-files.md, "Guarantees", sentence by sentence:
 - "Bounds: what no one could mean is refused at once": test_absurd_command_line_is_refused_at_once,
   test_absurd_options_are_refused_before_torch_loads, test_largest_seed_is_the_one_every_recipe_takes,
-  test_registry_file_that_is_not_a_small_regular_file_is_refused, test_deeply_nested_toml_is_one_line,
+  test_registry_file_that_is_not_a_small_regular_file_is_refused, test_registry_file_of_the_largest_size_loads_whole,
+  test_registry_file_that_grew_after_its_size_was_read_is_read_no_further, test_deeply_nested_toml_is_one_line,
   test_recipe_values_that_would_fail_in_a_cell_are_refused_at_load, test_refused_recipe_runs_nothing,
   test_bench_out_that_cannot_be_written_is_refused_before_measuring, test_bench_steps_fit_the_training_set.
 - "Ids are plain names": test_ids_are_plain_names (and, in test_tamper.py, test_free_text_cannot_start_a_formula).
