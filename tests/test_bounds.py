@@ -30,7 +30,7 @@ from sklearn.model_selection import train_test_split
 from harness.bounds import MAX_SEED
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.registry import MAX_FILE_BYTES, load_registry
+from harness.registry import MAX_FILE_BYTES, load_experiment, load_registry
 
 from .conftest import ROOT
 
@@ -248,12 +248,12 @@ def test_registry_file_that_is_not_a_small_regular_file_is_refused(tmp_path, cap
 
 
 def test_registry_file_of_the_largest_size_loads_whole(tmp_path):
-    reg, path = registry_with(tmp_path, "iris-mse", "", "")
+    _, path = registry_with(tmp_path, "iris-mse", "", "")
     text = path.read_text().rstrip("\n")  # its last byte is its last value's: a read one byte short would fail
     padding = "#" * (MAX_FILE_BYTES - len(text.encode()) - 1) + "\n"
     path.write_text(padding + text)
     assert path.stat().st_size == MAX_FILE_BYTES
-    assert load_registry(reg)["iris-mse"].config_hash() == load_registry(EXPERIMENTS)["iris-mse"].config_hash()
+    assert load_experiment(path).config_hash() == load_experiment(EXPERIMENTS / "iris-mse.toml").config_hash()
 
 
 def test_registry_file_that_grew_after_its_size_was_read_is_read_no_further(tmp_path, monkeypatch):

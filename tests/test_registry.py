@@ -1,3 +1,4 @@
+import shutil
 import sys
 from pathlib import Path
 
@@ -5,7 +6,9 @@ import pytest
 
 from harness import registry as registry_module
 from harness.errors import RegistryError
-from harness.registry import default_registry_dir, load_experiment, load_registry, select, variants
+from harness.registry import default_registry_dir, differing_settings, load_experiment, load_registry, select, variants
+
+from .conftest import ROOT
 
 T1_IDS = {"iris-mse", "iris-ce", "iris-mylinear", "mnist-mlp", "mnist-mlp-mylinear", "mnist-cnn", "mnist-cnn-50", "mnist-cnn-dropout-50"}
 
@@ -46,6 +49,14 @@ def write(tmp_path: Path, text: str, name: str = "exp") -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(text.replace("{id}", name))
     return path
+
+
+def refusal(path: Path) -> str:
+    """load_experiment's whole refusal of `path`; it must start with the path."""
+    with pytest.raises(RegistryError) as caught:
+        load_experiment(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    return str(caught.value).removeprefix(f"{path}: ")
 
 
 def test_registry_has_the_t1_experiments(registry):
@@ -255,7 +266,7 @@ def test_the_registry_directory_is_the_environments_then_the_checkouts_then_the_
     assert default_registry_dir() == tmp_path / "venv" / "share" / "torch-repro-harness" / "experiments"
 
 
-MNIST_MLP = (Path(__file__).parent.parent / "experiments" / "mnist-mlp.toml").read_text(encoding="utf-8")
+MNIST_MLP = (ROOT / "experiments" / "mnist-mlp.toml").read_text(encoding="utf-8").replace('id = "mnist-mlp"', 'id = "{id}"')
 LOGGED = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5")
 
 
@@ -269,10 +280,7 @@ LOGGED = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5")
      "unknown key 'training.loss'; allowed: batch_size, shuffle, epochs, log_every, trace_every, tutorial_valid, tutorial_test"),
 ])
 def test_a_file_of_the_wrong_shape_is_the_whole_message(tmp_path, old, new, name, expect):
-    path = write(tmp_path, GOOD.replace(old, new, 1), name)
-    with pytest.raises(RegistryError) as caught:
-        load_experiment(path)
-    assert str(caught.value) == f"{path}: {expect}"
+    assert refusal(write(tmp_path, GOOD.replace(old, new, 1), name)) == expect
 
 
 def test_recipes_do_not_share_their_default_tables(tmp_path):
@@ -293,10 +301,7 @@ def test_recipes_do_not_share_their_default_tables(tmp_path):
      "'optimizer.init_args.when' is datetime.date(1979, 5, 27): arguments are strings, numbers, booleans, lists or tables"),
 ])
 def test_an_argument_that_no_constructor_could_take_is_named_by_its_whole_key(tmp_path, old, new, expect):
-    path = write(tmp_path, GOOD.replace(old, new))
-    with pytest.raises(RegistryError) as caught:
-        load_experiment(path)
-    assert str(caught.value) == f"{path}: {expect}"
+    assert refusal(write(tmp_path, GOOD.replace(old, new))) == expect
 
 
 @pytest.mark.parametrize("text,expect", [
@@ -321,10 +326,7 @@ def test_an_argument_that_no_constructor_could_take_is_named_by_its_whole_key(tm
      "samples, leaving 5 to train; each side needs at least 10: allowed: about 0.08929 to 0.9107"),
 ])
 def test_rules_that_span_keys_are_the_whole_message(tmp_path, text, expect):
-    path = write(tmp_path, text.replace('id = "mnist-mlp"', 'id = "{id}"'))
-    with pytest.raises(RegistryError) as caught:
-        load_experiment(path)
-    assert str(caught.value) == f"{path}: {expect}"
+    assert refusal(write(tmp_path, text)) == expect
 
 
 def test_a_batch_of_every_training_sample_and_a_missing_directory(tmp_path):
@@ -398,8 +400,6 @@ def ablation_registry(tmp_path: Path, of: str = "base", recipe: str = "sizes = [
 
 
 def test_an_ablation_names_its_base_and_the_report_reads_what_differs(tmp_path):
-    from harness.registry import differing_settings
-
     registry = load_registry(ablation_registry(tmp_path))
     wider = registry["wider"]
     assert wider.ablation == {"of": "base", "about": "a wider hidden layer", "shared": "the split", "metrics": ("test_acc",),
@@ -460,15 +460,12 @@ def test_an_ablation_and_its_base_share_the_data_it_reads(tmp_path, data, sizes,
 def test_what_differs_counts_a_left_out_argument_as_its_default(tmp_path):
     """Adam's amsgrad defaults to False: stating it changes nothing; stating true does. A value is written as
     the registry reads it: a default of None as none, a tuple as a list, a table as `{key = value}`."""
-    from harness.registry import differing_settings
-
     adam = GOOD.replace('class_path = "SGD"', 'class_path = "Adam"')
     write(tmp_path, adam, "base")
     write(tmp_path, adam.replace("lr = 0.003", "lr = 0.003\namsgrad = false"), "same")
     write(tmp_path, adam.replace("lr = 0.003", "lr = 0.003\namsgrad = true\nforeach = false\nbetas = [0.8, 0.99]"), "changed")
-    mnist = (Path(__file__).parent.parent / "experiments" / "mnist-mlp.toml").read_text(encoding="utf-8")
-    write(tmp_path, mnist.replace('id = "mnist-mlp"', 'id = "{id}"'), "mlp")
-    write(tmp_path, mnist.replace('id = "mnist-mlp"', 'id = "{id}"').replace("std = [0.5]", "std = [0.25]"), "narrower")
+    write(tmp_path, MNIST_MLP, "mlp")
+    write(tmp_path, MNIST_MLP.replace("std = [0.5]", "std = [0.25]"), "narrower")
     registry = load_registry(tmp_path)
     base = registry["base"]
     assert differing_settings(base, registry["same"]) == differing_settings(registry["same"], base) == []
@@ -484,9 +481,7 @@ def test_what_differs_counts_a_left_out_argument_as_its_default(tmp_path):
 
 def test_what_differs_reads_a_default_from_the_recipes_own_code(tmp_path):
     """DigitsMLP (examples/digits-mlp/mlp.py, beside the recipes) has dropout = 0.1 by default."""
-    import shutil
-
-    example = Path(__file__).parent.parent / "examples" / "digits-mlp"
+    example = ROOT / "examples" / "digits-mlp"
     for name in ("digits.py", "mlp.py"):
         shutil.copy(example / name, tmp_path / name)
     text = (example / "digits-mlp.toml").read_text(encoding="utf-8").replace('id = "digits-mlp"', 'id = "{id}"')
@@ -494,8 +489,6 @@ def test_what_differs_reads_a_default_from_the_recipes_own_code(tmp_path):
     write(tmp_path, text.replace(", dropout = 0.1 }", " }"), "base")
     write(tmp_path, text.replace("dropout = 0.1", "dropout = 0.3"), "more")
     registry = load_registry(tmp_path)
-    from harness.registry import differing_settings
-
     assert differing_settings(registry["base"], registry["more"]) == ["model.init_args.dropout: 0.1 → 0.3"]
 
 
