@@ -32,6 +32,7 @@ from .engines.sources import RunOptions
 from .errors import HarnessError
 from .registry import TRAINING_SET_SIZES, training_samples
 from .runner import device_name, git_commit
+from .validate import validate
 
 COLUMNS = [
     "experiment", "engine", "device", "device_name", "seeds", "threads", "batch_size", "steps", "repeats",
@@ -210,6 +211,9 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
         if batch and exp.dataset in TRAINING_SET_SIZES and steps * batch > (samples := training_samples(exp.data)):
             batches = samples // batch
             raise HarnessError(f"--steps {steps}: {exp.id} has {batches} batches in its training set; allowed: 1 to {batches}")
+    for exp in experiments:  # every recipe built and run on one batch first, as `harness run` does (the size guard too)
+        for engine in engines:
+            validate(exp, options, engine)
     rows = []
     for device in devices:
         for exp in experiments:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import defaultdict
 from pathlib import Path
 
 from . import rows as counted_rows
+from . import safe_files
+from .errors import HarnessError
 from .registry import variants
-from .rows import FINISHED_STATUSES, RUN_METRICS, field_problem, is_current, run_row_problem
-from .results import TABLES
+from .rows import FINISHED_STATUSES, is_current
 
 
 def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
@@ -58,16 +60,6 @@ def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
 # good; this says whether they can be believed: hand edits, damage, and rows recorded under a recipe
 # that has changed since.
 
-def _same(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    try:
-        x, y = float(a), float(b)
-    except ValueError:
-        return False
-    return x == y or (math.isnan(x) and math.isnan(y))
-
-
 def _stale(row: dict, registry: dict) -> str | None:
     exp = registry.get(row["experiment"])
     if exp is None:
@@ -79,78 +71,71 @@ def _stale(row: dict, registry: dict) -> str | None:
 
 
 def integrity_failures(registry: dict, results_dir: Path | str) -> list[str]:
-    """One line per damaged, inconsistent or stale thing in the results files; [] when all is sound."""
+    """One line per damaged, inconsistent or stale thing in the results files; [] when all is sound. A
+    runs.csv row named here is one no command counts (`rows.judge`, the one rule)."""
     registry = {**registry, **variants(registry)}
-    results_dir = Path(results_dir)
-    failures: list[str] = []
-    runs_path = results_dir / "runs.csv"
-    read = counted_rows.read(results_dir)
-    tables = {}
-    for table in (read.runs, read.epochs, read.trace):
-        if table.problem:
-            failures.append(table.problem)
-            tables[table.name] = None
-            continue
-        for line, fields in table.short:
-            failures.append(f"{results_dir / table.name} line {line}: {fields} fields, expected {len(TABLES[table.name])} "
-                            "(a partial or hand-edited row)")
-        tables[table.name] = table.records
-    runs = tables["runs.csv"]
-    if runs is None:
+    results_dir = counted_rows.require_results(results_dir)  # "intact" is said of results only
+    tables = counted_rows.read(results_dir)
+    failures = [table.problem for table in (tables.runs, tables.epochs, tables.trace) if table.problem]
+    if tables.runs.problem:
         return failures
-
-    good_runs: dict[str, tuple[int, dict]] = {}
-    for line, row in runs:
-        problem = run_row_problem(row)
-        if problem:
-            failures.append(f"{runs_path} line {line}: run {row['run_id']}: {problem}")
-        elif row["run_id"] in good_runs:
-            failures.append(f"{runs_path} line {line}: run_id {row['run_id']} repeats line {good_runs[row['run_id']][0]}")
-        else:
-            good_runs[row["run_id"]] = (line, row)
-    all_run_ids = {row["run_id"] for _, row in runs}
+    judged = counted_rows.judge(tables)
+    runs_path = results_dir / "runs.csv"
+    failures += [f"{runs_path} line {line}: {why}" for line, why in judged.refused]
+    failures += judged.damage
 
     # Stale rows: recorded under a recipe the registry no longer has. A stale row whose cell has since
     # been run again under the current recipe is history, not a problem.
+    lines = {id(row): line for line, row in tables.runs.records}
     current_cells = {
         (r["experiment"], r["seed"], r["device"], r["engine"], r["overrides"])
-        for _, r in good_runs.values() if r["status"] in FINISHED_STATUSES and not _stale(r, registry)
+        for r in judged.accepted if r["status"] in FINISHED_STATUSES and not _stale(r, registry)
     }
-    for line, row in good_runs.values():
+    for row in judged.accepted:
         stale = _stale(row, registry)
         if stale and (row["experiment"], row["seed"], row["device"], row["engine"], row["overrides"]) not in current_cells:
-            failures.append(f"{runs_path} line {line}: run {row['run_id']} is stale: {stale}; "
+            failures.append(f"{runs_path} line {lines[id(row)]}: run {row['run_id']} is stale: {stale}; "
                             f"run `harness run {row['experiment']}` again for this seed, device and engine")
+    return failures + weights_failures(results_dir, tables, judged.accepted)
 
-    last_epoch: dict[str, dict] = {}
-    for name in ("epochs.csv", "trace.csv"):
-        rows = tables[name]
-        if rows is None:
+
+def weights_failures(results_dir: Path, tables: counted_rows.Tables, runs: list[dict]) -> list[str]:
+    """Each file in weights/ against the run it is named after: its weights must have the digest that run's
+    row records (a file swapped for another run's does not), and a file of no recorded run is left over."""
+    folder = results_dir / "weights"
+    if os.path.islink(folder):
+        return [str(safe_files.link_refused(folder))]
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".pt"))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    if not names:
+        return []
+    import torch
+
+    from .training import state_sha256
+
+    digests = {row["run_id"]: row["weights_sha256"] for row in runs}
+    recorded = {row["run_id"] for row in tables.runs.rows}
+    failures = []
+    for name in names:
+        run_id, path = name[: -len(".pt")], folder / name
+        if run_id not in recorded:
+            failures.append(f"{path}: weights of run {run_id}, which has no row in runs.csv; delete the file")
             continue
-        orphans: dict[str, int] = defaultdict(int)
-        for line, row in rows:
-            problem = field_problem(row, TABLES[name]) or (None if row["epoch"] else "epoch is empty")
-            if problem:
-                failures.append(f"{results_dir / name} line {line}: run {row['run_id']}: {problem}")
-            elif row["run_id"] not in all_run_ids:
-                orphans[row["run_id"]] += 1
-            elif name == "epochs.csv" and int(row["epoch"]) >= int(last_epoch.get(row["run_id"], {}).get("epoch", 0)):
-                last_epoch[row["run_id"]] = row
-        for run_id, n in orphans.items():
-            failures.append(f"{results_dir / name}: {n} row(s) of run {run_id}, which has no row in runs.csv "
-                            "(an interrupted write or an edit); delete them")
-
-    if tables["epochs.csv"] is not None:
-        for line, row in good_runs.values():
-            if row["status"] not in FINISHED_STATUSES:
-                continue
-            last = last_epoch.get(row["run_id"])
-            if last is None:
-                failures.append(f"{runs_path} line {line}: run {row['run_id']} has no rows in epochs.csv")
-                continue
-            differ = [m for m in ("epochs", *RUN_METRICS) if not _same(row[m], last["epoch" if m == "epochs" else m])]
-            if differ:
-                m = differ[0]
-                failures.append(f"{runs_path} line {line}: run {row['run_id']}: {m} {row[m]!r} disagrees with its last "
-                                f"epochs.csv row ({last['epoch' if m == 'epochs' else m]!r})")
+        if run_id not in digests:
+            continue  # its row is refused above
+        try:
+            fd = safe_files.open_regular(path)
+            with os.fdopen(fd, "rb") as f:
+                digest = state_sha256(torch.load(f, weights_only=True))
+        except HarnessError as e:
+            failures.append(str(e))
+            continue
+        except Exception as e:  # not a state_dict torch can load
+            failures.append(f"{path}: not weights torch.load can read ({type(e).__name__}); delete the file")
+            continue
+        if digest != digests[run_id]:
+            failures.append(f"{path}: its weights have SHA-256 {digest[:12]}, but run {run_id} recorded "
+                            f"{digests[run_id][:12] or 'none'} (a file swapped or edited); delete it or restore the run's own")
     return failures

@@ -11,17 +11,28 @@ import functools
 import math
 import io
 import os
+import re
 import signal
 import sys
 from pathlib import Path
 
 from .bounds import MAX_BENCH_REPEATS, MAX_BENCH_STEPS, MAX_CPUS_PER_TASK, MAX_SEED, MAX_SEEDS, OVERRIDE_LIMITS, check_count, clipped, parse_seeds, usable_cpus
-from . import portable
-from .errors import HarnessError, Terminated
+from . import portable, safe_files
+from .errors import HarnessError, Interrupted, Terminated, is_signal
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: what a terminal may act on
+SHOWN_RAW = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # the same, less the line breaks and tabs of a table
+
+
+def _path(text: str) -> str:
+    """A path given on the command line: an empty one would mean the current directory without saying so."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a directory or file")
+    return text
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experiments-dir", default=None, help="registry directory (default: the project's experiments/)")
+    p.add_argument("--experiments-dir", type=_path, default=None, help="registry directory (default: the project's experiments/)")
 
 
 def _cmd_list(args) -> int:
@@ -167,6 +178,8 @@ def _cmd_plan(args) -> int:
     check_count("--epochs", args.epochs, OVERRIDE_LIMITS["epochs"])
     if not 0 < args.power < 1:
         raise HarnessError(f"--power must lie between 0 and 1, got {args.power}")
+    if not (math.isfinite(args.delta) and args.delta > 0):
+        raise HarnessError(f"--delta must be a number above 0 in the metric's units (0.001 = 0.1 pp), got {args.delta}")
     if len(args.ids) > 2:
         raise HarnessError(f"plan: give one experiment, or two to compare; got {len(args.ids)}")
     registry = load_registry(args.experiments_dir)
@@ -240,9 +253,9 @@ def _check_writable(out: Path) -> None:
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", "data"),
+    p.add_argument("--data-dir", type=_path, default=os.environ.get("HARNESS_DATA_DIR") or "data",
                    help="where datasets are kept (default data/, or HARNESS_DATA_DIR)")
-    p.add_argument("--data-mirror", default=os.environ.get("HARNESS_DATA_MIRROR"),
+    p.add_argument("--data-mirror", type=_path, default=os.environ.get("HARNESS_DATA_MIRROR") or None,
                    help="directory with the dataset's *.gz files, used instead of downloading (or HARNESS_DATA_MIRROR)")
 
 
@@ -256,7 +269,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-seed", type=int, default=0, help="with --vary (and for variance): the seed of every source not varied (default 0)")
     p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
     p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
-    p.add_argument("--results-dir", default="results", help="where runs.csv and epochs.csv go (default results)")
+    p.add_argument("--results-dir", type=_path, default="results", help="where runs.csv and epochs.csv go (default results)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (rows marked faithful=false)")
     p.add_argument("--train-limit", type=int, default=None, metavar="N",
                    help="train on the first N training samples only (quick runs; rows marked faithful=false)")
@@ -367,14 +380,23 @@ def _cmd_new(args) -> int:
     module = args.name.replace("-", "_").replace(".", "_") + "_model"
     recipe, code = directory / f"{args.name}.toml", directory / f"{module}.py"
     for path in (recipe, code):
-        if path.exists():
+        if os.path.lexists(path):  # a dangling link too: never written through
             raise HarnessError(f"new: {path} already exists; choose another name or edit it")
+    written = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        code.write_text(NEW_MODEL.format(id=args.name))
-        recipe.write_text(NEW_RECIPE.format(id=args.name, module=module))
+        for path, text in ((code, NEW_MODEL.format(id=args.name)), (recipe, NEW_RECIPE.format(id=args.name, module=module))):
+            if not safe_files.create_new(path, text):  # created exclusively, never through a link planted meanwhile
+                raise HarnessError(f"new: {path} already exists; choose another name or edit it")
+            written.append(path)
     except OSError as e:
+        for path in written:
+            path.unlink(missing_ok=True)
         raise HarnessError(f"new: cannot write into {directory} ({e.strerror}); pass another --experiments-dir") from None
+    except HarnessError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     print(f"wrote {recipe} and {code}; try: harness validate {args.name} --experiments-dir {directory}")
     return 0
 
@@ -388,8 +410,9 @@ def _cmd_report(args) -> int:
 
 
 def _one_line(text: str) -> str:
-    """A message as one line, whatever a file name or a results field it quotes holds."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """A message as one line, whatever a file name or a results field it quotes holds: line breaks and
+    every other control character (a terminal's escape codes) shown as escapes, never sent raw."""
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _cmd_check(args) -> int:
@@ -433,8 +456,15 @@ def _cmd_compare(args) -> int:
     return 1 if any(r.any_different for r in reports) else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad command line said in one line like every other error (not usage, then the error)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="every registered experiment")
@@ -452,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "dropout, bit, kernels or none (rows marked faithful=false; docs/variance.md)")
     p.add_argument("--save-weights", action="store_true",
                    help="keep each run's final state_dict at <results-dir>/weights/<run_id>.pt (torch.load(..., weights_only=True))")
-    p.add_argument("--costs-from", default=None, metavar="DIR",
+    p.add_argument("--costs-from", type=_path, default=None, metavar="DIR",
                    help="a results directory whose runs tell what each recipe costs, for the estimate of the time left "
                         "where --results-dir has no run of it yet (make all: the committed results)")
     p.set_defaults(func=_cmd_run)
@@ -475,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="the runs' device (default cpu)")
     p.add_argument("--engine", default="fast", help="the runs' engine (default fast)")
     p.add_argument("--epochs", type=int, default=None, help="use the runs shortened to this many epochs (default: full recipes)")
-    p.add_argument("--results-dir", default="results", help="where the runs are (default results)")
+    p.add_argument("--results-dir", type=_path, default="results", help="where the runs are (default results)")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("validate", help="check recipes end to end without training: imports, arguments, data, one forward pass")
@@ -488,12 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("new", help="write a recipe and a model module beside it that run as they stand")
     p.add_argument("name", help="the experiment id (and file name)")
-    p.add_argument("--experiments-dir", default=None, help="the registry directory to write into (default experiments/)")
+    p.add_argument("--experiments-dir", type=_path, default=None, help="the registry directory to write into (default experiments/)")
     p.set_defaults(func=_cmd_new)
 
     p = sub.add_parser("report", help="write REPORT.md and plots/*.png: reproduced versus published, with statistics")
     _add_common(p)
-    p.add_argument("--results-dir", default="results", help="where runs.csv is; REPORT.md and plots/ go there (default results)")
+    p.add_argument("--results-dir", type=_path, default="results", help="where runs.csv is; REPORT.md and plots/ go there (default results)")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("bench", help="measure training throughput per experiment x engine x device")
@@ -505,33 +535,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=10, help="rounds, each measuring every engine once in turn (default 10)")
     p.add_argument("--warmup", type=int, default=1, help="measurements run first in each call and dropped (default 1)")
     p.add_argument("--seeds", type=int, default=None, help="seeds trained together by multiseed (default 64 on CUDA, 5 on the CPU)")
-    p.add_argument("--out", default="results/bench.csv", help="CSV to write; the plot (.png) and markdown (.md) go beside it")
+    p.add_argument("--out", type=_path, default="results/bench.csv", help="CSV to write; the plot (.png) and markdown (.md) go beside it")
     _add_data(p)
     _add_portable(p)
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("compare", help="did results B reproduce results A? bitwise, over seeds, and speed")
     _add_common(p)
-    p.add_argument("dirs", nargs="+", metavar="DIR", help="two results directories A B, or one with --by")
+    p.add_argument("dirs", nargs="+", type=_path, metavar="DIR", help="two results directories A B, or one with --by")
     p.add_argument("--by", default=None, metavar="COLUMN",
                    help="compare the groups of one directory: engine, device, torch_version, git_commit, host or cpu_capability")
     p.add_argument("--margin", action="append", default=[], metavar="METRIC=VALUE",
                    help="equivalence margin, absolute (test_acc=0.01) or relative to A's mean (test_loss=2%%); repeatable")
     p.add_argument("--markdown", action="store_true", help="markdown (a report section) instead of terminal tables")
-    p.add_argument("--csv", default=None, metavar="FILE", help="also write every result as CSV rows to FILE")
-    p.add_argument("--out", default=None, metavar="FILE",
+    p.add_argument("--csv", type=_path, default=None, metavar="FILE", help="also write every result as CSV rows to FILE")
+    p.add_argument("--out", type=_path, default=None, metavar="FILE",
                    help="write the whole comparison to FILE and print only the summary line(s)")
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("check", help="fail where results miss the registry's thresholds")
     _add_common(p)
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--results-dir", type=_path, default="results")
     p.set_defaults(func=_cmd_check)
     return parser
 
 
 def _raise_terminated(signum, frame):
     raise Terminated()
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -565,6 +599,7 @@ class _Output:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        text = SHOWN_RAW.sub(lambda m: repr(m.group())[1:-1], text)  # a title or host name's escape codes, never acted on
         try:
             return self._stream.write(text)
         except OSError as e:
@@ -593,23 +628,35 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "portable", False) and not portable.in_force():
         portable.restart_with_settings(argv)  # ATen and MKL read their settings when torch starts
-    try:  # SIGTERM (kill, a scheduler's time limit) takes Ctrl-C's clean way out instead of dying mid-write
-        previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread: leave signals to whoever owns it
-        previous_sigterm = None
+    # SIGTERM (kill, a scheduler's time limit) takes Ctrl-C's clean way out instead of dying mid-write; both
+    # raise the harness's own exceptions, so that an interrupt user code raises itself is not taken for one.
+    previous = {}
+    for signum, handler in ((signal.SIGTERM, _raise_terminated), (signal.SIGINT, _raise_interrupted)):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: leave signals to whoever owns it
+            pass
     try:
         return args.func(args)
     except HarnessError as e:
         print(f"harness: error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt as e:
+        if not is_signal(e):
+            print("harness: error: KeyboardInterrupt raised by code, not by Ctrl-C; nothing was interrupted, "
+                  "the command failed", file=sys.stderr)
+            return 1
         signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
         print(f"harness: interrupted ({signum.name}); finished runs are recorded, `harness run` again resumes",
               file=sys.stderr)
         return 128 + signum
+    except SystemExit as e:  # the harness never exits from inside a command: this came from a recipe's code
+        print(f"harness: error: the code a recipe names called sys.exit({e.code!r}) outside any run; "
+              "the command failed", file=sys.stderr)
+        return 1
     finally:
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 if __name__ == "__main__":

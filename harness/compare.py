@@ -124,10 +124,7 @@ def _numeric(frame: pd.DataFrame, columns) -> pd.DataFrame:
 
 def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ()) -> Side:
     """The rows of `directory` that count and ended ok (latest of each cell, split by the columns `also` too)."""
-    directory = Path(directory)
-    if not (directory / "runs.csv").is_file():
-        what = "no such directory" if not directory.is_dir() else "no runs.csv in it"
-        raise HarnessError(f"{directory}: {what}; name a results directory that `harness run` wrote")
+    directory = counted_rows.require_results(directory)
     counted = counted_rows.count(directory, registry, also)
     kept = [r for r in counted.runs if r["status"] == "ok"]
     runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
@@ -207,11 +204,9 @@ def first_parting(run_a: pd.Series, run_b: pd.Series, epochs_a: pd.DataFrame, ep
             x, y = by_epoch_a.at[epoch, column], by_epoch_b.at[epoch, column]
             if not _same(x, y):
                 return {"epoch": int(epoch), "column": column, "a": x, "b": y}
-    for column in METRICS:
-        if not _same(run_a[column], run_b[column]):
-            return {"epoch": "final", "column": column, "a": run_a[column], "b": run_b[column]}
-    # Every figure alike and the weights not: rows that record their final weights' digest (both sides) hold
-    # bit-identity to the weights too.
+    # A counted run's final figures are those of its last epoch (rows.judge), compared above. Every figure
+    # alike and the weights not: rows that record their final weights' digest (both sides) hold bit-identity
+    # to the weights too.
     digests = run_a.get("weights_sha256") or "", run_b.get("weights_sha256") or ""
     if all(digests) and digests[0] != digests[1]:
         return {"epoch": "final", "column": "weights_sha256", "a": digests[0], "b": digests[1]}
@@ -227,7 +222,7 @@ def bitwise_row(arm: Arm, a: Side, b: Side) -> dict:
         parting = first_parting(ra, rb, a.epochs[a.epochs["run_id"] == ra["run_id"]], b.epochs[b.epochs["run_id"] == rb["run_id"]])
         if parting:
             partings.append({"seed": int(seed), **parting})
-    # The earliest epoch first, a final figure (runs.csv only) after every epoch; then the lowest seed.
+    # The earliest epoch first, the weights (after the last epoch) after every epoch; then the lowest seed.
     earliest = min(partings, key=lambda p: (math.inf if p["epoch"] == "final" else p["epoch"], p["seed"]), default=None)
     return {"arm": arm.label, "cells": len(seeds), "identical": len(seeds) - len(partings), "first_parting": earliest}
 
@@ -370,8 +365,9 @@ class PairReport:
         counts = ", ".join(f"{verdicts.count(v)} {v}" for v in SEVERITY)
         named = "; ".join(f"{v}: {', '.join(a for a, w in by_arm.items() if w == v)}" for v in reversed(SEVERITY[1:])
                           if v in verdicts)  # the experiments that are not identical, the worst first
+        refused = "".join(f"; {note}" for note in dict.fromkeys(s.refused for s in (self.a, self.b) if s.refused))
         return (f"{self.b.label} against {self.a.label}: {identical} of {cells} cells bit for bit; "
-                f"experiments {counts}" + (f" ({named})" if named else ""))
+                f"experiments {counts}" + (f" ({named})" if named else "") + refused)
 
 
 def compare_sides(a: Side, b: Side, registry: dict, margins: dict[str, Margin], by: str | None = None) -> PairReport:

@@ -377,15 +377,29 @@ def _from_callable(experiment, seed: int) -> Datasets:
             continue
         if not (isinstance(value, (tuple, list)) and len(value) == 2):
             raise RegistryError(f"{where} returned a {type(value).__name__} for {split!r}; {fix}")
-        x, y = (torch.as_tensor(np.asarray(v)) if not torch.is_tensor(v) else v for v in value)
+        x, y = (_numbers(v, f"{where}: the {what} of {split!r}") for v, what in zip(value, ("inputs", "labels")))
         if len(x) != len(y) or len(x) == 0:
             raise RegistryError(f"{where}: {split!r} has {len(x)} inputs and {len(y)} labels; give as many of each, at least one")
         if y.dtype.is_floating_point:
-            raise RegistryError(f"{where}: {split!r}'s labels are {y.dtype}; give class indices as integers")
+            raise RegistryError(f"{where}: the labels of {split!r} are {y.dtype}; give class indices as integers")
         x = x.float() if x.dtype == torch.float64 else x
         made[split] = TensorDataset(x, y.to(torch.int64))
         parts += [x, y]
     return Datasets(made["train"], made.get("test"), made.get("valid"), md5=tensors_md5(*parts) if parts else "", seeded=takes_seed)
+
+
+def _numbers(value, what: str) -> torch.Tensor:
+    """A split's inputs or labels as a tensor; anything but numbers (strings, objects) refused in one line."""
+    if torch.is_tensor(value):
+        return value
+    try:
+        array = np.asarray(value)
+    except ValueError as e:  # ragged lists
+        raise RegistryError(f"{what} are not an array ({e}); give a tensor or an array of numbers") from None
+    if array.dtype.kind not in "biuf":  # bool, signed, unsigned, float
+        raise RegistryError(f"{what} are {array.dtype} values, not numbers; give a tensor or an array of numbers "
+                            "(class indices as integers: e.g. numpy.unique(labels, return_inverse=True)[1])")
+    return torch.as_tensor(array)
 
 
 def image_transform(experiment):

@@ -1,6 +1,7 @@
 """Errors the command line turns into one line and an exit status, never a traceback."""
 
 import difflib
+import signal
 
 
 class HarnessError(Exception):
@@ -19,6 +20,20 @@ class RegistryError(HarnessError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt so that both take the same clean exit."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C), raised by the command line's own handler, so that a KeyboardInterrupt that user
+    code raises itself is told apart from the user pressing Ctrl-C."""
+
+
+def is_signal(e: BaseException) -> bool:
+    """Whether `e` stops the harness because of a signal (Ctrl-C, SIGTERM), as opposed to an exit or an
+    interrupt that some code raised. A plain KeyboardInterrupt counts as Ctrl-C only where Python's own
+    handler is in force (the harness used as a library), since that is what raises it there."""
+    if isinstance(e, (Terminated, Interrupted)):
+        return True
+    return isinstance(e, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def did_you_mean(name: str, candidates) -> str:

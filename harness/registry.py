@@ -13,13 +13,13 @@ import json
 import math
 import os
 import re
-import stat
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import safe_files
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
 from .errors import RegistryError, did_you_mean
 
@@ -464,26 +464,8 @@ def _check_split(path: Path, key: str, fraction: float, n: int, held_out: int) -
 
 
 def _read_registry_file(path: Path) -> str:
-    """A registry file's text, refusing what is not a small regular file before reading any of it
-    (a FIFO would block forever, a link to /dev/zero never end)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO does not wait for a writer
-    except OSError as e:
-        raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise RegistryError(f"{path}: not a regular file; an experiment is a TOML text file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise RegistryError(f"{path}: {info.st_size:,} bytes; an experiment file is at most {MAX_FILE_BYTES:,}")
-        with open(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_FILE_BYTES + 1)  # the size may have grown since fstat
-    except OSError as e:
-        raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        raise RegistryError(f"{path}: more than {MAX_FILE_BYTES:,} bytes; an experiment file is at most that")
+    """A registry file's text, refusing what is not a small regular file before reading any of it."""
+    data = safe_files.read_user_file(path, MAX_FILE_BYTES, "an experiment is a TOML text file", "an experiment file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -498,6 +480,11 @@ def load_experiment(path: Path) -> Experiment:
         raise RegistryError(f"{path}: not valid TOML: {e}") from None
     except RecursionError:
         raise RegistryError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as e:  # an integer of thousands of digits, beyond what Python converts from text
+        if "digits" not in str(e):
+            raise RegistryError(f"{path}: not valid TOML: {' '.join(str(e).split())[:200]}") from None
+        raise RegistryError(f"{path}: an integer of more than {sys.get_int_max_str_digits():,} digits; no value a recipe "
+                            "takes is that large") from None
     sections = {name for name in SCHEMA if name}
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
     for name, value in raw.items():

@@ -18,6 +18,7 @@ Guarantees, whatever happens to the process:
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import errno
@@ -79,11 +80,23 @@ BOOKKEEPING = (".lock", f"{CLAIMS}/", ".*.tmp", ".write-test.*")
 # Columns of free text, from outside the harness's control (an exception's message, a host or device name).
 FREE_TEXT_COLUMNS = ("device_name", "host", "message")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+# The longest field the harness writes, in characters: a user's exception can carry a message of any size,
+# and one field over the csv module's own limit (131,072) would make the whole table unreadable.
+MAX_FIELD = 1000
+CUT = " [cut]"
+# Any field is read, whatever its size, so that one oversized field (written by an earlier version, or by
+# hand) costs its row only: rows.field_problem refuses a field over MAX_FIELD.
+csv.field_size_limit(2**31 - 1)
 
 
-def spreadsheet_safe(text: str | None) -> str | None:
-    """Free text a spreadsheet opening the CSV shows as text: a leading ' where it would start a formula."""
-    return "'" + text if text and text.startswith(FORMULA_STARTS) else text
+def free_text(text: str | None) -> str | None:
+    """Free text as a row holds it: at most MAX_FIELD characters, and shown by a spreadsheet as text (a
+    leading ' where it would start a formula)."""
+    if text and text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    if text and len(text) > MAX_FIELD:
+        text = text[: MAX_FIELD - len(CUT)] + CUT
+    return text
 
 
 def overrides_json(overrides: dict) -> str:
@@ -109,9 +122,23 @@ def _format(value) -> str:
     return str(value)
 
 
+def table_bytes(path: Path) -> bytes | None:
+    """A results table's bytes, None where there is none. A re-save by another program is read as the same
+    table: a UTF-8 byte-order mark dropped, Windows' and old Macs' line ends (CRLF, CR) read as LF (the
+    harness writes no line break inside a field)."""
+    data = safe_files.read_bytes(path)
+    if data is None:
+        return None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data
+
+
 def read_table(path: Path) -> tuple[list[str] | None, list[list[str]]]:
     """A CSV file's header and its data records as lists of fields; (None, []) when it does not exist."""
-    data = safe_files.read_bytes(path)
+    data = table_bytes(path)
     if data is None:
         return None, []
     try:
@@ -308,7 +335,8 @@ class ResultsStore:
                                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
             f.flush()
         except OSError as e:
-            f.close()
+            with contextlib.suppress(OSError):  # closing flushes again, and fails again on a full disk
+                f.close()
             folder.remove(name)
             raise safe_files.os_error(folder.path / name, e, "write the claim", NOT_WRITABLE) from None
         return f
@@ -332,7 +360,7 @@ class ResultsStore:
         """The table with `new_rows` appended, in a temporary file beside it (see `_commit`)."""
         path = self.dir / table
         columns = TABLES[table]
-        old = _widened(safe_files.read_bytes(path) or b"", columns, path)
+        old = _widened(table_bytes(path) or b"", columns, path)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
         if not old:

@@ -10,8 +10,9 @@ Every command reads results through here (`run` deciding what is finished, `chec
   `True`/`TRUE` for `true`, `12.0` for an integer, a float written with other digits (`canonical`),
   so such a file counts as it was. What does not mean the same (a time reformatted, a float rounded
   away from what epochs.csv holds) is refused, row by row, with what changed.
-- A runs.csv row counts only if the harness could have written it (`run_row_problem`); every refused
-  row is counted with its reason and line, for `harness check` to name.
+- A runs.csv row counts only if the harness could have written it (`run_row_problem`) and its epoch
+  rows agree with it (`judge`): the one rule, so that a row `harness check` refuses is neither reported,
+  compared nor skipped as finished. Every refused row is counted with its reason and line.
 - Of the accepted rows, the latest finished one of each cell counts (`latest`), of experiments still
   registered under their current recipe (`is_current`): see `count`.
 """
@@ -30,7 +31,7 @@ from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
 from .seeds import SEED_COLUMNS, SOURCES, VARIED, source_seeds
 from .errors import HarnessError
 from .registry import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
-from .results import EARLIEST_COLUMNS, FINISHED_STATUSES, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, overrides_json, read_table
+from .results import EARLIEST_COLUMNS, FINISHED_STATUSES, MAX_FIELD, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, overrides_json, read_table
 
 RUN_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 TIMES = ("wall_time_s", "train_time_s", "train_samples_per_s", "epoch_time_s", "samples_per_s")
@@ -134,6 +135,16 @@ class Tables:
     trace: Table
 
 
+def require_results(directory: Path | str) -> Path:
+    """`directory` as a results directory `harness run` wrote (it holds runs.csv), or one line saying it is
+    not one: the commands that only read results create nothing (no lock, no report) anywhere else."""
+    directory = Path(directory)
+    if not (directory / "runs.csv").is_file():
+        what = "no such directory" if not directory.is_dir() else "no runs.csv in it"
+        raise HarnessError(f"{directory}: {what}; name a results directory that `harness run` wrote")
+    return directory
+
+
 def read(directory: Path | str, lock_held: bool = False) -> Tables:
     """The three tables, under the directory's shared lock (not half-way through a run recording rows);
     `lock_held`: the caller holds its exclusive lock already (a second lock would wait for ever)."""
@@ -163,6 +174,8 @@ def field_problem(row: dict, columns: list[str]) -> str | None:
     """What is wrong with one field of a runs/epochs/trace row, if anything (first problem only)."""
     for column in columns:
         text = row[column]
+        if len(text) > MAX_FIELD:
+            return f"{column} has {len(text):,} characters; the harness writes at most {MAX_FIELD:,}"
         try:
             if column in INTEGERS:
                 value = _number(text, int)
@@ -270,9 +283,86 @@ def _overrides_problem(text: str) -> str | None:
     return None
 
 
-def accepted(rows: list[dict]) -> list[dict]:
-    """The runs.csv rows that count at all: nothing in them the harness could not have written."""
-    return [r for r in rows if not run_row_problem(r)]
+@dataclass
+class Judged:
+    """Every runs.csv row of a directory judged by the one rule: what `harness check` refuses counts nowhere."""
+
+    accepted: list[dict]  # the runs.csv rows that count at all
+    refused: list[tuple[int, str]]  # (line, why) of those that do not, by line
+    damage: list[str]  # damaged or orphaned lines of epochs.csv and trace.csv, one sentence each
+
+
+def judge(tables: Tables) -> Judged:
+    """A runs.csv row counts only if the harness could have written it (`run_row_problem`), its run_id is
+    not one an earlier line already has, and, for a finished run, its epoch and trace rows are whole and
+    its figures are those of its last epoch: a figure edited by hand, or an epochs.csv cut short, refuses
+    the run rather than counting it with what it no longer matches."""
+    refused = [(line, f"{n} fields, expected {len(RUN_COLUMNS)} (a partial or hand-edited row)") for line, n in tables.runs.short]
+    damage: list[str] = []
+    run_ids = {row["run_id"] for row in tables.runs.rows}
+    damaged: dict[str, str] = {}  # run_id -> its first damaged epoch or trace line
+    last_epoch: dict[str, dict] = {}
+    for table in (tables.epochs, tables.trace):
+        path, columns = tables.directory / table.name, TABLES[table.name]
+        for line, n in table.short:
+            damage.append(f"{path} line {line}: {n} fields, expected {len(columns)} (a partial or hand-edited row)")
+        orphans: dict[str, int] = {}
+        for line, row in table.records:
+            problem = field_problem(row, columns) or (None if row["epoch"] else "epoch is empty")
+            if problem:
+                damage.append(f"{path} line {line}: run {row['run_id']}: {problem}")
+                damaged.setdefault(row["run_id"], f"its {table.name} line {line}: {problem}")
+            elif row["run_id"] not in run_ids:
+                orphans[row["run_id"]] = orphans.get(row["run_id"], 0) + 1
+            elif table.name == "epochs.csv" and int(row["epoch"]) >= int(last_epoch.get(row["run_id"], {}).get("epoch", 0)):
+                last_epoch[row["run_id"]] = row
+        for run_id, n in orphans.items():
+            damage.append(f"{path}: {n} row(s) of run {run_id}, which has no row in runs.csv (an interrupted write or an edit); "
+                          "delete them")
+    accepted, first_line = [], {}
+    for line, row in tables.runs.records:
+        why = run_row_problem(row)
+        if why:
+            why = f"run {row['run_id']}: {why}"
+        elif row["run_id"] in first_line:
+            why = f"run_id {row['run_id']} repeats line {first_line[row['run_id']]}"
+        elif row["status"] in FINISHED_STATUSES and not tables.epochs.problem:  # an unreadable epochs.csv is said once
+            why = _epochs_problem(row, last_epoch.get(row["run_id"]), damaged.get(row["run_id"]))
+        if why:
+            refused.append((line, why))
+            continue
+        first_line[row["run_id"]] = line
+        accepted.append(row)
+    return Judged(accepted, sorted(refused), damage)
+
+
+def _epochs_problem(run: dict, last: dict | None, damaged: str | None) -> str | None:
+    """What makes a finished run's epoch rows disagree with it, if anything."""
+    if damaged:
+        return f"run {run['run_id']}: {damaged}"
+    if last is None:
+        return f"run {run['run_id']} has no rows in epochs.csv"
+    for column in ("epochs", *RUN_METRICS):
+        mine, theirs = run[column], last["epoch" if column == "epochs" else column]
+        if not _same(mine, theirs):
+            return f"run {run['run_id']}: {column} {mine!r} disagrees with its last epochs.csv row ({theirs!r})"
+    return None
+
+
+def _same(a: str, b: str) -> bool:
+    """Two fields that hold the same value (floats written with other digits included; nan is nan)."""
+    if a == b:
+        return True
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    return x == y or (math.isnan(x) and math.isnan(y))
+
+
+def accepted(tables: Tables) -> list[dict]:
+    """The runs.csv rows that count at all (`judge`)."""
+    return judge(tables).accepted
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -350,15 +440,8 @@ def count(directory: Path | str, registry: dict, also: tuple[str, ...] = (), loc
     """The rows of `directory` that count; unreadable tables are errors (one line naming the file)."""
     tables = read(directory, lock_held)
     refuse_unreadable(tables)
-    refused = [(line, f"{n} fields, expected {len(RUN_COLUMNS)} (a partial or hand-edited row)") for line, n in tables.runs.short]
-    good = []
-    for line, row in tables.runs.records:
-        problem = run_row_problem(row)
-        if problem:
-            refused.append((line, problem))
-        else:
-            good.append(row)
-    refused.sort()
+    judged = judge(tables)
+    good, refused = judged.accepted, judged.refused
     newest = latest(good, also)
     kept, stale, unregistered = [], {}, {}
     for row in newest:

@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import ctypes
 import functools
+import io
 import multiprocessing
 import os
 import platform
@@ -29,9 +30,10 @@ from . import rows as counted_rows
 from .datasets import IDX_SOURCES, ensure_idx
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
-from .errors import HarnessError
+from .objects import describe
+from .errors import HarnessError, is_signal
 from .progress import MatrixProgress, work
-from .results import FREE_TEXT_COLUMNS, ResultsStore, overrides_json, spreadsheet_safe
+from .results import FREE_TEXT_COLUMNS, ResultsStore, free_text, overrides_json
 from .training import RunOutcome, state_sha256
 from .validate import validate
 
@@ -183,7 +185,7 @@ def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOut
         "weights_sha256": state_sha256(outcome.state) if outcome.state else "", "code_sha256": exp.code_sha256,
         **{f"seed_{source}": value for source, value in (options.seeds_of(seed) or {}).items()},
     }
-    run.update({column: spreadsheet_safe(run[column]) for column in FREE_TEXT_COLUMNS})
+    run.update({column: free_text(run[column]) for column in FREE_TEXT_COLUMNS})
     if options.save_weights and outcome.state:
         run[WEIGHTS] = {name: t.detach().cpu().clone() for name, t in outcome.state.items()}  # saved by the driver, then dropped
     epochs = [{"run_id": run_id, **e} for e in outcome.epochs]
@@ -213,11 +215,13 @@ def run_cell(cell: Cell, engine: str, options: RunOptions, on_epoch=None, log=pr
         outcomes = ENGINES[engine](cell.experiment, list(cell.seeds), torch.device(cell.device), options, on_epoch=on_epoch)
     except HarnessError:
         raise
-    except Exception as e:
-        message = f"{type(e).__name__}: {e}".replace("\n", " ")
+    except BaseException as e:  # an exit or KeyboardInterrupt that user code raised is its error too, never a success
+        if is_signal(e):
+            raise
+        message = describe(e, cell.experiment.directory)
         outcomes = [RunOutcome(status="error", message=message) for _ in cell.seeds]
         log(f"error in {cell_label(cell, engine)}: {message}")
-        log("".join(traceback.format_exc(limit=-3)).rstrip())
+        log("".join(traceback.format_exception(e, limit=-3)).rstrip())
     wall = (time.perf_counter() - start) / len(cell.seeds)
     return cell_rows(cell, engine, options, outcomes, started_at, wall)
 
@@ -243,8 +247,8 @@ def claim_cell(store: ResultsStore, cell: Cell, engine: str, options: RunOptions
     config_hash = cell.experiment.config_hash(options.overrides)
     keys = {(cell.experiment.id, seed, cell.device, engine, config_hash): seed for seed in cell.seeds}
     def finished_elsewhere() -> set[tuple]:  # under the directory lock, so no other process is writing
-        runs = counted_rows.read_table_file(store.dir / "runs.csv").rows
-        return counted_rows.finished_keys(counted_rows.accepted([r for r in runs if r["run_id"] not in known_run_ids]))
+        runs = counted_rows.accepted(counted_rows.read(store.dir, lock_held=True))
+        return counted_rows.finished_keys([r for r in runs if r["run_id"] not in known_run_ids])
 
     claims, notes = store.claim(list(keys), finished_elsewhere)
     for key, note in notes.items():
@@ -343,7 +347,12 @@ class InProcesses:
                         rows = future.result()
                     except HarnessError:
                         raise
-                    except Exception as e:  # the worker died (killed, out of memory): the cell runs again next time
+                    except concurrent.futures.BrokenExecutor:  # the worker died: the cell runs again next time
+                        message = ("the worker process training it ended without a result (os._exit or a crash in the "
+                                   "recipe's code, a signal, or out of memory)")
+                        log(f"error in {cell_label(cell, engine)}: {message}")
+                        rows = error_rows(cell, engine, options, message)
+                    except Exception as e:  # a cell's rows that cannot come back (unpicklable, say)
                         message = f"{type(e).__name__}: {e}".replace("\n", " ")
                         log(f"error in {cell_label(cell, engine)}: {message}")
                         rows = error_rows(cell, engine, options, message)
@@ -383,14 +392,16 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     store = ResultsStore(results_dir)
     with store.locked():  # also proves the directory writable before anything trains
         tables = counted_rows.read(results_dir, lock_held=True)
+        if options.save_weights:  # a link at weights/ refused now, not once a run has trained
+            safe_files.Folder(store.dir / "weights", WEIGHTS_NOT_WRITTEN).close()
     counted_rows.refuse_unreadable(tables)
-    rows = tables.runs.rows
-    known_run_ids = {r["run_id"] for r in rows}
-    accepted = counted_rows.accepted(rows)
+    known_run_ids = {r["run_id"] for r in tables.runs.rows}
+    judged = counted_rows.judge(tables)
+    accepted = judged.accepted
     finished = counted_rows.finished_keys(accepted)
-    refused = len(rows) - len(accepted)
-    if refused:
-        log(f"{refused} row(s) in {store.dir / 'runs.csv'} fail `harness check` (which names them): they count as no finished run")
+    if judged.refused:
+        log(f"{len(judged.refused)} row(s) in {store.dir / 'runs.csv'} fail `harness check` (which names them): "
+            "they count as no finished run")
     cells, skipped = plan(experiments, seeds, devices, engine, options, finished, force)
     if skipped:
         log(f"skipping {skipped} finished run(s) in {results_dir} (--force runs them again)")
@@ -405,7 +416,7 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     held: dict[tuple, list] = {}  # this process's claims, by cell, until its rows are recorded
     rates = known_rates(accepted, experiments, engine)
     if costs_from is not None:
-        elsewhere = counted_rows.accepted(counted_rows.read_table_file(Path(costs_from) / "runs.csv").rows)
+        elsewhere = counted_rows.accepted(counted_rows.read(costs_from))
         rates = {**known_rates(elsewhere, experiments, engine), **rates}
     progress = MatrixProgress(cells, options, lambda c: cell_label(c, engine), rates, log)
     say = progress.write  # a line that leaves a terminal's progress bar in place
@@ -441,29 +452,22 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     return 1 if failures else 0
 
 
+WEIGHTS_NOT_WRITTEN = "free some space or drop --save-weights"
 WEIGHTS = "_weights"  # a run row's final state, on its way from the executor to `save_weights`; never a column
 
 
 def save_weights(results_dir: Path, runs: list[dict]) -> None:
     """Each run's final state_dict (where it carries one) at <results_dir>/weights/<run_id>.pt, a plain
     `torch.save` loadable with `weights_only=True`; written whole, then renamed, before its row is."""
-    for run in runs:
-        state = run.pop(WEIGHTS, None)
-        if state is None:
-            continue
-        folder = results_dir / "weights"
-        path = folder / f"{run['run_id']}.pt"
-        tmp = None
-        try:
-            folder.mkdir(exist_ok=True)
-            fd, tmp = safe_files.temporary_beside(path)
-            with os.fdopen(fd, "wb") as f:
-                torch.save(state, f)
-            os.replace(tmp, path)
-        except OSError as e:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-            raise HarnessError(f"{path}: cannot save the run's weights ({e.strerror}); free some space or drop --save-weights") from None
+    states = {run["run_id"]: run.pop(WEIGHTS) for run in runs if run.get(WEIGHTS) is not None}
+    if not states:
+        return
+    # The folder held open and checked, as every folder of the harness's own: a link there is refused.
+    with safe_files.Folder(results_dir / "weights", WEIGHTS_NOT_WRITTEN) as folder:
+        for run_id, state in states.items():
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            (folder / f"{run_id}.pt").write_atomic(buffer.getvalue())
 
 
 def _cell_id(cell: Cell) -> tuple:

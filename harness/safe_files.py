@@ -28,7 +28,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import HarnessError
+from .errors import HarnessError, RegistryError
 
 TEMP_SUFFIX = ".tmp"
 _NO_LINK = os.O_NOFOLLOW | os.O_CLOEXEC
@@ -102,8 +102,13 @@ def create_new(path: Path, text: str) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINK, 0o644)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except BaseException:  # a full disk, say: no empty or partial file left where the next try would find it
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
     return True
 
 
@@ -263,3 +268,28 @@ class FolderFile:
 
     def write_atomic(self, data: bytes) -> None:
         write_atomic(self.path, data, self.folder.fix, self.folder.fd)
+
+
+def read_user_file(path: Path, limit: int, kind: str, what: str) -> bytes:
+    """A file the user gave the harness to read (a recipe, the code beside it): links are followed, since
+    the file is theirs, but nothing is read unless it is a regular file of at most `limit` bytes (a FIFO
+    would block for ever, a link to /dev/zero never end). `kind` and `what` name such a file in refusals."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: opening a FIFO does not wait for a writer
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise RegistryError(f"{path}: not a regular file; {kind}")
+        if info.st_size > limit:
+            raise RegistryError(f"{path}: {info.st_size:,} bytes; {what} is at most {limit:,}")
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)  # the size may have grown since fstat
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise RegistryError(f"{path}: more than {limit:,} bytes; {what} is at most that")
+    return data

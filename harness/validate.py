@@ -2,8 +2,8 @@
 
 Loading the registry has already imported every class path and checked its arguments against its
 signature. This builds what a run builds, on the CPU, with the random streams set aside: the model
-(its parameters counted on the meta device first, so that a typo's billion weights is never
-allocated), the data and its split, one forward pass on one training batch, the loss on it, the
+(its parameters and buffers counted on the meta device first, so that a typo's billion weights is
+never allocated), the data and its split, one forward pass on one training batch, the loss on it, the
 optimiser and scheduler, and for the engine asked for, what it needs beyond that (the tensor path of
 `fast`, vmap for `multiseed`). The first problem is one line naming the file, the key and the fix.
 """
@@ -30,10 +30,12 @@ def validate(experiment, options, engine: str = "reference") -> int:
     where = experiment.path
     with torch.random.fork_rng(devices=[]):
         with torch.device("meta"):
-            count = parameter_count(build_model(experiment))
-        if count > MAX_PARAMETERS:
-            raise RegistryError(f"{where}: [model] makes {count:,} parameters; allowed: at most {MAX_PARAMETERS:,} "
-                                "(check its init_args for a typo)")
+            shape = build_model(experiment)
+        count = parameter_count(shape)
+        buffered = sum(b.numel() for b in shape.buffers())  # BatchNorm's running statistics take memory too
+        if count + buffered > MAX_PARAMETERS:
+            raise RegistryError(f"{where}: [model] makes {count:,} parameters and {buffered:,} buffer values; allowed: at most "
+                                f"{MAX_PARAMETERS:,} in all (check its init_args for a typo)")
         model = build_model(experiment)
         splits = load_splits(experiment, 0, options)
         train_set, train_idx = splits.split("train")

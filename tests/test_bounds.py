@@ -162,8 +162,8 @@ def test_recipe_values_at_their_bounds_are_accepted(tmp_path, capsys, old, new):
 
 # What only building the recipe shows: `harness validate` (and `harness run`, before anything is written).
 @pytest.mark.parametrize("base,old,new,expect", [
-    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 100000000000, 1]", "[model] makes 600,000,000,001 parameters; "
-     "allowed: at most 100,000,000"),
+    ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 100000000000, 1]", "[model] makes 600,000,000,001 parameters and 0 buffer "
+     "values; allowed: at most 100,000,000 in all"),
     ("iris-ce", "sizes = [4, 5, 3]", "sizes = [4, 5, 1]", "[model] harness.models:mlp gives 1 outputs per sample, but iris has 3 "
      "classes: a classifier needs an output per class (3 or more)"),
     ("iris-mse", "sizes = [4, 5, 1]", "sizes = [4, 5, 3]", "[loss] torch.nn:MSELoss regresses the class index, so [model] must give "

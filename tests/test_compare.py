@@ -39,7 +39,7 @@ def write_results(directory, registry, values=BASE, engine="fast", started="2026
     exp = registry[experiment]
     runs, epochs = [], []
     for seed in range(len(values["test_acc"])):
-        final = {m: v[seed] for m, v in values.items()}
+        final = {"train_loss": 0.6, **{m: v[seed] for m, v in values.items()}}
         run = {"run_id": uuid.uuid4().hex[:12], "experiment": experiment, "seed": seed, "device": "cpu", "device_name": "Test CPU",
                "engine": engine, "epochs": 2, "faithful": True, "status": "ok", "wall_time_s": 2.0 + 0.1 * seed,
                "train_time_s": 1.0, "train_samples_per_s": 1000.0 + 10 * seed, "started_at": started,
@@ -48,7 +48,7 @@ def write_results(directory, registry, values=BASE, engine="fast", started="2026
                "kernel_settings": "", **final, **env}
         runs.append(run)
         epochs += [{"run_id": run["run_id"], "epoch": 1, "train_loss": 1.0, "train_acc": 0.5},
-                   {"run_id": run["run_id"], "epoch": 2, "train_loss": 0.6, **final}]
+                   {"run_id": run["run_id"], "epoch": 2, **final}]
     ResultsStore(directory).append(runs, epochs, [])
     return directory
 
@@ -411,16 +411,6 @@ def test_identical_means_every_seed_alike_not_one():
     assert compare_metric("test_acc", a, a.copy(), Margin(0.005)).verdict == IDENTICAL
 
 
-def test_runs_alike_at_every_epoch_part_on_a_final_figure_only_in_runs_csv():
-    # A metric measured once after training (T1's train accuracy with the trained net) is in runs.csv only.
-    epochs = pd.DataFrame([{"epoch": 1, **{m: 0.5 for m in METRICS}}, {"epoch": 2, **{m: 0.9 for m in METRICS}}])
-    run_a = pd.Series({**{m: 0.9 for m in METRICS}, "test_acc": 0.97})
-    run_b = pd.Series({**{m: 0.9 for m in METRICS}, "test_acc": float(np.nextafter(0.97, 1.0))})
-    assert first_parting(run_a, run_b, epochs, epochs.copy()) == {"epoch": "final", "column": "test_acc",
-                                                                   "a": 0.97, "b": float(np.nextafter(0.97, 1.0))}
-    assert first_parting(run_a, run_a.copy(), epochs, epochs.copy()) is None
-
-
 def test_the_speed_ratio_is_b_over_a():
     a = pd.Series([100.0, 110.0, 90.0, 105.0, 95.0])
     speed = compare_speed("train_samples_per_s", a, 2 * a)  # B twice as fast
@@ -716,28 +706,28 @@ def test_speed_counts_positive_figures_and_gives_an_interval_where_both_sides_ca
 
 
 def test_where_cells_first_part_the_earliest_epoch_wins_then_the_seed(registry, tmp_path):
-    """Partings at an epoch come before a final figure's (one only runs.csv holds), the earlier epoch first,
-    then the lower seed."""
+    """Partings at an earlier epoch come first, then the lower seed."""
     a = write_results(tmp_path / "a", registry)
 
     def parted(name, epochs):
         b = write_results(tmp_path / name, registry)
         runs = pd.read_csv(b / "runs.csv", dtype=str, keep_default_na=False)
-        runs.loc[runs["seed"] == "0", "test_acc"] = "0.9615"  # seed 0: its final figure only, not its epoch rows
-        runs.to_csv(b / "runs.csv", index=False)
         frame = pd.read_csv(b / "epochs.csv", dtype=str, keep_default_na=False)
         run_ids = runs.set_index("seed")["run_id"]
         for seed, epoch, value in epochs:
             frame.loc[(frame["run_id"] == run_ids[str(seed)]) & (frame["epoch"] == str(epoch)), "train_loss"] = value
+            if epoch == 2:  # the last epoch's figures are the run's own
+                runs.loc[runs["seed"] == str(seed), "train_loss"] = value
         frame.to_csv(b / "epochs.csv", index=False)
+        runs.to_csv(b / "runs.csv", index=False)
         (report,) = compare_directories([a, b], registry, {})
         (row,) = report.bitwise
         return row["identical"], row["first_parting"]
 
     assert parted("b", [(2, 2, "0.61"), (3, 1, "0.99"), (4, 1, "0.98")]) == (
-        1, {"seed": 3, "epoch": 1, "column": "train_loss", "a": 1.0, "b": 0.99})
-    assert parted("c", [(2, 2, "0.61")]) == (3, {"seed": 2, "epoch": 2, "column": "train_loss", "a": 0.6, "b": 0.61})
-    assert parted("d", []) == (4, {"seed": 0, "epoch": "final", "column": "test_acc", "a": 0.9605, "b": 0.9615})
+        2, {"seed": 3, "epoch": 1, "column": "train_loss", "a": 1.0, "b": 0.99})
+    assert parted("c", [(2, 2, "0.61")]) == (4, {"seed": 2, "epoch": 2, "column": "train_loss", "a": 0.6, "b": 0.61})
+    assert parted("d", []) == (5, None)
 
 
 def test_first_parting_reads_an_empty_figure_as_different_from_a_number_and_equal_to_an_empty_one():

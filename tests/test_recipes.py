@@ -110,13 +110,13 @@ def test_two_registry_directories_with_a_module_of_the_same_name_do_not_collide(
 
 BAD = {
     "missing module": (("class_path = \"net:Net\"", "class_path = \"nett:Net\""),
-                       "'model.class_path': module 'nett' is not beside the recipe (no {dir}/nett.py) and outside the allowed namespaces"),
+                       "'model.class_path': module 'nett' is not beside the recipe (no {dir}/nett.py) and outside the namespaces a model comes from"),
     "missing attribute": (("class_path = \"net:Net\"", "class_path = \"net:Nett\""),
                           "'model.class_path': module 'net' has no class or function 'Nett' (did you mean 'Net'?)"),
     "unknown argument": (("init_args = { width = 8 }", "init_args = { widht = 8 }"),
                          "'model.init_args.widht' is not an argument of net:Net (did you mean 'width'?); allowed: width, outputs"),
     "outside the namespaces": (("class_path = \"net:Net\"", "class_path = \"shutil:rmtree\""),
-                               "module 'shutil' is not beside the recipe (no {dir}/shutil.py) and outside the allowed namespaces"),
+                               "module 'shutil' is not beside the recipe (no {dir}/shutil.py) and outside the namespaces a model comes from"),
     "unknown dataset argument": (('dataset = "data:load"', 'dataset = "data:load"\ninit_args = { count = 64 }'),
                                  "'data.init_args.count' is not an argument of data:load; allowed: n"),
     "the seed given twice": (('dataset = "data:load"', 'dataset = "data:load"\ninit_args = { seed = 1 }'),

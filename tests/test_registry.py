@@ -102,7 +102,7 @@ def test_good_file_loads_with_defaults(tmp_path):
         ('class_path = "harness.models:mlp"', 'class_path = "harness.models:resnet"',
          "'model.class_path': module 'harness.models' has no class or function 'resnet'"),
         ('class_path = "harness.models:mlp"', 'class_path = "os:system"', "is not beside the recipe (no "),
-        ('class_path = "harness.models:mlp"', 'class_path = "nosuch:Net"', "nosuch.py) and outside the allowed namespaces"),
+        ('class_path = "harness.models:mlp"', 'class_path = "nosuch:Net"', "nosuch.py) and outside the namespaces a model comes from"),
         ('class_path = "harness.models:mlp"', 'class_path = "harness models"', "'model.class_path' 'harness models' is not a class path"),
         ('sizes = [4, 5, 1]\n', '', "harness.models:mlp needs argument 'sizes': add it to [model] init_args"),
         ('activation = "sigmoid"', 'activation = "sigmoid"\ndropout = 0.5', "'model.init_args.dropout' is not an argument of harness.models:mlp"),

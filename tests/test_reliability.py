@@ -87,7 +87,7 @@ def assert_one_line_error(err, *expected):
     ('dataset = "iris"', 'dataset = "cifar10"', "'data.dataset' 'cifar10': no such name in torchvision.datasets (did you mean 'CIFAR10'?)"),
     ('class_path = "harness.models:mlp"', 'class_path = "harness.models:transformer"',
      "'model.class_path': module 'harness.models' has no class or function 'transformer'"),
-    ('class_path = "harness.models:mlp"', 'class_path = "subprocess:run"', "subprocess.py) and outside the allowed namespaces"),
+    ('class_path = "harness.models:mlp"', 'class_path = "subprocess:run"', "subprocess.py) and outside the namespaces a model comes from"),
     ('activation = "sigmoid"', 'activation = "sigmoid", dropout = 0.5', "'model.init_args.dropout' is not an argument of harness.models:mlp"),
     ('class_path = "MSELoss"', 'class_path = "MSELoss"\ninit_args = { reduce_mode = "sum" }', "'loss.init_args.reduce_mode' is not an argument"),
 ])

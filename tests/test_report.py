@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from harness.cli import main
-from harness.registry import variants
+from harness.registry import METRICS, variants
 from harness.results import ResultsStore
 from harness.report.comparisons import ablation_section
 from statsmodels.stats.multitest import multipletests
@@ -70,9 +70,10 @@ def pct(value):
 def fake_run(registry, exp_id, seed, *, overrides=None, config_hash=None, started="2026-01-01T00:00:00+00:00", **values):
     """A runs.csv row as the runner writes it, with the given metrics."""
     exp = registry.get(exp_id)
+    epochs = (overrides or {}).get("epochs") or (exp.training["epochs"] if exp else 2)
     return {
         "run_id": uuid.uuid4().hex[:12], "experiment": exp_id, "seed": seed, "device": "cpu", "device_name": "Test CPU",
-        "engine": "fast", "epochs": 2, "faithful": not overrides, "status": "ok", "wall_time_s": 2.0 + seed,
+        "engine": "fast", "epochs": epochs, "faithful": not overrides, "status": "ok", "wall_time_s": 2.0 + seed,
         "train_time_s": 1.0, "train_samples_per_s": 1000.0 * (seed + 1), "started_at": started,
         "config_hash": config_hash or exp.config_hash(overrides), "git_commit": "abc123", "torch_version": "2.14.1",
         "python_version": "3.11.7", "host": "testhost", "threads": 2,
@@ -82,6 +83,24 @@ def fake_run(registry, exp_id, seed, *, overrides=None, config_hash=None, starte
 
 def fake_epochs(run, metrics_per_epoch):
     return [{"run_id": run["run_id"], "epoch": i + 1, **m} for i, m in enumerate(metrics_per_epoch)]
+
+
+def record(out, runs, epochs=(), trace=()):
+    """Rows as the runner records them: each finished run's figures are those of its last epoch row, which is
+    written from the run's figures where the test gives none (and gives the run what only it holds)."""
+    epochs = [dict(e) for e in epochs]
+    for run in runs:
+        if run.get("status", "ok") == "error":
+            continue
+        mine = [e for e in epochs if e["run_id"] == run["run_id"]]
+        if not mine:
+            epochs.append({"run_id": run["run_id"], "epoch": run["epochs"], **{m: run[m] for m in METRICS if m in run}})
+            continue
+        last = max(mine, key=lambda e: e["epoch"])
+        run["epochs"] = last["epoch"]
+        last.update({m: run[m] for m in METRICS if m in run and m not in last})  # what only the run was given
+        run.update({m: last[m] for m in METRICS if m in last})  # the run's figures are its last epoch's
+    ResultsStore(out).append(runs, epochs, list(trace))
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +145,8 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
     runs.append(fake_run(registry, "mnist-mlp-mylinear", 0, test_acc=0.92))  # nothing published
     runs.append(fake_run(registry, "iris-ce", 1, config_hash="f00f00f00f00", experiment="retired-exp", test_acc=0.5))
     epochs = fake_epochs(runs[1], [{"train_loss": 1.0, "train_acc": 0.9}, {"train_loss": 0.6, "train_acc": 0.97}])
-    ResultsStore(out).append(runs, epochs, [])
+    epochs[-1]["epoch"] = 2000  # the recipe's last
+    record(out, runs, epochs, [])
     text = report(out)
 
     mean, sd = statistics.mean(values), statistics.stdev(values)
@@ -145,7 +165,6 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
     assert "1 row(s) superseded" in text
     assert "1 stale row(s) from an earlier recipe" in text and "iris-ce (1)" in text
     assert "no longer in the registry were ignored: retired-exp (1)" in text
-    assert "have no epoch rows" in text  # every run but one was recorded without epochs
     assert (out / "plots" / "curves-iris-ce.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -160,7 +179,7 @@ def test_trace_plots(registry, tmp_path):
             trace += [{"run_id": run["run_id"], "epoch": 1 + step // 3000, "step": step,
                        "samples": 20 * (step % 3000 or 3000), "running_loss": 1.0 / (step / 500) + 0.01 * seed}
                       for step in range(500, 6001, 500)]
-    ResultsStore(out).append(runs, [], trace)
+    record(out, runs, [], trace)
     text = report(out)
     for name in ("trace-mnist-mlp.png", "trace-mnist-mlp@fashion-mnist.png", "speed.png"):
         assert (out / "plots" / name).read_bytes()[:8] == PNG_MAGIC
@@ -196,7 +215,7 @@ def test_dropout_outcomes_paired_by_seed(registry, tmp_path):
                                          "valid_loss": loss, "test_acc": test[seed] if e == 9 else 0.98}
                                         for e, loss in enumerate(valid_loss_curve(minimum_at, rise[seed]))])
     runs.append(fake_run(registry, "mnist-cnn-50", 5, valid_acc=0.99, test_acc=0.99))  # no partner: not paired
-    ResultsStore(out).append(runs, epochs, [])
+    record(out, runs, epochs, [])
     text = section(report(out), "Over-fitting")
     rows = {cells(x)[0]: cells(x) for x in text.splitlines() if x.startswith("| ") and "---" not in x}
     rise_row = rows["rise of the validation loss from its minimum to the last epoch"]
@@ -232,7 +251,7 @@ def test_ablation_is_paired_by_seed(registry, tmp_path):
     runs += [fake_run(registry, "mnist-mynet-adam-logits", s, test_acc=v, valid_acc=v, test_loss=0.1 - v / 100)
              for s, v in logits.items()]
     runs[-1]["status"] = "diverged"
-    ResultsStore(out).append(runs, [], [])
+    record(out, runs, [], [])
     text = section(report(out), "Ablation: T2's output Softmax")
     plan_header = text.index("| device   | engine   | metric    | difference δ")
     paired_table, plan_table = text[:plan_header], text[plan_header:]
@@ -277,7 +296,7 @@ def test_ablations_are_the_registry_files_that_declare_one(registry, tmp_path):
 
 def test_one_run(registry, tmp_path):
     out = tmp_path / "res"
-    ResultsStore(out).append([fake_run(registry, "mnist-mlp", 0, test_acc=0.93)], [], [])
+    record(out, [fake_run(registry, "mnist-mlp", 0, test_acc=0.93)], [], [])
     with open(out / "runs.csv", "a") as f:
         f.write("0123456789ab,mnist-mlp,1\n")  # a line cut short
     text = report(out)
@@ -288,17 +307,18 @@ def test_one_run(registry, tmp_path):
     assert one["pi"] == one["range"] == one["detects"] == "–" and one["verdict"] == "one seed: no spread to judge by"
     assert one["shares"] == "0% / 0% / 100%"  # the one seed lies above the published 92.78%
     assert not text.split("## What was read")[0].count("consistent")  # no verdict, no answer on the first screen
-    assert "have no epoch rows" in text and not (out / "plots" / "curves-mnist-mlp.png").exists()
+    assert (out / "plots" / "curves-mnist-mlp.png").exists()  # one seed's curve, drawn alone
 
 
 def test_no_runs(tmp_path, capsys):
     missing = tmp_path / "never-run"
-    assert main(["report", "--results-dir", str(missing)]) == 0
-    assert "nothing to report" in capsys.readouterr().out and not missing.exists()
+    assert main(["report", "--results-dir", str(missing)]) == 2
+    assert "no such directory; name a results directory" in capsys.readouterr().err and not missing.exists()
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "Nothing to report yet" in report(empty)
+    assert main(["report", "--results-dir", str(empty)]) == 2  # no runs.csv: not a results directory, nothing written
+    assert "no runs.csv in it" in capsys.readouterr().err and list(empty.iterdir()) == []
     (empty / "runs.csv").write_text("")  # an empty file
     assert "Nothing to report yet" in report(empty)
     (empty / "runs.csv").write_text("run_id,experiment,seed\n")  # an older, partial header
@@ -322,7 +342,7 @@ def test_published_figure_is_judged_at_its_epoch_as_one_draw(registry, tmp_path)
     # All seeds equal: the interval is that one value.
     same = 0.9821428571428571
     runs += [fake_run(registry, "iris-mylinear", s, train_acc=same, test_acc=0.97) for s in range(3)]
-    ResultsStore(out).append(runs, epochs, [])
+    record(out, runs, epochs, [])
     text = report(out)
 
     row = published_cells(text, "mnist-cnn-50", "valid_acc @12")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import rows as counted_rows
 from .. import safe_files
 from ..compare import across_environments_section
 from ..errors import HarnessError
@@ -101,10 +102,7 @@ def _speed_section(runs, plots: safe_files.Folder) -> list[str]:
 
 
 def write_report(results_dir: Path | str, registry: dict, log=print) -> int:
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        log(f"no results in {results_dir} (no such directory): nothing to report; `harness run` records results there")
-        return 0
+    results_dir = counted_rows.require_results(results_dir)
     try:
         with ResultsStore(results_dir).locked():  # read as no run is recording; no other report writes meanwhile
             results = load_results(results_dir, registry, lock_held=True)

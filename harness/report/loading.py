@@ -72,12 +72,10 @@ def faithful_ok(runs: pd.DataFrame, exp_id: str) -> pd.DataFrame:
     return runs[(runs["experiment"] == exp_id) & runs["faithful"] & (runs["status"] == "ok")]
 
 
-def at_epoch(runs: pd.DataFrame, epochs: pd.DataFrame, metric: str, epoch: int, last_epoch: int) -> pd.Series:
-    """Each run's `metric` after `epoch`, by seed: its epochs.csv row, or for the recipe's last epoch its
-    runs.csv value (the same number) where the run has no epoch rows. Runs without the value are left out."""
+def at_epoch(runs: pd.DataFrame, epochs: pd.DataFrame, metric: str, epoch: int) -> pd.Series:
+    """Each run's `metric` after `epoch`, by seed, from its epochs.csv row (a counted run's last one holds its
+    final figures: rows.judge). Runs without the value are left out."""
     logged = epochs[epochs["epoch"] == epoch].drop_duplicates("run_id").set_index("run_id")[metric]
     by_run = runs.set_index("run_id")
     values = logged.reindex(by_run.index).astype(float)  # float even where there are no epoch rows at all
-    if epoch == last_epoch:
-        values = values.fillna(by_run[metric])
     return pd.Series(values.to_numpy(dtype=float), index=by_run["seed"].astype(int).to_numpy()).dropna().sort_index()

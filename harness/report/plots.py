@@ -146,7 +146,7 @@ def plot_headline(selections: list[tuple], epochs: pd.DataFrame, path: safe_file
         groups = _groups(sel)
         for i, (_, group) in enumerate(groups):
             if figure:
-                values = at_epoch(group, epochs, metric, figure["epoch"], exp.training["epochs"]).to_numpy()
+                values = at_epoch(group, epochs, metric, figure["epoch"]).to_numpy()
             else:
                 values = group[metric].dropna().to_numpy()
             if figure and len(values) >= 2:

@@ -53,9 +53,6 @@ def accounting(results: Results, registry: dict) -> list[str]:
         lines.append(f"- {r.refused}; they were ignored.")
     if r.orphan_epochs:
         lines.append(f"- {r.orphan_epochs} epoch row(s) belong to no recorded run (an interrupted write) and were ignored.")
-    no_epochs = sorted(set(r.runs["run_id"]) - set(r.epochs["run_id"]))
-    if no_epochs:
-        lines.append(f"- {len(no_epochs)} run(s) have no epoch rows, so no learning curve: {', '.join(no_epochs)}.")
     failed = r.runs[r.runs["status"] != "ok"]
     for row in failed.itertuples():
         lines.append(f"- {row.experiment} seed {row.seed} [{row.device}, {row.engine}] ended {row.status}: {row.message or 'no message'}; "
@@ -159,8 +156,8 @@ def _shares(r) -> str:
 
 def _curve_values(ok: pd.DataFrame, epochs: pd.DataFrame, exp, curve_epochs: list[int]) -> np.ndarray:
     """The seeds' curves, seeds x epochs, from the seeds that logged every epoch."""
-    metric, last = exp.published["curve_metric"], exp.training["epochs"]
-    by_epoch = pd.DataFrame({e: at_epoch(ok, epochs, metric, e, last) for e in curve_epochs})
+    metric = exp.published["curve_metric"]
+    by_epoch = pd.DataFrame({e: at_epoch(ok, epochs, metric, e) for e in curve_epochs})
     return by_epoch.dropna().to_numpy(dtype=float)
 
 
@@ -174,7 +171,7 @@ def published_verdicts(results: Results, registry: dict) -> list[Verdict]:
         cell = dict(exp_id=exp_id, device=device, engine=engine, failed=len(group) - len(ok))
         for figure in exp.published_figures:
             metric, epoch = figure["metric"], figure["epoch"]
-            values = at_epoch(ok, results.epochs, metric, epoch, exp.training["epochs"])
+            values = at_epoch(ok, results.epochs, metric, epoch)
             draw = single_draw(values, figure["value"], metric_range(metric))
             verdicts.append(Verdict(**cell, what=_figure_label(exp, metric, epoch), metric=metric, draw=draw))
         curve_epochs = (exp.published or {}).get("curve_epochs") or []
