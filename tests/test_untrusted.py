@@ -12,8 +12,11 @@ import site
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from harness.cli import main
 
 from .conftest import ROOT
 from .test_hostile import fill, small_disk  # noqa: F401 (a fixture)
@@ -43,9 +46,19 @@ class Net(nn.Module):
 
 
 def cli(*args, timeout=300, env=None):
-    """`harness ARGS` as a user's shell runs it."""
+    """`harness ARGS` as a user's shell runs it: where the process's own exit status is the point."""
     return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def here(capsys, *args):
+    """`harness ARGS` through the same entry point in this process (seconds quicker than a new one)."""
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as e:  # argparse's own exit
+        status = e.code
+    out, err = capsys.readouterr()
+    return SimpleNamespace(returncode=status, stdout=out, stderr=err)
 
 
 def assert_one_line(proc, status, *expected):
@@ -114,11 +127,11 @@ def hostile_cases(victim, tmp_path):
 
 @pytest.mark.parametrize("case", ["delete a tree", "delete a file", "make a folder", "copy a .pth into site-packages",
                                   "a function of torchvision.datasets", "a private class", "a test module", "a class of the wrong kind"])
-def test_a_recipe_cannot_name_what_would_act(tmp_path, victim, case):
+def test_a_recipe_cannot_name_what_would_act(tmp_path, capsys, victim, case):
     key, model = hostile_cases(victim, tmp_path)[case]
     reg = recipe(tmp_path / "reg", model)
     for command in (["validate"], ["run", "--seeds", "0", *QUICK, "--results-dir", tmp_path / "res"], ["list"]):
-        proc = cli(*command, "--experiments-dir", reg)
+        proc = here(capsys, *command, "--experiments-dir", reg)
         assert_one_line(proc, 2, f"{reg / 'iris-mse.toml'}: '{key}.class_path'", "allowed: a torch.nn.Module class from "
                         "harness.models or torch.nn, the function harness.models:mlp, or a class or function defined in a module "
                         "beside the recipe")
@@ -138,31 +151,31 @@ def test_a_recipe_cannot_name_what_would_act(tmp_path, victim, case):
     ("data", 'dataset = "iris"', 'dataset = "torchvision.datasets.utils:download_url"',
      "'data.dataset' 'torchvision.datasets.utils:download_url' is a function"),
 ])
-def test_every_slot_takes_only_its_own_kind(tmp_path, victim, section, old, new, expect):
+def test_every_slot_takes_only_its_own_kind(tmp_path, capsys, victim, section, old, new, expect):
     reg = recipe(tmp_path / "reg", edit=(old, new.replace("VICTIM", str(victim))))
-    proc = cli("run", "--seeds", "0", *QUICK, "--results-dir", tmp_path / "res", "--experiments-dir", reg)
+    proc = here(capsys, "run", "--seeds", "0", *QUICK, "--results-dir", tmp_path / "res", "--experiments-dir", reg)
     assert_one_line(proc, 2, expect, "allowed: ")
     assert unchanged(victim) and not (tmp_path / "res").exists()
 
 
-def test_user_module_reaches_only_what_it_defines(tmp_path, victim):
+def test_user_module_reaches_only_what_it_defines(tmp_path, capsys, victim):
     """A module beside the recipe is trusted code, but the TOML may name only what that module defines (or
     what the slot would take anyway): not the functions it imports."""
     net = "from shutil import rmtree\nfrom torch.nn import Linear\n"
     reg = recipe(tmp_path / "reg", 'class_path = "net:rmtree"\ninit_args = { path = "%s" }' % victim, net=net)
-    proc = cli("validate", "--experiments-dir", reg)
+    proc = here(capsys, "validate", "--experiments-dir", reg)
     assert_one_line(proc, 2, "'model.class_path' 'net:rmtree' is shutil.rmtree, defined outside harness.models and torch.nn "
                     "and the recipe's own modules; allowed:")
     assert unchanged(victim)
     recipe(tmp_path / "reg", 'class_path = "net:Linear"\ninit_args = { in_features = 4, out_features = 1 }', net=net)
-    assert cli("validate", "--experiments-dir", reg).returncode == 0  # torch.nn's class, reached through the module
+    assert here(capsys, "validate", "--experiments-dir", reg).returncode == 0  # torch.nn's class, reached through the module
 
 
 # ---------------------------------------------------------------------------------------------------
 # 2. An oversized message cannot lock the results directory
 
 
-def test_a_huge_exception_message_is_bounded_and_an_old_one_costs_its_row_only(tmp_path):
+def test_a_huge_exception_message_is_bounded_and_an_old_one_costs_its_row_only(tmp_path, capsys):
     reg = recipe(tmp_path / "reg", 'class_path = "net:Net"', net=NET.format(forward='raise ValueError("x" * 300_000)'))
     results = tmp_path / "res"
     proc = cli("run", "--seeds", "0", *QUICK, "--results-dir", results, "--experiments-dir", reg)
@@ -175,12 +188,12 @@ def test_a_huge_exception_message_is_bounded_and_an_old_one_costs_its_row_only(t
     assert cli("run", "--seeds", "1", *QUICK, "--results-dir", results, "--experiments-dir", reg).returncode == 0
     text = (results / "runs.csv").read_text()
     (results / "runs.csv").write_text(text.replace(row["message"], "y" * 300_000))
-    proc = cli("report", "--results-dir", results, "--experiments-dir", reg)
+    proc = here(capsys, "report", "--results-dir", results, "--experiments-dir", reg)
     assert proc.returncode == 0, proc.stderr
     assert "1 of 2 row(s) in" in (results / "REPORT.md").read_text()
-    proc = cli("compare", results, results, "--experiments-dir", reg)
+    proc = here(capsys, "compare", results, results, "--experiments-dir", reg)
     assert proc.returncode == 0 and "1 of 1 cells bit for bit" in proc.stdout and "1 of 2 row(s) in" in proc.stdout, proc.stdout
-    proc = cli("check", "--results-dir", results, "--experiments-dir", reg)
+    proc = here(capsys, "check", "--results-dir", results, "--experiments-dir", reg)
     assert proc.returncode == 1 and "line 2: run" in proc.stdout and "message has 300,000 characters; the harness writes at most 1,000" \
         in proc.stdout and len(proc.stdout) < 2000
     proc = cli("run", "--seeds", "0-1", *QUICK, "--results-dir", results, "--experiments-dir", reg)
@@ -191,27 +204,27 @@ def test_a_huge_exception_message_is_bounded_and_an_old_one_costs_its_row_only(t
 # 3. weights/ is the harness's own folder: a link there is refused
 
 
-def test_weights_folder_linked_elsewhere_is_refused(tmp_path, victim):
+def test_weights_folder_linked_elsewhere_is_refused(tmp_path, capsys, victim):
     reg = recipe(tmp_path / "reg")
     results = tmp_path / "res"
     results.mkdir()
     (results / "weights").symlink_to(victim)
-    proc = cli("run", "--seeds", "0", *QUICK, "--save-weights", "--results-dir", results, "--experiments-dir", reg)
+    proc = here(capsys, "run", "--seeds", "0", *QUICK, "--save-weights", "--results-dir", results, "--experiments-dir", reg)
     assert_one_line(proc, 2, f"{results / 'weights'}: is a symbolic link", "remove the link")
     assert unchanged(victim) and not (results / "runs.csv").exists()
 
 
-def test_swapped_and_orphaned_weights_fail_check(tmp_path):
+def test_swapped_and_orphaned_weights_fail_check(tmp_path, capsys):
     reg = recipe(tmp_path / "reg")
     results = tmp_path / "res"
-    assert cli("run", "--seeds", "0-1", *QUICK, "--save-weights", "--results-dir", results, "--experiments-dir", reg).returncode == 0
-    assert cli("check", "--results-dir", results, "--experiments-dir", reg).returncode == 0
+    assert here(capsys, "run", "--seeds", "0-1", *QUICK, "--save-weights", "--results-dir", results, "--experiments-dir", reg).returncode == 0
+    assert here(capsys, "check", "--results-dir", results, "--experiments-dir", reg).returncode == 0
     a, b = (results / "weights" / f"{r['run_id']}.pt" for r in rows(results / "runs.csv"))
     a_bytes = a.read_bytes()
     a.write_bytes(b.read_bytes())
     b.write_bytes(a_bytes)
     shutil.copy(a, results / "weights" / "0123456789ab.pt")
-    proc = cli("check", "--results-dir", results, "--experiments-dir", reg)
+    proc = here(capsys, "check", "--results-dir", results, "--experiments-dir", reg)
     assert proc.returncode == 1
     failures = proc.stdout.splitlines()
     assert len(failures) == 3, failures
@@ -232,7 +245,7 @@ def two_runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("damage", ["a figure edited", "epochs.csv cut short"])
-def test_a_row_check_refuses_is_neither_reported_compared_nor_skipped(tmp_path, two_runs, damage):
+def test_a_row_check_refuses_is_neither_reported_compared_nor_skipped(tmp_path, capsys, two_runs, damage):
     reg, original = two_runs
     results = tmp_path / "res"
     shutil.copytree(original, results)
@@ -246,15 +259,15 @@ def test_a_row_check_refuses_is_neither_reported_compared_nor_skipped(tmp_path, 
         lines = (results / "epochs.csv").read_text().splitlines(keepends=True)
         last = max(i for i, line in enumerate(lines) if line.startswith(first["run_id"]))
         (results / "epochs.csv").write_text("".join(lines[:last] + lines[last + 1:]))
-    check = cli("check", "--results-dir", results, "--experiments-dir", reg)
+    check = here(capsys, "check", "--results-dir", results, "--experiments-dir", reg)
     assert check.returncode == 1 and f"FAIL {results / 'runs.csv'} line 2: run {first['run_id']}" in check.stdout, check.stdout
-    report = cli("report", "--results-dir", results, "--experiments-dir", reg)
+    report = here(capsys, "report", "--results-dir", results, "--experiments-dir", reg)
     assert report.returncode == 0
     text = (results / "REPORT.md").read_text()
     assert "1 of 2 row(s) in" in text and "refused" in text
-    compare = cli("compare", original, results, "--experiments-dir", reg)
+    compare = here(capsys, "compare", original, results, "--experiments-dir", reg)
     assert "1 of 2 row(s) in" in compare.stdout and "refused" in compare.stdout, compare.stdout
-    run = cli("run", "--seeds", "0-1", *QUICK, "--results-dir", results, "--experiments-dir", reg)
+    run = here(capsys, "run", "--seeds", "0-1", *QUICK, "--results-dir", results, "--experiments-dir", reg)
     assert run.returncode == 0 and "1 row(s) in" in run.stdout and "skipping 1 finished run(s)" in run.stdout, run.stdout
     assert len(rows(results / "runs.csv")) == 3  # seed 0 trained again
 
@@ -360,12 +373,12 @@ def test_a_code_file_that_is_not_a_small_text_file_is_refused(tmp_path, kind):
 
 
 @pytest.mark.parametrize("which", ["recipe", "model"])
-def test_new_refuses_a_dangling_link_at_either_file(tmp_path, which):
+def test_new_refuses_a_dangling_link_at_either_file(tmp_path, capsys, which):
     reg = tmp_path / "reg"
     reg.mkdir()
     target = tmp_path / "elsewhere.txt"
     (reg / ("mine.toml" if which == "recipe" else "mine_model.py")).symlink_to(target)
-    proc = cli("new", "mine", "--experiments-dir", reg)
+    proc = here(capsys, "new", "mine", "--experiments-dir", reg)
     assert_one_line(proc, 2, "already exists")
     assert not target.exists() and sorted(p.name for p in reg.iterdir()) == ["mine.toml" if which == "recipe" else "mine_model.py"]
 
@@ -384,18 +397,18 @@ def test_an_empty_path_is_refused(tmp_path, args):
 
 
 @pytest.mark.parametrize("command", ["check", "report"])
-def test_check_and_report_touch_no_directory_that_holds_no_results(tmp_path, command):
+def test_check_and_report_touch_no_directory_that_holds_no_results(tmp_path, capsys, command):
     plain = tmp_path / "plain"
     plain.mkdir()
-    proc = cli(command, "--results-dir", plain)
+    proc = here(capsys, command, "--results-dir", plain)
     assert_one_line(proc, 2, f"{plain}: no runs.csv in it; name a results directory that `harness run` wrote")
     assert list(plain.iterdir()) == []
-    proc = cli(command, "--results-dir", tmp_path / "missing")
+    proc = here(capsys, command, "--results-dir", tmp_path / "missing")
     assert_one_line(proc, 2, f"{tmp_path / 'missing'}: no such directory")
     assert not (tmp_path / "missing").exists()
 
 
-def test_a_table_resaved_with_a_byte_order_mark_and_other_line_ends_counts_the_same(tmp_path, two_runs):
+def test_a_table_resaved_with_a_byte_order_mark_and_other_line_ends_counts_the_same(tmp_path, capsys, two_runs):
     reg, original = two_runs
     for ending in (b"\r\n", b"\r"):
         results = tmp_path / f"res{len(ending)}"
@@ -404,20 +417,20 @@ def test_a_table_resaved_with_a_byte_order_mark_and_other_line_ends_counts_the_s
             path = results / table
             if path.exists():
                 path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", ending))
-        assert cli("check", "--results-dir", results, "--experiments-dir", reg).returncode == 0
-        compare = cli("compare", original, results, "--experiments-dir", reg)
+        assert here(capsys, "check", "--results-dir", results, "--experiments-dir", reg).returncode == 0
+        compare = here(capsys, "compare", original, results, "--experiments-dir", reg)
         assert compare.returncode == 0 and "2 of 2 cells bit for bit" in compare.stdout, compare.stdout
-        run = cli("run", "--seeds", "0-2", *QUICK, "--results-dir", results, "--experiments-dir", reg)
+        run = here(capsys, "run", "--seeds", "0-2", *QUICK, "--results-dir", results, "--experiments-dir", reg)
         assert run.returncode == 0 and "skipping 2 finished run(s)" in run.stdout, run.stdout + run.stderr
         assert len(rows(results / "runs.csv")) == 3
 
 
-def test_a_full_disk_while_claiming_is_one_line_and_leaves_no_claim(small_disk):  # noqa: F811
+def test_a_full_disk_while_claiming_is_one_line_and_leaves_no_claim(capsys, small_disk):  # noqa: F811
     reg = recipe(small_disk.parent / "reg")
     results = small_disk / "res"
-    assert cli("run", "--seeds", "0", *QUICK, "--results-dir", results, "--experiments-dir", reg).returncode == 0
+    assert here(capsys, "run", "--seeds", "0", *QUICK, "--results-dir", results, "--experiments-dir", reg).returncode == 0
     fill(small_disk / "filler")
-    proc = cli("run", "--seeds", "1", *QUICK, "--results-dir", results, "--experiments-dir", reg)
+    proc = here(capsys, "run", "--seeds", "1", *QUICK, "--results-dir", results, "--experiments-dir", reg)
     assert_one_line(proc, 2, "No space left on device")
     assert list((results / ".claims").iterdir()) == []
 
@@ -426,25 +439,25 @@ def test_a_full_disk_while_claiming_is_one_line_and_leaves_no_claim(small_disk):
     ('import numpy as np\n\ndef load():\n    x = np.zeros((20, 4), dtype="float32")\n    return {"train": (x, ["a", "b"] * 10), "test": (x, ["a"] * 20)}\n',
      "the labels of 'train' are <U1 values, not numbers"),
 ])
-def test_a_dataset_of_strings_is_one_line(tmp_path, body, expect):
+def test_a_dataset_of_strings_is_one_line(tmp_path, capsys, body, expect):
     reg = recipe(tmp_path / "reg", edit=('dataset = "iris"\ntest_fraction = 0.25', 'dataset = "data:load"'))
     (reg / "data.py").write_text(body)
-    assert_one_line(cli("validate", "--experiments-dir", reg), 2, expect)
+    assert_one_line(here(capsys, "validate", "--experiments-dir", reg), 2, expect)
 
 
-def test_a_5000_digit_integer_and_a_nan_delta_are_one_line(tmp_path):
+def test_a_5000_digit_integer_and_a_nan_delta_are_one_line(tmp_path, capsys):
     reg = recipe(tmp_path / "reg", edit=("seeds = 50", "seeds = " + "9" * 5000))
-    assert_one_line(cli("list", "--experiments-dir", reg), 2, "an integer of more than 4,300 digits")
+    assert_one_line(here(capsys, "list", "--experiments-dir", reg), 2, "an integer of more than 4,300 digits")
     for delta in ("nan", "inf", "0", "-0.1"):
-        assert_one_line(cli("plan", "iris-mse", "--delta", delta), 2, "--delta must be a number above 0")
+        assert_one_line(here(capsys, "plan", "iris-mse", "--delta", delta), 2, "--delta must be a number above 0")
 
 
-def test_escape_codes_never_reach_the_terminal_raw(tmp_path):
+def test_escape_codes_never_reach_the_terminal_raw(tmp_path, capsys):
     source = """source = 'T1 "作って試そう！ディープラーニング工作室" (@IT Deep Insider, 2020), #2'"""
     reg = recipe(tmp_path / "reg", edit=(source, 'source = "\\u001b[2Jsource"'))
-    proc = cli("list", "--experiments-dir", reg)
+    proc = here(capsys, "list", "--experiments-dir", reg)
     assert proc.returncode == 0 and "\x1b" not in proc.stdout and "\\x1b[2Jsource" in proc.stdout, proc.stdout
     named = tmp_path / "\x1b]0;pwned\x07"
     named.mkdir()
-    proc = cli("check", "--results-dir", named)
+    proc = here(capsys, "check", "--results-dir", named)
     assert "\x1b" not in proc.stdout + proc.stderr and "\\x1b]0;pwned\\x07" in proc.stderr
