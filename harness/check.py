@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import rows as counted_rows
 from . import safe_files
+from .catalogue import cell_key
 from .errors import HarnessError
 from .registry import variants
 from .rows import FINISHED_STATUSES, is_current
@@ -87,13 +88,12 @@ def integrity_failures(registry: dict, results_dir: Path | str) -> list[str]:
     # Stale rows: recorded under a recipe the registry no longer has. A stale row whose cell has since
     # been run again under the current recipe is history, not a problem.
     lines = {id(row): line for line, row in tables.runs.records}
-    current_cells = {
-        (r["experiment"], r["seed"], r["device"], r["engine"], r["overrides"])
-        for r in judged.accepted if r["status"] in FINISHED_STATUSES and not _stale(r, registry)
-    }
+    current_cells = {cell_key(r) for r in judged.accepted if r["status"] in FINISHED_STATUSES and not _stale(r, registry)}
     for row in judged.accepted:
         stale = _stale(row, registry)
-        if stale and (row["experiment"], row["seed"], row["device"], row["engine"], row["overrides"]) not in current_cells:
+        exp = registry.get(row["experiment"])
+        now = exp and cell_key({**row, "config_hash": exp.config_hash(counted_rows.row_overrides(row))})  # its cell today
+        if stale and now not in current_cells:
             failures.append(f"{runs_path} line {lines[id(row)]}: run {row['run_id']} is stale: {stale}; "
                             f"run `harness run {row['experiment']}` again for this seed, device and engine")
     return failures + weights_failures(results_dir, tables, judged.accepted)

@@ -152,7 +152,7 @@ def _print_variance(results_dir, registry, experiments, options, base_seed, devi
     from tabulate import tabulate
 
     from .variance import METRICS, NOT_ADDITIVE, SPREAD_HEADERS, spread_rows, variance_tables
-    from .report.formatting import fmt_spread
+    from .catalogue import fmt_spread
 
     found, problems = variance_tables(results_dir, registry, experiments, options, base_seed, devices, engine)
     for design, groups in found:
@@ -172,7 +172,7 @@ def _print_variance(results_dir, registry, experiments, options, base_seed, devi
 def _cmd_plan(args) -> int:
     from .registry import load_registry, select, variants
     from . import rows as counted_rows
-    from .report.formatting import fmt, fmt_diff, fmt_runs
+    from .catalogue import fmt, fmt_diff, fmt_runs
     from .variance import ordinary_rows, plan_answer
 
     check_count("--epochs", args.epochs, OVERRIDE_LIMITS["epochs"])

@@ -38,11 +38,10 @@ from tabulate import tabulate
 from . import rows as counted_rows
 from . import stats
 from .errors import HarnessError
-from .registry import METRICS
-from .results import EPOCH_COLUMNS, RUN_COLUMNS, overrides_text
+from .catalogue import DASH, EPOCH_COLUMNS, SAMPLE, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt, fmt_diff, fmt_interval, fmt_p, fmt_speed, kind_of
+from .results import overrides_text
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
-CELL_COLUMNS = ("experiment", "config_hash", "device", "engine")  # with the seed: what names a cell
 ENVIRONMENT_COLUMNS = ("device", "device_name", "threads", "cpu_capability", "kernel_settings", "engine", "torch_version",
                        "python_version", "git_commit", "host", "dataset_md5", "config_hash", "code_sha256")
 SPEED_METRICS = ("train_samples_per_s", "wall_time_s")
@@ -67,14 +66,10 @@ class Margin:
         return self.value * abs(mean_a) if self.relative else self.value
 
 
-# Accuracy: half a percentage point, absolute (a fraction of a sample on the iris test set, 50 of MNIST's
-# 10,000). Loss: 2% relative, since losses differ tenfold in scale between recipes (a cross-entropy near
-# 0.6 on iris, 0.03 on MNIST, an MSE of class indices), so no one absolute margin fits them all.
-DEFAULT_MARGINS = {"acc": Margin(0.005), "loss": Margin(0.02, relative=True)}
-
-
 def default_margin(metric: str) -> Margin:
-    return DEFAULT_MARGINS[metric.rsplit("_", 1)[1]]
+    """The metric kind's margin, from the catalogue."""
+    kind = kind_of(metric)
+    return Margin(kind.margin, relative=kind.relative_margin)
 
 
 def parse_margins(texts: list[str]) -> dict[str, Margin]:
@@ -157,7 +152,7 @@ class Arm:
 def match_columns(a: Side, b: Side, by: str | None) -> list[str]:
     """The columns besides the seed that match cells: see the module's docstring."""
     if by:
-        return [c for c in CELL_COLUMNS if c != by]
+        return [c for c in SAMPLE if c != by]
     return ["experiment", "config_hash"] + [c for c in ("device", "engine")
                                             if a.runs[c].nunique() > 1 or b.runs[c].nunique() > 1]
 
@@ -416,15 +411,9 @@ def _refused_clause(sides: list[Side]) -> str:
 # Output
 
 
-def _num(value, spec: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return format(value, spec)
-
-
 def _parting_text(p: dict | None) -> str:
     if p is None:
-        return "–"
+        return DASH
     if p["column"] == "(epoch rows)":
         return f"seed {p['seed']}, epoch {p['epoch']}: logged on one side only"
     if p["column"] == "weights_sha256":
@@ -432,7 +421,13 @@ def _parting_text(p: dict | None) -> str:
     # Each value as runs.csv holds it (the shortest text that reads back the same float): values one ulp
     # apart can agree in any fixed number of digits.
     return (f"seed {p['seed']}, epoch {p['epoch']}, {p['column']}: {float(p['a'])!r} vs {float(p['b'])!r} "
-            f"(Δ {_num(p['b'] - p['a'], '+.2g')})")
+            f"(Δ {p['b'] - p['a']:+.2g})")
+
+
+def _difference_text(c: Comparison) -> str:
+    """B − A with its 95% interval, where there is one."""
+    interval = "" if math.isnan(c.ci_low) else " " + fmt_interval(c.metric, c.ci_low, c.ci_high, diff=True)
+    return fmt_diff(c.metric, c.diff) + interval
 
 
 def _verdict_text(c: Comparison) -> str:
@@ -448,14 +443,14 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
     env = [[r["column"], r["A"], r["B"]] for r in report.environment] or [["(none)", "", ""]]
     bitwise = [[r["arm"], f"{r['identical']} of {r['cells']}", _parting_text(r["first_parting"])] for r in report.bitwise]
     distribution = [
-        [label, c.metric, f"{c.n_a}/{c.n_b}", _num(c.mean_a), _num(c.mean_b),
-         f"{_num(c.diff, '+.2g')} [{_num(c.ci_low, '+.2g')}, {_num(c.ci_high, '+.2g')}]",
-         c.test or "–", _num(c.p_t, ".2g"), _num(c.p_rank, ".2g"), _num(c.margin, ".2g"), _num(c.p_tost, ".2g"),
+        [label, c.metric, f"{c.n_a}/{c.n_b}", fmt(c.metric, c.mean_a), fmt(c.metric, c.mean_b),
+         _difference_text(c),
+         c.test or DASH, fmt_p(c.p_t), fmt_p(c.p_rank), "±" + fmt_diff(c.metric, c.margin, sign=False), fmt_p(c.p_tost),
          _verdict_text(c)]
         for label, c in report.distribution
     ]
-    speed = [[label, s.metric, f"{s.n_a}/{s.n_b}", _num(s.median_a), _num(s.median_b),
-              f"{s.ratio:.3g} [{_num(s.ci_low, '.3g')}, {_num(s.ci_high, '.3g')}]", _num(s.p_mannwhitney, ".2g")]
+    speed = [[label, s.metric, f"{s.n_a}/{s.n_b}", fmt_speed(s.metric, s.median_a), fmt_speed(s.metric, s.median_b),
+              f"{s.ratio:.3g}" + ("" if math.isnan(s.ci_low) else f" [{s.ci_low:.3g}, {s.ci_high:.3g}]"), fmt_p(s.p_mannwhitney)]
              for label, s in report.speed]
     return [
         ("Environment: what differs", ["column", "A", "B"], env),
@@ -471,14 +466,14 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
 
 def render(reports: list[PairReport], *, markdown: bool, heading: str = "##") -> str:
     """The summaries first, then each comparison's sections: a terminal table or markdown."""
-    fmt = "github" if markdown else "simple"
+    tablefmt = "github" if markdown else "simple"
     lines = [("- " if markdown else "") + r.summary() for r in reports]
     for report in reports:
         lines += ["", f"{heading} A = {report.a.label}, B = {report.b.label}" if markdown else
                   f"=== A = {report.a.label}   B = {report.b.label}"]
         for title, headers, rows in sections(report):
             lines += ["", f"{heading}# {title}" if markdown else f"--- {title}", ""]
-            lines.append(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True) if rows else "(nothing)")
+            lines.append(tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True) if rows else "(nothing)")
     return "\n".join(lines)
 
 

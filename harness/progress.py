@@ -49,8 +49,8 @@ class MatrixProgress:
     def __init__(self, cells, options, label, known_rates: dict[str, list[float]] | None = None, log=print,
                  every_s: float = EVERY_S, terminal: bool | None = None):
         self.options, self.label, self.log = options, label, log
-        self.work = {self._key(c): work(c, options) for c in cells}
-        self.experiment_of = {self._key(c): c.experiment.id for c in cells}
+        self.work = {c.key: work(c, options) for c in cells}
+        self.experiment_of = {c.key: c.experiment.id for c in cells}
         self.total_runs = sum(len(c.seeds) for c in cells)
         self.prior = {exp: statistics.median(rates) for exp, rates in (known_rates or {}).items() if rates}
         self.measured: dict[str, list[float]] = {}
@@ -65,10 +65,6 @@ class MatrixProgress:
         self.stop = threading.Event()
         if not terminal and every_s:
             threading.Thread(target=self._tick, args=(every_s,), name="progress", daemon=True).start()
-
-    @staticmethod
-    def _key(cell) -> tuple:
-        return (cell.experiment.id, cell.device, cell.seeds)
 
     def _bar(self):
         from tqdm import tqdm
@@ -134,14 +130,14 @@ class MatrixProgress:
 
     def started(self, planned, claimed) -> None:
         with self.lock:
-            key = self._key(planned)
+            key = planned.key
             dropped = len(planned.seeds) - len(claimed.seeds)  # finished or taken by another process
             self.total_runs -= dropped
             if claimed.seeds:
                 self.work[key] = self.work[key] * len(claimed.seeds) / len(planned.seeds)
-                self.planned_of[self._key(claimed)] = key
-                self.running[self._key(claimed)] = claimed
-                self.began[self._key(claimed)] = time.monotonic()
+                self.planned_of[claimed.key] = key
+                self.running[claimed.key] = claimed
+                self.began[claimed.key] = time.monotonic()
             else:
                 del self.work[key]
         if self.bar is not None:
@@ -150,9 +146,9 @@ class MatrixProgress:
 
     def finished(self, claimed, runs: list[dict]) -> None:
         with self.lock:
-            self.running.pop(self._key(claimed), None)
-            self.began.pop(self._key(claimed), None)
-            key = self.planned_of.get(self._key(claimed))
+            self.running.pop(claimed.key, None)
+            self.began.pop(claimed.key, None)
+            key = self.planned_of.get(claimed.key)
             if key is not None:
                 self.done.add(key)
                 wall = sum(float(r["wall_time_s"] or 0) for r in runs)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import safe_files
+from .catalogue import METRIC_NAMES
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
 from .errors import RegistryError, did_you_mean
 
@@ -35,7 +36,6 @@ SCHEDULER_INTERVALS = ("epoch", "step")  # step the scheduler after each epoch's
 REGRESSION_LOSSES = ("torch.nn:MSELoss", "torch.nn:L1Loss", "torch.nn:SmoothL1Loss", "torch.nn:HuberLoss")
 # When a tutorial evaluates a split: after every epoch, once after training, or not at all.
 EVALUATION_TIMES = ("every-epoch", "after-training", "never")
-METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 # A recipe on MNIST runs unchanged on Fashion-MNIST (same image format) as experiment `<id>@fashion-mnist`,
 # with the thresholds and smoke run of its file's [fashion_thresholds] and [fashion_smoke].
 VARIANT_DATASETS = {"mnist": ("fashion-mnist",)}
@@ -51,7 +51,7 @@ def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False, non
 
 # One figure a tutorial printed: a metric's value after a given epoch. A list of these is `(FIGURE,)`.
 FIGURE: dict[str, dict] = {
-    "metric": _key(str, choices=METRICS),
+    "metric": _key(str, choices=METRIC_NAMES),
     "epoch": _key(int, positive=True),
     "value": _key(float),
 }
@@ -122,19 +122,19 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "figures": _key((FIGURE,), ()),
         "text": _key(str, ""),
         # Per-epoch points the tutorial printed, overlaid on the learning curves.
-        "curve_metric": _key(str, None, choices=METRICS),
+        "curve_metric": _key(str, None, choices=METRIC_NAMES),
         "curve_epochs": _key((int,), None),
         "curve_values": _key((float,), None),
         # Running training loss every `trace_every` steps, as printed.
         "trace": _key((float,), None),
     },
     # Minimum of the mean over seeds of a metric, for faithful full runs (harness check).
-    "thresholds": {m: _key(float, None) for m in METRICS},
+    "thresholds": {m: _key(float, None) for m in METRIC_NAMES},
     # A short run for the test suite: fewer epochs and samples, and its own minimum.
     "smoke": {
         "epochs": _key(int, 1, positive=True),
         "train_limit": _key(int, None, positive=True),
-        "metric": _key(str, "test_acc", choices=METRICS),
+        "metric": _key(str, "test_acc", choices=METRIC_NAMES),
         "min": _key(float),
     },
 }
@@ -143,7 +143,7 @@ SCHEMA["fashion_thresholds"] = SCHEMA["thresholds"]
 SCHEMA["fashion_smoke"] = SCHEMA["smoke"]
 # Equivalence margins of `harness compare` for this experiment, in the metric's own units (absolute),
 # replacing the defaults per metric kind; not part of the recipe, so not of its config hash.
-SCHEMA["margins"] = {m: _key(float, None, nonnegative=True) for m in METRICS}
+SCHEMA["margins"] = {m: _key(float, None, nonnegative=True) for m in METRIC_NAMES}
 # This experiment as an ablation of another (A, as published): the report pairs the two by seed. What
 # differs between the recipes is read off the recipes themselves; this section says what the pair measures,
 # what a seed gives both arms alike (why pairing is right), and which outcomes to pair. Not part of the
@@ -372,9 +372,9 @@ def _validate_together(exp: dict, path: Path) -> None:
     data, training = exp["data"], exp["training"]
     ablation = exp.get("ablation")
     if ablation:
-        unknown = [m for m in ablation["metrics"] if m not in METRICS]
+        unknown = [m for m in ablation["metrics"] if m not in METRIC_NAMES]
         if unknown:
-            raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(METRICS)}")
+            raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(METRIC_NAMES)}")
         if ablation["outcomes"] == "final" and not ablation["metrics"]:
             raise RegistryError(f"{path}: 'ablation.metrics' is empty: name the metrics to pair (e.g. [\"test_acc\"])")
         stray = [m for m in ablation["not_comparable"] if m not in ablation["metrics"]]

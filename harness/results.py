@@ -36,36 +36,9 @@ from pathlib import Path
 from typing import IO, Callable
 
 from . import safe_files
+from .catalogue import CELL, MAX_FIELD, TABLES
 from .errors import HarnessError
 
-RUN_COLUMNS = [
-    "run_id", "experiment", "seed", "device", "device_name", "engine", "epochs", "faithful", "status",
-    "train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc",
-    "wall_time_s", "train_time_s", "train_samples_per_s", "started_at", "config_hash", "git_commit",
-    "torch_version", "python_version", "host",
-    # Beyond SPEC's columns: what else it takes to re-create or explain a row.
-    "threads", "overrides", "dataset_md5", "diverged_epoch", "message",
-    # What picks the CPU kernels, and so the last bits of every CPU figure: ATen's vector instruction set
-    # in force, and the environment settings that steer it, MKL and oneDNN (empty: none set).
-    "cpu_capability", "kernel_settings",
-    # What proves two runs bit-identical, and what names the user code a recipe ran: a SHA-256 of the final
-    # weights (`training.state_sha256`), and of the Python files beside the recipe (empty: it names none).
-    "weights_sha256", "code_sha256",
-    # Each source's seed where the run seeds them one by one (`--vary`, docs/variance.md); all empty under the
-    # tutorials' scheme, where `seed` alone drives every draw. seed_bit: which weight got one ulp (empty: none).
-    "seed_init", "seed_split", "seed_order", "seed_dropout", "seed_bit",
-]
-EPOCH_COLUMNS = [
-    "run_id", "epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc",
-    "epoch_time_s", "samples_per_s",
-]
-TRACE_COLUMNS = ["run_id", "epoch", "step", "samples", "running_loss"]
-
-# The columns every version of the harness wrote: a table with these and fewer than today's columns is an
-# earlier version's (the later columns read empty); one with fewer is no results table.
-EARLIEST_COLUMNS = {"runs.csv": RUN_COLUMNS[: RUN_COLUMNS.index("host") + 1], "epochs.csv": EPOCH_COLUMNS,
-                    "trace.csv": TRACE_COLUMNS}
-TABLES = {"epochs.csv": EPOCH_COLUMNS, "trace.csv": TRACE_COLUMNS, "runs.csv": RUN_COLUMNS}  # write order
 STATUSES = ("ok", "diverged", "error")
 FINISHED_STATUSES = ("ok", "diverged")  # an `error` row does not stop the cell from running again
 
@@ -77,12 +50,7 @@ WRITE_TEST = "write-test"
 BOOKKEEPING = (".lock", f"{CLAIMS}/", ".*.tmp", ".write-test.*")
 
 
-# Columns of free text, from outside the harness's control (an exception's message, a host or device name).
-FREE_TEXT_COLUMNS = ("device_name", "host", "message")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
-# The longest field the harness writes, in characters: a user's exception can carry a message of any size,
-# and one field over the csv module's own limit (131,072) would make the whole table unreadable.
-MAX_FIELD = 1000
 CUT = " [cut]"
 # Any field is read, whatever its size, so that one oversized field (written by an earlier version, or by
 # hand) costs its row only: rows.field_problem refuses a field over MAX_FIELD.
@@ -276,7 +244,8 @@ class ResultsStore:
 
     def _claim_path(self, key: tuple) -> Path:
         digest = hashlib.sha1(json.dumps(key).encode()).hexdigest()[:16]
-        return self.dir / CLAIMS / f"{key[0]}-seed{key[1]}-{digest}.json"
+        cell = dict(zip(CELL, key))
+        return self.dir / CLAIMS / f"{cell['experiment']}-seed{cell['seed']}-{digest}.json"
 
     def claim(self, keys: list[tuple], finished_elsewhere: Callable[[], set[tuple]]) -> tuple[list[Claim], dict[tuple, str]]:
         """Claim the cells `keys` for this process; return the claims and, per cell not claimed, why.

@@ -28,22 +28,15 @@ from datetime import datetime
 from pathlib import Path
 
 from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
-from .seeds import SEED_COLUMNS, SOURCES, VARIED, source_seeds
+from .catalogue import (BOOLEANS, EARLIEST_COLUMNS, FLOATS, INTEGERS, LOSSES, MAX_FIELD, METRIC_NAMES, METRICS,
+                        REQUIRED, RUN_COLUMNS, SEED_COLUMNS, TABLES, TIMES, cell_key)
+from .seeds import SOURCES, VARIED, source_seeds
 from .errors import HarnessError
 from .registry import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
-from .results import EARLIEST_COLUMNS, FINISHED_STATUSES, MAX_FIELD, RUN_COLUMNS, STATUSES, TABLES, ResultsStore, overrides_json, read_table
-
-RUN_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
-TIMES = ("wall_time_s", "train_time_s", "train_samples_per_s", "epoch_time_s", "samples_per_s")
-LOSSES = ("train_loss", "valid_loss", "test_loss", "running_loss")
-FLOATS = (*RUN_METRICS, *TIMES, "running_loss")
-INTEGERS = ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch", *SEED_COLUMNS)
-BOOLEANS = ("faithful",)
+from .results import FINISHED_STATUSES, STATUSES, ResultsStore, overrides_json, read_table
 # The largest value an integer column can hold as the harness writes it (the others: any).
 MOST = {"seed": MAX_SEED, "epochs": MAX_EPOCHS, "epoch": MAX_EPOCHS, "diverged_epoch": MAX_EPOCHS,
         **{column: MAX_SEED for column in SEED_COLUMNS}}
-# What identifies a run: never empty in a row the harness wrote.
-REQUIRED = ("run_id", "experiment", "seed", "device", "engine", "epochs", "faithful", "status", "config_hash", "started_at")
 STARTED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00")  # isoformat(timespec="seconds") in UTC
 _VARIANTS = sorted({name for names in VARIANT_DATASETS.values() for name in names})
 EXPERIMENT = re.compile(rf"{ID_PATTERN.pattern}(?:{VARIANT_SEPARATOR}(?:{'|'.join(map(re.escape, _VARIANTS))}))?")
@@ -185,8 +178,9 @@ def field_problem(row: dict, columns: list[str]) -> str | None:
                     return f"{column} {text!r} is beyond {MOST[column]}, more than the harness runs"
             elif column in FLOATS:
                 value = _number(text)
-                if column.endswith("_acc") and value is not None and not 0 <= value <= 1:
-                    return f"{column} {text!r} is outside [0, 1]"
+                kind = METRICS[column].kind if column in METRICS else None
+                if kind and value is not None and math.isfinite(kind.most) and not kind.least <= value <= kind.most:
+                    return f"{column} {text!r} is outside [{kind.least:g}, {kind.most:g}]"
                 if column in TIMES and value is not None and not (math.isfinite(value) and value >= 0):
                     return f"{column} {text!r} is not a finite time or rate of 0 or more"
                 if column in LOSSES and value is not None and value < 0:  # both losses are 0 or more; nan: diverged
@@ -219,7 +213,7 @@ def run_row_problem(row: dict) -> str | None:
         return "diverged_epoch must be given exactly when status is diverged"
     if row["diverged_epoch"] and not 1 <= int(row["diverged_epoch"]) <= int(row["epochs"]):
         return f"diverged_epoch {row['diverged_epoch']} is not one of the run's {row['epochs']} epochs"
-    if row["status"] == "ok" and any(row[m] != "" and not math.isfinite(float(row[m])) for m in RUN_METRICS):
+    if row["status"] == "ok" and any(row[m] != "" and not math.isfinite(float(row[m])) for m in METRIC_NAMES):
         return "status ok with a non-finite metric"
     for column in ("weights_sha256", "code_sha256"):
         if row[column] and not SHA256.fullmatch(row[column]):
@@ -342,7 +336,7 @@ def _epochs_problem(run: dict, last: dict | None, damaged: str | None) -> str | 
         return f"run {run['run_id']}: {damaged}"
     if last is None:
         return f"run {run['run_id']} has no rows in epochs.csv"
-    for column in ("epochs", *RUN_METRICS):
+    for column in ("epochs", *METRIC_NAMES):
         mine, theirs = run[column], last["epoch" if column == "epochs" else column]
         if not _same(mine, theirs):
             return f"run {run['run_id']}: {column} {mine!r} disagrees with its last epochs.csv row ({theirs!r})"
@@ -367,11 +361,6 @@ def accepted(tables: Tables) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------------------
 # Counting: the latest finished row of each cell, current recipe
-
-
-def cell_key(row: dict) -> tuple:
-    """What identifies a cell of the matrix: a finished one is skipped unless --force."""
-    return (row["experiment"], int(row["seed"]), row["device"], row["engine"], row["config_hash"])
 
 
 def latest(rows: list[dict], also: tuple[str, ...] = ()) -> list[dict]:

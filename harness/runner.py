@@ -33,11 +33,11 @@ from .engines.sources import RunOptions
 from .objects import describe
 from .errors import HarnessError, is_signal
 from .progress import MatrixProgress, work
-from .results import FREE_TEXT_COLUMNS, ResultsStore, free_text, overrides_json
+from .catalogue import FREE_TEXT_COLUMNS, METRIC_NAMES, cell_key
+from .results import ResultsStore, free_text, overrides_json
 from .training import RunOutcome, state_sha256
 from .validate import validate
 
-METRIC_NAMES = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 
 
 def parse_devices(text: str, cuda_count: int | None = None, where: str = "this machine") -> list[str]:
@@ -142,9 +142,22 @@ def environment() -> dict:
 
 @dataclass(frozen=True)
 class Cell:
+    """What one task trains: an experiment's seeds (one, or several for a multi-seed engine) on a device."""
+
     experiment: object
     seeds: tuple[int, ...]
     device: str
+
+    @property
+    def key(self) -> tuple:
+        """The cell as a dict key (the recipe's dicts make the dataclass itself unhashable)."""
+        return (self.experiment.id, self.device, self.seeds)
+
+    def seed_cells(self, engine: str, options: RunOptions) -> dict[tuple, int]:
+        """Each seed by its cell in the results (`catalogue.CELL`), as this engine and these options record it."""
+        config_hash = self.experiment.config_hash(options.overrides)
+        return {cell_key({"experiment": self.experiment.id, "config_hash": config_hash, "device": self.device,
+                          "engine": engine, "seed": seed}): seed for seed in self.seeds}
 
 
 def plan(experiments, seeds, devices, engine, options: RunOptions, finished: set, force: bool) -> tuple[list[Cell], int]:
@@ -154,10 +167,10 @@ def plan(experiments, seeds, devices, engine, options: RunOptions, finished: set
     """
     cells, skipped = [], 0
     for exp in experiments:
-        config_hash = exp.config_hash(options.overrides)
         exp_seeds = range(exp.seeds) if seeds is None else seeds
         for device in devices:
-            todo = [s for s in exp_seeds if force or (exp.id, s, device, engine, config_hash) not in finished]
+            every = Cell(exp, tuple(exp_seeds), device).seed_cells(engine, options)
+            todo = [s for key, s in every.items() if force or key not in finished]
             skipped += len(exp_seeds) - len(todo)
             if not todo:
                 continue
@@ -244,8 +257,7 @@ def cell_label(cell: Cell, engine: str) -> str:
 
 def claim_cell(store: ResultsStore, cell: Cell, engine: str, options: RunOptions, known_run_ids: set, log=print):
     """The cell less the seeds another process finished or is running, and this process's claims on the rest."""
-    config_hash = cell.experiment.config_hash(options.overrides)
-    keys = {(cell.experiment.id, seed, cell.device, engine, config_hash): seed for seed in cell.seeds}
+    keys = cell.seed_cells(engine, options)
     def finished_elsewhere() -> set[tuple]:  # under the directory lock, so no other process is writing
         runs = counted_rows.accepted(counted_rows.read(store.dir, lock_held=True))
         return counted_rows.finished_keys([r for r in runs if r["run_id"] not in known_run_ids])
@@ -428,17 +440,17 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
             cell, claims = claim_cell(store, planned, engine, options, known_run_ids, say)
             progress.started(planned, cell)
             if cell.seeds:
-                held[_cell_id(cell)] = claims
+                held[cell.key] = claims
                 yield cell
 
     try:
         # closing(): an interruption while a row is recorded still lets the executor stop what it started.
         with contextlib.closing(execute(claimed_cells(), engine, options, say)) as as_they_finish:
             for cell, rows in as_they_finish:
-                claims = held.get(_cell_id(cell), [])
+                claims = held.get(cell.key, [])
                 save_weights(store.dir, [r[0] for r in rows])
                 store.append([r[0] for r in rows], [e for r in rows for e in r[1]], [t for r in rows for t in r[2]], release=claims)
-                held.pop(_cell_id(cell), None)  # released with the rows; until then, by `finally` if they cannot be written
+                held.pop(cell.key, None)  # released with the rows; until then, by `finally` if they cannot be written
                 known_run_ids.update(run["run_id"] for run, _, _ in rows)  # this process's own: claims need not re-check them
                 progress.finished(cell, [run for run, _, _ in rows])
                 for run, _, _ in rows:
@@ -468,10 +480,6 @@ def save_weights(results_dir: Path, runs: list[dict]) -> None:
             buffer = io.BytesIO()
             torch.save(state, buffer)
             (folder / f"{run_id}.pt").write_atomic(buffer.getvalue())
-
-
-def _cell_id(cell: Cell) -> tuple:
-    return (cell.experiment.id, cell.device, cell.seeds)
 
 
 def summary_line(run: dict, progress: MatrixProgress) -> str:

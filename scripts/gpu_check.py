@@ -230,7 +230,7 @@ def compare_reruns(first: Path, second: Path) -> tuple[bool, str]:
     (repr), so equal text is equal bits. Timing columns measure the machine, not the training.
     """
     from harness import rows as counted_rows
-    from harness.results import EPOCH_COLUMNS, TRACE_COLUMNS
+    from harness.catalogue import EPOCH_COLUMNS, TRACE_COLUMNS
 
     metrics = [c for c in EPOCH_COLUMNS if c not in ("run_id", "epoch") and not is_timing(c)]
     run_columns = ["status", "epochs", *metrics, "diverged_epoch"]

@@ -225,7 +225,7 @@ def test_an_unreadable_table_is_named_and_the_others_still_checked(registry, tmp
     failures = integrity_failures(registry, out)
     assert len(failures) == 1 and str(out / "epochs.csv") in failures[0]  # and no "has no rows in epochs.csv" for each run
     # trace.csv is still read beyond the unreadable epochs.csv: an orphan row there is found.
-    from harness.results import TRACE_COLUMNS
+    from harness.catalogue import TRACE_COLUMNS
 
     rewrite(out / "trace.csv", [TRACE_COLUMNS, ["feedfacecafe", *["1"] * (len(TRACE_COLUMNS) - 1)]])
     assert any("trace.csv: 1 row(s) of run feedfacecafe" in f for f in integrity_failures(registry, out))

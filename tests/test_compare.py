@@ -22,8 +22,10 @@ from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin
                              compare_directories, compare_metric, compare_speed, first_parting,
                              parse_margins, render, write_csv)
 from harness.errors import HarnessError, RegistryError
-from harness.registry import METRICS, load_registry
-from harness.results import RUN_COLUMNS, ResultsStore
+from harness.catalogue import METRIC_NAMES as METRICS
+from harness.registry import load_registry
+from harness.catalogue import RUN_COLUMNS
+from harness.results import ResultsStore
 from harness.rows import read
 
 from .conftest import ROOT

@@ -59,7 +59,7 @@ def run_quick(capsys, results, *extra, seeds="0"):
 
 
 def claim_path(results, registry, seed=0):
-    key = ("iris-mse", seed, "cpu", "fast", registry["iris-mse"].config_hash({"epochs": 2}))
+    key = ("iris-mse", registry["iris-mse"].config_hash({"epochs": 2}), "cpu", "fast", seed)
     return ResultsStore(results)._claim_path(key)
 
 
@@ -191,7 +191,7 @@ def test_plots_swapped_for_a_link_mid_report_change_nothing_outside(one_run, tmp
 def test_claims_swapped_for_a_link_mid_run_change_nothing_outside(tmp_path, registry, outside):
     results = tmp_path / "res"
     store = ResultsStore(results)
-    key = ("iris-mse", 0, "cpu", "fast", registry["iris-mse"].config_hash({"epochs": 2}))
+    key = ("iris-mse", registry["iris-mse"].config_hash({"epochs": 2}), "cpu", "fast", 0)
     (claim,), _ = store.claim([key], set)
     (outside / "folder" / claim.path.name).write_text(SECRET)  # what releasing through the link would delete
     before = snapshot(outside)

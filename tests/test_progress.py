@@ -162,14 +162,14 @@ def test_a_running_cell_counts_for_the_time_it_has_run():
     progress.started(second, second)
     now = time.monotonic()
     half = 0.5 * work(second, OPTIONS)
-    progress.began[progress._key(second)] = now - half
+    progress.began[second.key] = now - half
     progress.start = now - work(first, OPTIONS) - half  # both went exactly as estimated
     left, _ = progress.estimate()
     assert left == pytest.approx(half, rel=1e-3)
 
     lefts = []
     for overrun in (2, 10):  # a cell that overran its estimate is never quite done, and the rest scale with it
-        progress.began[progress._key(second)] = now - overrun * work(second, OPTIONS)
+        progress.began[second.key] = now - overrun * work(second, OPTIONS)
         progress.start = now - work(first, OPTIONS) - overrun * work(second, OPTIONS)
         lefts.append(progress.estimate()[0])
     assert 0 < lefts[0] < lefts[1]

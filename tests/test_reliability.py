@@ -21,7 +21,8 @@ from harness import runner
 from harness.check import integrity_failures
 from harness.cli import main
 from harness.registry import load_registry
-from harness.results import RUN_COLUMNS, ResultsStore
+from harness.catalogue import RUN_COLUMNS
+from harness.results import ResultsStore
 from harness.training import train
 
 from .conftest import ROOT
@@ -377,7 +378,7 @@ def test_two_processes_on_one_matrix_run_every_cell_once(tmp_path, registry):
 
 def claim_file(results, seed, registry):
     exp = registry["iris-mse"]
-    key = ("iris-mse", seed, "cpu", "fast", exp.config_hash({"epochs": 2}))
+    key = ("iris-mse", exp.config_hash({"epochs": 2}), "cpu", "fast", seed)
     path = ResultsStore(results)._claim_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"pid": 999999, "host": "elsewhere"}))

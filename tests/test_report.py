@@ -12,7 +12,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from harness.cli import main
-from harness.registry import METRICS, variants
+from harness.catalogue import METRIC_NAMES as METRICS
+from harness.registry import variants
 from harness.results import ResultsStore
 from harness.report.comparisons import ablation_section
 from statsmodels.stats.multitest import multipletests

@@ -9,7 +9,7 @@ import torch
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.results import EPOCH_COLUMNS, RUN_COLUMNS
+from harness.catalogue import EPOCH_COLUMNS, RUN_COLUMNS
 from harness.bounds import parse_seeds
 from harness.runner import parse_devices
 

@@ -23,7 +23,8 @@ from ..compare import margin_for
 from ..registry import differing_settings
 from ..stats import Paired, equivalence_p, paired, summarize, unpaired
 from ..stats import holm as holm_adjusted
-from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, mean_std, table
+from ..catalogue import DASH, fmt, fmt_diff, fmt_interval, fmt_p
+from .formatting import mean_std, table
 from .loading import faithful_ok
 from .plots import plot_overfitting, plot_selection
 from .variance import PLAN_HEADERS, PLAN_RULES, plan_rows

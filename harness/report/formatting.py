@@ -1,60 +1,14 @@
-"""How numbers read in the report: accuracies in percent, losses to four places, p-values to two digits."""
+"""How numbers read in the report: a metric's values as the catalogue formats them (accuracies in percent,
+losses to four places), p-values to two digits, tables."""
 
 from __future__ import annotations
 
-import math
 import re
 
 from tabulate import tabulate
 
+from ..catalogue import DASH, fmt
 from ..stats import Summary
-
-DASH = "–"
-
-
-def is_accuracy(metric: str) -> bool:
-    return metric.endswith("_acc")
-
-
-def metric_range(metric: str) -> tuple[float, float]:
-    """What a metric can reach: an accuracy lies in [0, 1], a loss is at least 0."""
-    return (0.0, 1.0) if is_accuracy(metric) else (0.0, math.inf)
-
-
-def fmt(metric: str, value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return DASH
-    return f"{100 * value:.2f}%" if is_accuracy(metric) else f"{value:.4f}"
-
-
-def fmt_spread(metric: str, value: float | None) -> str:
-    """`fmt`, with two significant digits where the fixed places would show a spread that is not 0 as 0."""
-    text = fmt(metric, value)
-    if value and not any(c in "123456789" for c in text):
-        return f"{100 * value:.1e}%" if is_accuracy(metric) else f"{value:.1e}"
-    return text
-
-
-def fmt_diff(metric: str, value: float) -> str:
-    if math.isnan(value):
-        return DASH
-    return f"{100 * value:+.2f} pp" if is_accuracy(metric) else f"{value:+.4f}"
-
-
-def fmt_interval(metric: str, low: float, high: float, diff: bool = False) -> str:
-    if math.isnan(low):
-        return DASH
-    show = fmt_diff if diff else fmt
-    return f"[{show(metric, low)}, {show(metric, high)}]"
-
-
-def fmt_p(p: float) -> str:
-    return DASH if math.isnan(p) else f"{p:.2g}"
-
-
-def fmt_runs(value: float) -> str:
-    """A run count from `stats.runs_needed`: '–' where none could be computed."""
-    return DASH if math.isnan(value) else f"{value:.0f}"
 
 
 def mean_std(metric: str, s: Summary) -> str:

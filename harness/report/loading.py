@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from .. import rows as counted_rows
-from ..registry import METRICS
 from ..variance import is_varied
-from ..results import EPOCH_COLUMNS, RUN_COLUMNS, TRACE_COLUMNS, overrides_text
+from ..catalogue import EPOCH_COLUMNS, METRIC_NAMES, RUN_COLUMNS, TRACE_COLUMNS
+from ..results import overrides_text
 
-NUMERIC_RUN_COLUMNS = [*METRICS, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s"]
+NUMERIC_RUN_COLUMNS = [*METRIC_NAMES, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s"]
 
 
 @dataclass

@@ -18,8 +18,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import safe_files  # noqa: E402
+from ..catalogue import ACCURACY, LOSS, METRICS, Kind, is_accuracy, kind_of, metric_range  # noqa: E402
 from ..stats import order_statistic_interval  # noqa: E402
-from .formatting import headline_metric, is_accuracy, metric_range, short_source  # noqa: E402
+from .formatting import headline_metric, short_source  # noqa: E402
 from .loading import at_epoch  # noqa: E402
 
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
@@ -55,9 +56,9 @@ def _band(ax, stats: pd.DataFrame, x: str, color: str, style: str, label: str, b
                     color=color, alpha=0.2, linewidth=0)
 
 
-def _percent_axis(ax, metric: str) -> None:
+def _percent_axis(ax, kind: Kind) -> None:
     """Accuracies in percent, as the tables print them."""
-    if is_accuracy(metric):
+    if kind.percent:
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=None))
 
 
@@ -77,26 +78,27 @@ def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.Da
         return False
     groups = _groups(selection)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, kind in zip(axes, ("loss", "acc")):
+    for ax, kind in zip(axes, (LOSS, ACCURACY)):
+        of_kind = [m for m in METRICS.values() if m.kind is kind]
         for style, (group_label, group) in zip(GROUP_STYLES * 4, groups):
             mine = rows[rows["run_id"].isin(group["run_id"])]
-            for split, color in SPLIT_COLORS.items():
-                stats = _mean_std_over_runs(mine, "epoch", f"{split}_{kind}")
+            for m, color in zip(of_kind, SPLIT_COLORS.values()):
+                stats = _mean_std_over_runs(mine, "epoch", m.name)
                 if not stats.empty:
                     suffix = f" ({group_label})" if len(groups) > 1 else ""
-                    _band(ax, stats, "epoch", color, style, f"{split}{suffix}", metric_range(f"_{kind}"))
+                    _band(ax, stats, "epoch", color, style, f"{m.name.rpartition('_')[0]}{suffix}", (kind.least, kind.most))
         published = exp.published
-        if published and published["curve_epochs"] and published["curve_metric"].endswith(f"_{kind}"):
+        if published and published["curve_epochs"] and kind_of(published["curve_metric"]) is kind:
             ax.plot(published["curve_epochs"], published["curve_values"], "kx", markersize=7,
                     label=f"published {published['curve_metric']} ({short_source(exp.source)})")
-        judged = [f for f in exp.published_figures if f["metric"].endswith(f"_{kind}")]
+        judged = [f for f in exp.published_figures if kind_of(f["metric"]) is kind]
         if judged:  # the figures the verdict table judges, at their epochs
             ax.plot([f["epoch"] for f in judged], [f["value"] for f in judged], "*", color="C3", markersize=10,
                     linestyle="none", label="published figures judged")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_ylabel("mean loss" if kind == "loss" else "accuracy")
-        _percent_axis(ax, f"_{kind}")
+        ax.set_ylabel(f"mean {kind.name}" if not kind.percent else kind.name)
+        _percent_axis(ax, kind)
         if ax.has_data():
             ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -165,7 +167,7 @@ def plot_headline(selections: list[tuple], epochs: pd.DataFrame, path: safe_file
         where = f" @{figure['epoch']}" if figure else " at the end"
         ax.set_title(f"{exp.id}" + ("" if label == "faithful" else f"\n({label})"), fontsize=9)
         ax.set_ylabel(metric + where, fontsize=8)
-        _percent_axis(ax, metric)
+        _percent_axis(ax, kind_of(metric))
         ax.margins(y=0.08)  # the published line off the frame
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(alpha=0.3, axis="y")
@@ -261,7 +263,7 @@ def plot_overfitting(arms: dict[str, pd.DataFrame], path: safe_files.FolderFile)
             rows = rows.assign(acc_gap=rows["train_acc"] - rows["valid_acc"])
             _band(ax, _mean_std_over_runs(rows, "epoch", column), "epoch", color, "-",
                   f"{exp_id} ({rows['run_id'].nunique()} runs)", (-1.0, 1.0) if column == "acc_gap" else metric_range(column))
-        _percent_axis(ax, "_acc" if column != "valid_loss" else column)
+        _percent_axis(ax, ACCURACY if column == "acc_gap" else kind_of(column))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)

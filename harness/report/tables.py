@@ -14,10 +14,13 @@ from ..datasets import split_sizes
 from ..stats import (CONSISTENT, LEVEL, RANK_MIN_VALUES, CurveDraw, SingleDraw, bootstrap_mean_interval, detectable_shift,
                      single_draw, stalls, summarize, whole_curve)
 from ..stats import holm as stats_holm
-from .formatting import DASH, fmt, fmt_diff, fmt_interval, fmt_p, headline_metric, is_accuracy, mean_std, metric_range, short_source, table
+from ..catalogue import DASH, SAMPLE, fmt, fmt_diff, fmt_interval, fmt_p, fmt_speed, is_accuracy, metric_range
+from .formatting import headline_metric, mean_std, short_source, table
 from .loading import Results, at_epoch
 
-CELL = ["experiment", "device", "engine"]
+# The columns that name a table's row: a sample of runs (`catalogue.SAMPLE`), its recipe shown as its setting
+# (the overrides of a quick run, or "faithful") rather than its hash, since every counted row is current.
+CELL = [c for c in SAMPLE if c != "config_hash"]
 
 
 def _cells(runs: pd.DataFrame, faithful: bool):
@@ -381,16 +384,16 @@ def speed_rows(runs: pd.DataFrame) -> list[list]:
     rows = []
     for (exp_id, device, engine, setting), group in runs.groupby([*CELL, "setting"], sort=True):
         rows.append([exp_id, device, engine, setting, len(group), f"{int(shared[group.index].sum())}",
-                     _median_quartiles(group["wall_time_s"], "{:.1f} s"), _median_quartiles(group["train_samples_per_s"], "{:,.0f}")])
+                     _median_quartiles(group, "wall_time_s"), _median_quartiles(group, "train_samples_per_s")])
     return rows
 
 
-def _median_quartiles(values: pd.Series, pattern: str) -> str:
-    x = values.dropna()
+def _median_quartiles(runs: pd.DataFrame, column: str) -> str:
+    x = runs[column].dropna()
     if x.empty:
         return DASH
     q1, median, q3 = x.quantile([0.25, 0.5, 0.75])
-    return pattern.format(median) + ("" if len(x) == 1 else f" [{pattern.format(q1)}, {pattern.format(q3)}]")
+    return fmt_speed(column, median) + ("" if len(x) == 1 else f" [{fmt_speed(column, q1)}, {fmt_speed(column, q3)}]")
 
 
 def _overlapping(runs: pd.DataFrame) -> pd.Series:

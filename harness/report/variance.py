@@ -11,7 +11,8 @@ from .. import safe_files
 from ..compare import margin_for
 from ..variance import (ALL, METRICS, NONE, NOT_ADDITIVE, SPREAD_HEADERS, design_groups, designs, metric_values,
                         plan_from_values, reruns_problem, spread_rows, spreads)
-from .formatting import fmt, fmt_diff, fmt_runs, fmt_spread, is_accuracy, table
+from ..catalogue import fmt, fmt_diff, fmt_spread, is_accuracy, fmt_runs
+from .formatting import table
 from .plots import plot_source_spreads
 
 FINDINGS_METRIC = "test_acc"  # the figure that says how the model generalises, recorded by every recipe

@@ -1,0 +1,186 @@
+"""The catalogue: every metric a run records and every column of the results files, in one place.
+
+A metric's kind (an accuracy, a loss) says what its values can be, which way is better, how far two
+means may lie apart and still count as equivalent, and how it reads; the tables, plots, margins,
+checks and readers take all of it from here (as pytest-benchmark's `Stats.fields` serves its table and
+its storage alike). Adding a metric touches the training loop, which computes it, and this file.
+Plain data: no torch, no pandas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import HarnessError, did_you_mean
+from .seeds import SEED_COLUMNS
+
+DASH = "–"  # no figure
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What kind of number a metric is."""
+
+    name: str
+    least: float  # the bounds of its values
+    most: float
+    higher_is_better: bool
+    margin: float  # the default equivalence margin of `harness compare`: absolute, or relative to A's mean
+    relative_margin: bool
+    percent: bool  # read in percent (and differences in percentage points)
+
+
+# Accuracy: half a percentage point, absolute (a fraction of a sample on the iris test set, 50 of MNIST's
+# 10,000). Loss: 2% relative, since losses differ tenfold in scale between recipes (a cross-entropy near
+# 0.6 on iris, 0.03 on MNIST, an MSE of class indices), so no one absolute margin fits them all.
+ACCURACY = Kind("accuracy", 0.0, 1.0, higher_is_better=True, margin=0.005, relative_margin=False, percent=True)
+LOSS = Kind("loss", 0.0, math.inf, higher_is_better=False, margin=0.02, relative_margin=True, percent=False)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: Kind
+    label: str  # in a sentence: "test accuracy"
+
+
+SPLITS = ("train", "valid", "test")
+SPLIT_LABELS = {"train": "training", "valid": "validation", "test": "test"}
+# Each split's mean loss and accuracy after an epoch, in the order of the results files' columns.
+METRICS: dict[str, Metric] = {
+    f"{split}_{short}": Metric(f"{split}_{short}", kind, f"{SPLIT_LABELS[split]} {kind.name}")
+    for split in SPLITS for short, kind in (("loss", LOSS), ("acc", ACCURACY))
+}
+METRIC_NAMES = tuple(METRICS)
+
+
+def metric(name: str) -> Metric:
+    """A metric by name; one line naming the known ones for a name that is not."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise HarnessError(f"unknown metric {name!r}{did_you_mean(name, METRICS)}; known: {', '.join(METRICS)}") from None
+
+
+def kind_of(name: str) -> Kind:
+    return metric(name).kind
+
+
+def is_accuracy(name: str) -> bool:
+    return kind_of(name).percent
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """What a metric can reach: an accuracy lies in [0, 1], a loss is at least 0."""
+    kind = kind_of(name)
+    return kind.least, kind.most
+
+
+# ---------------------------------------------------------------------------------------------------
+# How a metric's values read: the one formatter of the report, `compare` and every command's output
+
+
+def fmt(name: str, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return DASH
+    return f"{100 * value:.2f}%" if is_accuracy(name) else f"{value:.4f}"
+
+
+def fmt_spread(name: str, value: float | None) -> str:
+    """`fmt`, with two significant digits where the fixed places would show a spread that is not 0 as 0."""
+    text = fmt(name, value)
+    if value and not any(c in "123456789" for c in text):
+        return f"{100 * value:.1e}%" if is_accuracy(name) else f"{value:.1e}"
+    return text
+
+
+def fmt_diff(name: str, value: float, sign: bool = True) -> str:
+    """A difference of two values (or a margin, `sign=False`): percentage points for an accuracy."""
+    if value is None or math.isnan(value):
+        return DASH
+    spec, accuracy = "+" if sign else "", is_accuracy(name)
+    text = f"{100 * value:{spec}.2f} pp" if accuracy else f"{value:{spec}.4f}"
+    if value and not any(c in "123456789" for c in text):  # a difference the fixed places would show as 0
+        text = f"{100 * value:{spec}.1e} pp" if accuracy else f"{value:{spec}.1e}"
+    return text
+
+
+def fmt_interval(name: str, low: float, high: float, diff: bool = False) -> str:
+    if math.isnan(low):
+        return DASH
+    show = fmt_diff if diff else fmt
+    return f"[{show(name, low)}, {show(name, high)}]"
+
+
+# How the speed columns read: a run's wall time, its training throughput.
+SPEED_FORMATS = {"wall_time_s": "{:.1f} s", "train_samples_per_s": "{:,.0f}"}
+
+
+def fmt_speed(column: str, value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return DASH
+    return SPEED_FORMATS[column].format(value)
+
+
+def fmt_p(p: float) -> str:
+    """A p-value, to two significant digits."""
+    return DASH if math.isnan(p) else f"{p:.2g}"
+
+
+def fmt_runs(value: float) -> str:
+    """A run count from `stats.runs_needed`: '–' where none could be computed."""
+    return DASH if math.isnan(value) else f"{value:.0f}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The results files' columns
+
+
+RUN_COLUMNS = [
+    "run_id", "experiment", "seed", "device", "device_name", "engine", "epochs", "faithful", "status",
+    *METRIC_NAMES,
+    "wall_time_s", "train_time_s", "train_samples_per_s", "started_at", "config_hash", "git_commit",
+    "torch_version", "python_version", "host",
+    # What else it takes to re-create or explain a row.
+    "threads", "overrides", "dataset_md5", "diverged_epoch", "message",
+    # What picks the CPU kernels, and so the last bits of every CPU figure: ATen's vector instruction set
+    # in force, and the environment settings that steer it, MKL and oneDNN (empty: none set).
+    "cpu_capability", "kernel_settings",
+    # What proves two runs bit-identical, and what names the user code a recipe ran: a SHA-256 of the final
+    # weights (`training.state_sha256`), and of the Python files beside the recipe (empty: it names none).
+    "weights_sha256", "code_sha256",
+    # Each source's seed where the run seeds them one by one (`--vary`, docs/variance.md); all empty under the
+    # tutorials' scheme, where `seed` alone drives every draw. seed_bit: which weight got one ulp (empty: none).
+    *SEED_COLUMNS,
+]
+EPOCH_COLUMNS = ["run_id", "epoch", *METRIC_NAMES, "epoch_time_s", "samples_per_s"]
+TRACE_COLUMNS = ["run_id", "epoch", "step", "samples", "running_loss"]
+TABLES = {"epochs.csv": EPOCH_COLUMNS, "trace.csv": TRACE_COLUMNS, "runs.csv": RUN_COLUMNS}  # write order
+# The columns every version of the harness wrote: a table with these and fewer than today's columns is an
+# earlier version's (the later columns read empty); one with fewer is no results table.
+EARLIEST_COLUMNS = {"runs.csv": RUN_COLUMNS[: RUN_COLUMNS.index("host") + 1], "epochs.csv": EPOCH_COLUMNS,
+                    "trace.csv": TRACE_COLUMNS}
+
+# What the values of a column are (every other column is text).
+TIMES = ("wall_time_s", "train_time_s", "train_samples_per_s", "epoch_time_s", "samples_per_s")  # finite, 0 or more
+LOSSES = (*(m for m in METRIC_NAMES if METRICS[m].kind is LOSS), "running_loss")  # 0 or more (nan: diverged)
+FLOATS = (*METRIC_NAMES, *TIMES, "running_loss")
+INTEGERS = ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch", *SEED_COLUMNS)
+BOOLEANS = ("faithful",)
+# What identifies a run: never empty in a row the harness wrote.
+REQUIRED = ("run_id", "experiment", "seed", "device", "engine", "epochs", "faithful", "status", "config_hash", "started_at")
+# What names a cell of the matrix: a finished one is not run again. Its seed aside (SAMPLE), what makes
+# runs draws of one recipe's outcome, to be compared over seeds.
+CELL = ("experiment", "config_hash", "device", "engine", "seed")
+SAMPLE = CELL[:-1]
+
+
+def cell_key(row) -> tuple:
+    """A row's cell (`CELL`), from a runs.csv row or any mapping with those keys."""
+    return tuple(int(row[c]) if c == "seed" else row[c] for c in CELL)
+# Columns of free text, from outside the harness's control (an exception's message, a host or device name).
+FREE_TEXT_COLUMNS = ("device_name", "host", "message")
+# The longest field the harness writes, in characters: a user's exception can carry a message of any size,
+# and one field over the csv module's own limit (131,072) would make the whole table unreadable.
+MAX_FIELD = 1000
