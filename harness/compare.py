@@ -184,37 +184,14 @@ def environment_rows(found: list[Arm]) -> list[dict]:
     return rows
 
 
-def _same(x, y) -> bool:
-    """Bit for bit, empty (NaN) equal to empty: the CSVs hold each float's exact shortest text."""
-    return (pd.isna(x) and pd.isna(y)) or x == y
-
-
-def first_parting(run_a: pd.Series, run_b: pd.Series, epochs_a: pd.DataFrame, epochs_b: pd.DataFrame) -> dict | None:
-    """Where two runs of one cell first differ: epoch, column and the two values; None if nowhere."""
-    by_epoch_a, by_epoch_b = (e.drop_duplicates("epoch").set_index("epoch") for e in (epochs_a, epochs_b))
-    for epoch in sorted(set(by_epoch_a.index) | set(by_epoch_b.index)):
-        if epoch not in by_epoch_a.index or epoch not in by_epoch_b.index:
-            return {"epoch": int(epoch), "column": "(epoch rows)", "a": epoch in by_epoch_a.index, "b": epoch in by_epoch_b.index}
-        for column in METRICS:
-            x, y = by_epoch_a.at[epoch, column], by_epoch_b.at[epoch, column]
-            if not _same(x, y):
-                return {"epoch": int(epoch), "column": column, "a": x, "b": y}
-    # A counted run's final figures are those of its last epoch (rows.judge), compared above. Every figure
-    # alike and the weights not: rows that record their final weights' digest (both sides) hold bit-identity
-    # to the weights too.
-    digests = run_a.get("weights_sha256") or "", run_b.get("weights_sha256") or ""
-    if all(digests) and digests[0] != digests[1]:
-        return {"epoch": "final", "column": "weights_sha256", "a": digests[0], "b": digests[1]}
-    return None
-
-
 def bitwise_row(arm: Arm, a: Side, b: Side) -> dict:
     runs_a, runs_b = (r.drop_duplicates("seed").set_index("seed") for r in (arm.a, arm.b))
     seeds = sorted(set(runs_a.index) & set(runs_b.index))
     partings = []
     for seed in seeds:
         ra, rb = runs_a.loc[seed], runs_b.loc[seed]
-        parting = first_parting(ra, rb, a.epochs[a.epochs["run_id"] == ra["run_id"]], b.epochs[b.epochs["run_id"] == rb["run_id"]])
+        parting = counted_rows.first_parting(ra.to_dict(), rb.to_dict(), a.epochs[a.epochs["run_id"] == ra["run_id"]].to_dict("records"),
+                                             b.epochs[b.epochs["run_id"] == rb["run_id"]].to_dict("records"))
         if parting:
             partings.append({"seed": int(seed), **parting})
     # The earliest epoch first, the weights (after the last epoch) after every epoch; then the lowest seed.
@@ -261,11 +238,11 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
                 margin=margin.around(mean_a))
     base["diff"] = base["mean_b"] - mean_a
     paired = a.index.equals(b.index)
-    if len(x) and paired and all(_same(p, q) for p, q in zip(x, y)):
+    if len(x) and paired and all(counted_rows.same(p, q) for p, q in zip(x, y)):
         return Comparison(**base, verdict=IDENTICAL)
     if len(x) < 2 or len(y) < 2:
         return Comparison(**base, verdict=UNDECIDED, note="fewer than 2 seeds on a side: no spread to judge by")
-    sd = float(np.std(y - x, ddof=1)) if paired else math.sqrt((np.var(x, ddof=1) + np.var(y, ddof=1)) / 2)
+    sd = float(np.std(y - x, ddof=1)) if paired else stats.pooled_sd(x, y)
     base["test"] = PAIRED if paired else WELCH
     if sd == 0:  # no spread: the difference is exact, no test needed
         verdict = EQUIVALENT if abs(base["diff"]) <= base["margin"] else DIFFERENT

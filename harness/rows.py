@@ -338,20 +338,59 @@ def _epochs_problem(run: dict, last: dict | None, damaged: str | None) -> str | 
         return f"run {run['run_id']} has no rows in epochs.csv"
     for column in ("epochs", *METRIC_NAMES):
         mine, theirs = run[column], last["epoch" if column == "epochs" else column]
-        if not _same(mine, theirs):
+        if not same(mine, theirs):
             return f"run {run['run_id']}: {column} {mine!r} disagrees with its last epochs.csv row ({theirs!r})"
     return None
 
 
-def _same(a: str, b: str) -> bool:
-    """Two fields that hold the same value (floats written with other digits included; nan is nan)."""
+def same(a, b) -> bool:
+    """Two fields that hold the same value (floats written with other digits included; nan is nan; an empty
+    field is as missing as NaN)."""
     if a == b:
         return True
     try:
-        x, y = float(a), float(b)
-    except ValueError:
+        x, y = (math.nan if v in ("", None) else float(v) for v in (a, b))
+    except (TypeError, ValueError):
         return False
     return x == y or (math.isnan(x) and math.isnan(y))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Two runs of one cell: bit for bit the same, or where they first part
+
+
+FINAL = ("status", "epochs", *METRIC_NAMES, "diverged_epoch")  # what a run row says of its end
+
+
+def first_parting(a: dict, b: dict, epochs_a=(), epochs_b=(), trace_a=(), trace_b=()) -> dict | None:
+    """Where two runs of one cell first part: the earliest epoch with a figure that differs (or logged by one
+    run only), then the trace's running losses, then the rows' final figures, then the final weights (where
+    both rows record their digest); None where they are bit for bit the same. Values compare by what they
+    mean (`same`: text as read, or numbers); a repeated epoch row counts once (its first).
+
+    Returns {"epoch": ..., "column": ..., "a": ..., "b": ...}: the epoch is "final" for the run rows and
+    weights; the column "(epoch rows)" where one run logged the epoch and the other did not."""
+    for rows_a, rows_b, where, columns in ((epochs_a, epochs_b, ("epoch",), METRIC_NAMES),
+                                           (trace_a, trace_b, ("epoch", "step"), ("samples", "running_loss"))):
+        by_a, by_b = ({}, {})
+        for rows, into in ((rows_a, by_a), (rows_b, by_b)):
+            for row in rows:
+                into.setdefault(tuple(float(row[c]) for c in where), row)
+        for at in sorted(by_a.keys() | by_b.keys()):
+            epoch = int(at[0])
+            if at not in by_a or at not in by_b:
+                return {"epoch": epoch, "column": "(epoch rows)" if len(where) == 1 else "(trace rows)", "a": at in by_a, "b": at in by_b}
+            for column in columns:
+                x, y = by_a[at][column], by_b[at][column]
+                if not same(x, y):
+                    return {"epoch": epoch, "column": column, "a": x, "b": y}
+    for column in FINAL:
+        if column in a and column in b and not same(a[column], b[column]):
+            return {"epoch": "final", "column": column, "a": a[column], "b": b[column]}
+    digests = a.get("weights_sha256") or "", b.get("weights_sha256") or ""
+    if all(digests) and digests[0] != digests[1]:
+        return {"epoch": "final", "column": "weights_sha256", "a": digests[0], "b": digests[1]}
+    return None
 
 
 def accepted(tables: Tables) -> list[dict]:

@@ -541,6 +541,14 @@ class RunsNeeded:
     step: float  # the smallest gap between A's distinct values; Noether's answer is NaN for a delta below it
 
 
+def pooled_sd(*samples) -> float:
+    """The spread two-sample t tests assume: the standard deviations pooled over the samples, each weighted by
+    its degrees of freedom; NaN without any."""
+    arms = [finite(x) for x in samples]
+    dof = sum(len(x) - 1 for x in arms if len(x) > 1)
+    return math.sqrt(sum((len(x) - 1) * x.var(ddof=1) for x in arms if len(x) > 1) / dof) if dof > 0 else math.nan
+
+
 def runs_needed(a, delta: float, b=None, paired_differences=None, power: float = POWER) -> RunsNeeded:
     """How many runs per arm would detect a difference `delta` (in the metric's units) at 5% two-sided,
     with `power`, at the spread these runs show?
@@ -553,8 +561,7 @@ def runs_needed(a, delta: float, b=None, paired_differences=None, power: float =
       ties counted half), which holds for discrete and skewed metrics alike.
     """
     arms = [finite(a)] + ([finite(b)] if b is not None else [])
-    dof = sum(len(x) - 1 for x in arms)
-    sd = math.sqrt(sum((len(x) - 1) * x.var(ddof=1) for x in arms if len(x) > 1) / dof) if dof > 0 else math.nan
+    sd = pooled_sd(*arms)
     diffs = finite(paired_differences) if paired_differences is not None else np.array([])
     sd_difference = float(diffs.std(ddof=1)) if len(diffs) > 1 else math.nan
     p_greater = noether = math.nan

@@ -110,10 +110,11 @@ def reruns_problem(groups: dict[str, list[dict]], design: Design) -> str | None:
     reruns = groups.get(NONE, [])
     if design.device != "cpu" or len(reruns) < 2:
         return None
-    differing = [c for c in ("weights_sha256", *METRICS) if len({r[c] for r in reruns}) > 1]
-    if differing:
-        return (f"{design.label}: {len(reruns)} reruns with every seed fixed differ in {', '.join(differing)}: "
-                "the CPU run is not deterministic (see docs/variance.md)")
+    for other in reruns[1:]:
+        parting = counted_rows.first_parting(reruns[0], other)
+        if parting:
+            return (f"{design.label}: {len(reruns)} reruns with every seed fixed differ ({parting['column']} {parting['a']} vs "
+                    f"{parting['b']}): the CPU run is not deterministic (see docs/variance.md)")
     return None
 
 

@@ -219,10 +219,6 @@ def log_tail(step: Step, places: Places, lines: int = 12) -> str:
     return "```\n" + "\n".join(text[-lines:]) + "\n```\n"
 
 
-def is_timing(column: str) -> bool:
-    return column.endswith(("time_s", "per_s"))
-
-
 def compare_reruns(first: Path, second: Path) -> tuple[bool, str]:
     """Whether two result directories of the same runs hold the same numbers, and a table per run.
 
@@ -230,12 +226,7 @@ def compare_reruns(first: Path, second: Path) -> tuple[bool, str]:
     (repr), so equal text is equal bits. Timing columns measure the machine, not the training.
     """
     from harness import rows as counted_rows
-    from harness.catalogue import EPOCH_COLUMNS, TRACE_COLUMNS
 
-    metrics = [c for c in EPOCH_COLUMNS if c not in ("run_id", "epoch") and not is_timing(c)]
-    run_columns = ["status", "epochs", *metrics, "diverged_epoch"]
-    epoch_columns = [c for c in EPOCH_COLUMNS if c != "run_id" and not is_timing(c)]
-    trace_columns = [c for c in TRACE_COLUMNS if c != "run_id"]
     tables = [counted_rows.read(d) for d in (first, second)]
     runs = [{(r["experiment"], r["seed"], r["engine"]): r for r in t.runs.rows} for t in tables]
     by_run = [[_rows_by_run(getattr(t, name).rows) for t in tables] for name in ("epochs", "trace")]
@@ -244,18 +235,15 @@ def compare_reruns(first: Path, second: Path) -> tuple[bool, str]:
     for key in sorted(runs[0].keys() | runs[1].keys()):
         a, b = runs[0].get(key), runs[1].get(key)
         if a is None or b is None:
-            rows.append([*key, "missing in the " + ("first" if a is None else "second") + " run", "", "", "no"])
+            rows.append([*key, "", "", "missing in the " + ("first" if a is None else "second") + " run"])
             identical = False
             continue
-        found = _differences([a], [b], run_columns)
-        counts = []
-        for (of_first, of_second), columns in zip(by_run, (epoch_columns, trace_columns)):
-            mine, theirs = of_first.get(a["run_id"], []), of_second.get(b["run_id"], [])
-            found += _differences(mine, theirs, columns)
-            counts.append(f"{len(mine)} x {len(columns)}")
-        identical &= not found
-        rows.append([*key, len(run_columns), *counts, "yes" if not found else "NO: " + "; ".join(found[:3])])
-    headers = ["experiment", "seed", "engine", "runs.csv (columns)", "epochs.csv (rows x columns)", "trace.csv (rows x columns)", "identical"]
+        (epochs_a, epochs_b), (trace_a, trace_b) = ((mine.get(a["run_id"], []), theirs.get(b["run_id"], [])) for mine, theirs in by_run)
+        parting = counted_rows.first_parting(a, b, epochs_a, epochs_b, trace_a, trace_b)
+        identical &= parting is None
+        rows.append([*key, len(epochs_a), len(trace_a), "yes" if parting is None else
+                     f"NO: epoch {parting['epoch']}, {parting['column']}: {parting['a']} vs {parting['b']}"])
+    headers = ["experiment", "seed", "engine", "epoch rows", "trace rows", "identical (the first parting otherwise)"]
     return identical, table(headers, rows)
 
 
@@ -264,12 +252,6 @@ def _rows_by_run(rows: list[dict]) -> dict[str, list[dict]]:
     for row in rows:
         grouped.setdefault(row["run_id"], []).append(row)
     return grouped
-
-
-def _differences(first: list[dict], second: list[dict], columns: list[str]) -> list[str]:
-    if len(first) != len(second):
-        return [f"{len(first)} rows against {len(second)}"]
-    return [f"{c} {x[c]} != {y[c]}" for x, y in zip(first, second) for c in columns if x[c] != y[c]]
 
 
 def bench_findings(places: Places) -> str:

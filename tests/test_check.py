@@ -6,7 +6,7 @@ import csv
 import pytest
 
 from harness.check import integrity_failures, threshold_failures
-from harness.rows import _same
+from harness.rows import same as _same
 
 from .test_compare import BASE, EXP, shifted
 from .test_compare import write_results as write_with

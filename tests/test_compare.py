@@ -19,14 +19,14 @@ from scipy import stats as scipy_stats
 from harness import portable, stats
 from harness.cli import main
 from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin, across_environments_section,
-                             compare_directories, compare_metric, compare_speed, first_parting,
+                             compare_directories, compare_metric, compare_speed,
                              parse_margins, render, write_csv)
 from harness.errors import HarnessError, RegistryError
 from harness.catalogue import METRIC_NAMES as METRICS
 from harness.registry import load_registry
 from harness.catalogue import RUN_COLUMNS
 from harness.results import ResultsStore
-from harness.rows import read
+from harness.rows import first_parting, read
 
 from .conftest import ROOT
 
@@ -670,7 +670,7 @@ def test_an_undecided_welch_comparison_counts_seeds_at_the_two_samples_pooled_sp
     b = pd.Series([0.93, 0.96, 0.91], index=range(5, 8))
     c = compare_metric("test_acc", a, b, Margin(0.005))
     assert (c.test, c.verdict) == ("Welch", UNDECIDED)
-    pooled = math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)  # each side's own variance, equally weighted
+    pooled = math.sqrt((4 * np.var(a, ddof=1) + 2 * np.var(b, ddof=1)) / 6)  # each side's variance by its degrees of freedom
     assert c.seeds_needed == stats.seeds_to_decide(b.mean() - a.mean(), pooled, 0.005, paired=False)
     assert c.seeds_needed != stats.seeds_to_decide(b.mean() - a.mean(), pooled * 1.05, 0.005, paired=False)
 
@@ -733,22 +733,29 @@ def test_where_cells_first_part_the_earliest_epoch_wins_then_the_seed(registry, 
 
 
 def test_first_parting_reads_an_empty_figure_as_different_from_a_number_and_equal_to_an_empty_one():
-    epochs = pd.DataFrame([{"epoch": 1, **{m: 0.5 for m in METRICS}, "valid_loss": math.nan}])
-    run = pd.Series({m: 0.9 for m in METRICS})
-    filled = epochs.assign(valid_loss=0.3)
-    assert first_parting(run, run, epochs, epochs.copy()) is None
-    assert first_parting(run, run, epochs, filled) == {"epoch": 1, "column": "valid_loss", "a": pytest.approx(math.nan, nan_ok=True), "b": 0.3}
-    assert first_parting(run, run, filled, epochs)["column"] == "valid_loss"
+    """rows.first_parting, on rows as read (text): the one answer to "are these runs bit for bit the same?"
+    that compare, `harness variance`'s reruns and the GPU check's reruns all ask."""
+    epoch = {"epoch": "1", **{m: "0.5" for m in METRICS}, "valid_loss": ""}
+    run = {"status": "ok", "epochs": "1", **{m: "0.5" for m in METRICS}, "valid_loss": ""}
+    filled = {**epoch, "valid_loss": "0.3"}
+    assert first_parting(run, run, [epoch], [dict(epoch)]) is None
+    assert first_parting(run, run, [epoch], [filled]) == {"epoch": 1, "column": "valid_loss", "a": "", "b": "0.3"}
+    assert first_parting(run, run, [filled], [epoch])["column"] == "valid_loss"
     # An epoch logged on one side only, either side; a repeated epoch row counts once (its first).
-    later = pd.concat([epochs, epochs.assign(epoch=2)])
-    assert first_parting(run, run, later, epochs) == {"epoch": 2, "column": "(epoch rows)", "a": True, "b": False}
-    assert first_parting(run, run, epochs, later) == {"epoch": 2, "column": "(epoch rows)", "a": False, "b": True}
-    repeated = pd.concat([epochs, epochs.assign(train_loss=0.1)])
-    assert first_parting(run, run, repeated, epochs) is None
+    later = [epoch, {**epoch, "epoch": "2"}]
+    assert first_parting(run, run, later, [epoch]) == {"epoch": 2, "column": "(epoch rows)", "a": True, "b": False}
+    assert first_parting(run, run, [epoch], later) == {"epoch": 2, "column": "(epoch rows)", "a": False, "b": True}
+    assert first_parting(run, run, [epoch, {**epoch, "train_loss": "0.1"}], [epoch]) is None
+    # The trace's running losses after every epoch row, then the run rows' own figures.
+    trace = {"epoch": "1", "step": "500", "samples": "32000", "running_loss": "0.7"}
+    assert first_parting(run, run, [epoch], [epoch], [trace], [{**trace, "running_loss": "0.71"}]) == {
+        "epoch": 1, "column": "running_loss", "a": "0.7", "b": "0.71"}
+    assert first_parting(run, {**run, "status": "diverged"}, [epoch], [epoch]) == {"epoch": "final", "column": "status", "a": "ok",
+                                                                                  "b": "diverged"}
     # The weights' digest counts where both sides recorded one, and only then.
-    digest, other = (pd.Series({**run, "weights_sha256": text}) for text in ("ab" * 32, "cd" * 32))
-    assert first_parting(digest, other, epochs, epochs) == {"epoch": "final", "column": "weights_sha256", "a": "ab" * 32, "b": "cd" * 32}
-    assert first_parting(run, other, epochs, epochs) is None and first_parting(digest, run, epochs, epochs) is None
+    digest, other = ({**run, "weights_sha256": text} for text in ("ab" * 32, "cd" * 32))
+    assert first_parting(digest, other, [epoch], [epoch]) == {"epoch": "final", "column": "weights_sha256", "a": "ab" * 32, "b": "cd" * 32}
+    assert first_parting(run, other, [epoch], [epoch]) is None and first_parting(digest, run, [epoch], [epoch]) is None
 
 
 def test_arms_are_named_by_what_tells_them_apart(registry, tmp_path):
