@@ -30,7 +30,7 @@ from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.multiseed import vmap_fallback_is_an_error
 from .engines.sources import RunOptions
 from .errors import HarnessError
-from .registry import TRAINING_SET_SIZES, training_samples
+from .named_datasets import DATASETS, training_samples
 from .runner import device_name, git_commit
 from .validate import validate
 
@@ -105,8 +105,8 @@ def summarise(exp, engine: str, device: str, steps: int, measurements: list[Meas
     median = statistics.median(times)
     q1, q3 = _quartiles([samples / t for t in times])
     batch = exp.training["batch_size"]
-    # A whole epoch of the recipe: 60k MNIST-style samples less the validation share; iris: one step.
-    full_epoch = samples / n_seeds / steps if batch is None else int(60000 * (1 - exp.data["valid_fraction"]))
+    # A whole epoch of the recipe: its training samples; full-batch (iris): one step.
+    full_epoch = samples / n_seeds / steps if batch is None else training_samples(exp.data)
     return {
         "experiment": exp.id, "engine": engine, "device": device, "device_name": device_name(device),
         "seeds": n_seeds, "threads": torch.get_num_threads(), "batch_size": batch or samples // n_seeds // steps,
@@ -208,7 +208,7 @@ def run_bench(experiments, engines: list[str], devices: list[str], steps: int, r
     """Measure every combination, then write `out` (CSV), its plot (.png) and markdown (.md) beside it."""
     for exp in experiments:  # a measurement of more batches than there are would time fewer steps than it says
         batch = exp.training["batch_size"]
-        if batch and exp.dataset in TRAINING_SET_SIZES and steps * batch > (samples := training_samples(exp.data)):
+        if batch and exp.dataset in DATASETS and steps * batch > (samples := training_samples(exp.data)):
             batches = samples // batch
             raise HarnessError(f"--steps {steps}: {exp.id} has {batches} batches in its training set; allowed: 1 to {batches}")
     for exp in experiments:  # every recipe built and run on one batch first, as `harness run` does (the size guard too)

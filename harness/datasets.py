@@ -15,7 +15,6 @@ import fcntl
 import functools
 import gzip
 import hashlib
-import math
 import os
 import shutil
 import zlib
@@ -29,46 +28,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from . import objects, safe_files
 from .errors import DataError, HarnessError, RegistryError
-from .registry import TABULAR_DATASETS, TRAINING_SET_SIZES, training_samples
-
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-@dataclass(frozen=True)
-class IdxSource:
-    folder: str  # torchvision's folder name under the data directory
-    md5: dict[str, str]
-    default_mirror: str | None
-    how_to_get: str
-
-
-IDX_SOURCES = {
-    "mnist": IdxSource(
-        folder="MNIST",
-        md5={
-            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-        },
-        default_mirror=None,
-        how_to_get="connect to the internet, or pass --data-mirror DIR (or set HARNESS_DATA_MIRROR) "
-        "naming a directory with the four MNIST *.gz files",
-    ),
-    "fashion-mnist": IdxSource(
-        folder="FashionMNIST",
-        md5={
-            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-        },
-        default_mirror="/usr/share/datasets/fashion-mnist",
-        how_to_get="install Debian's package (`make fashion-mnist`, i.e. apt-get install dataset-fashion-mnist), "
-        "connect to the internet, or pass --data-mirror DIR naming a directory with the four Fashion-MNIST *.gz files",
-    ),
-}
-
+from .named_datasets import IDX_FILES, IDX_SETS, TABLES, IdxSet
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("HARNESS_DATA_DIR", "data"))
@@ -136,13 +96,13 @@ def _extract(src: Path, dest: Path, expected: str) -> None:
 def _download(name: str, data_dir: Path) -> None:
     import torchvision
 
-    cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+    cls = getattr(torchvision.datasets, IDX_SETS[name].torchvision_class)
     try:
         cls(root=str(data_dir), train=True, download=True)
         cls(root=str(data_dir), train=False, download=True)
     except Exception as e:  # torchvision raises RuntimeError/URLError/OSError depending on the failure
         reason = " ".join(str(e).split())[:200]  # torchvision's message spans lines: keep the error one line
-        raise DataError(f"{name}: download failed ({type(e).__name__}: {reason}); {IDX_SOURCES[name].how_to_get}") from None
+        raise DataError(f"{name}: download failed ({type(e).__name__}: {reason}); {IDX_SETS[name].how_to_get}") from None
 
 
 def mirror_dataset(mirror: Path) -> str | None:
@@ -156,7 +116,7 @@ def mirror_dataset(mirror: Path) -> str | None:
     except (OSError, EOFError, zlib.error):  # unreadable: _extract reports it by name
         return None
     digest = hashlib.md5(data).hexdigest()
-    return next((name for name, s in IDX_SOURCES.items() if s.md5["t10k-labels-idx1-ubyte"] == digest), None)
+    return next((name for name, s in IDX_SETS.items() if s.md5["t10k-labels-idx1-ubyte"] == digest), None)
 
 
 def mirror_for(name: str, mirror: Path | None = None) -> Path | None:
@@ -169,7 +129,7 @@ def mirror_for(name: str, mirror: Path | None = None) -> Path | None:
     mirror = Path(mirror) if mirror else default_mirror()
     if mirror is not None and mirror.is_dir() and mirror_dataset(mirror) not in (None, name):
         mirror = None
-    default = IDX_SOURCES[name].default_mirror
+    default = IDX_SETS[name].default_mirror
     if mirror is None and default and Path(default).is_dir():
         return Path(default)
     return mirror
@@ -182,7 +142,7 @@ def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = No
     from the mirror (see `mirror_for`), or from a download when there is none. Nothing unverified is
     ever returned.
     """
-    source = IDX_SOURCES[name]
+    source = IDX_SETS[name]
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     raw = data_dir / source.folder / "raw"
     if not _missing(raw, source):
@@ -198,7 +158,7 @@ def ensure_idx(name: str, data_dir: Path | None = None, mirror: Path | None = No
     return raw
 
 
-def _missing(raw: Path, source: IdxSource) -> list[str]:
+def _missing(raw: Path, source: IdxSet) -> list[str]:
     return [f for f in IDX_FILES if not _is_good(raw / f, source.md5[f])]
 
 
@@ -218,7 +178,7 @@ def _preparing(raw: Path):
 
 def _fill(name: str, missing: list[str], data_dir: Path, mirror: Path | None) -> None:
     """Make the `missing` files of dataset `name` present and verified: from the mirror, else a download."""
-    source = IDX_SOURCES[name]
+    source = IDX_SETS[name]
     raw = data_dir / source.folder / "raw"
     given = Path(mirror) if mirror else default_mirror()
     mirror = mirror_for(name, given)
@@ -249,11 +209,11 @@ def _fill(name: str, missing: list[str], data_dir: Path, mirror: Path | None) ->
 
 def dataset_md5(name: str) -> str:
     """One checksum naming the exact data a row was trained on (recorded in runs.csv), for a named dataset."""
-    if name in TABULAR_DATASETS:
+    if name in TABLES:
         table = _sklearn_table(name)
         digest = hashlib.md5(np.ascontiguousarray(table.data).tobytes() + np.ascontiguousarray(table.target).tobytes())
         return digest.hexdigest()
-    md5 = IDX_SOURCES[name].md5
+    md5 = IDX_SETS[name].md5
     return hashlib.md5("".join(md5[f] for f in IDX_FILES).encode()).hexdigest()
 
 
@@ -270,27 +230,11 @@ def tensors_md5(*tensors: torch.Tensor) -> str:
 def _sklearn_table(name: str):
     import sklearn.datasets
 
-    return getattr(sklearn.datasets, TABULAR_DATASETS[name])()
+    return getattr(sklearn.datasets, TABLES[name].loader)()
 
 
 # ---------------------------------------------------------------------------------------------------
 # What the engines consume: a recipe's datasets, before its train/validation split
-
-
-def split_sizes(data: dict) -> dict[str, int]:
-    """Samples in each split of a recipe on a named dataset (what an accuracy is counted over); {} for others."""
-    name = data["dataset"]
-    if name not in TRAINING_SET_SIZES:
-        return {}
-    n = TRAINING_SET_SIZES[name]
-    test = math.ceil(n * data["test_fraction"]) if name in TABULAR_DATASETS else IDX_TEST_SAMPLES
-    before_valid = n - test if name in TABULAR_DATASETS else n
-    train = training_samples(data)
-    sizes = {"train": train, "valid": before_valid - train, "test": test}
-    return {split: k for split, k in sizes.items() if k}
-
-
-IDX_TEST_SAMPLES = 10_000  # MNIST and Fashion-MNIST
 
 
 @dataclass
@@ -309,9 +253,9 @@ def load_datasets(experiment, seed: int, data_dir=None, mirror=None) -> Datasets
     """The recipe's datasets for `seed`: a named table split by the seed (T1's train_test_split), the IDX
     images over verified files, a torchvision class, or the recipe's own callable."""
     name = experiment.data["dataset"]
-    if name in TABULAR_DATASETS:
+    if name in TABLES:
         return _tabular(experiment, seed)
-    if name in IDX_SOURCES:
+    if name in IDX_SETS:
         train, test = (image_dataset(name, train, image_transform(experiment), data_dir, mirror) for train in (True, False))
         return Datasets(train, test, md5=dataset_md5(name))
     if objects.is_user_module(name.rpartition(":")[0], experiment.directory):
@@ -417,7 +361,7 @@ def image_dataset(name: str, train: bool, transform, data_dir: Path | None = Non
 
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     ensure_idx(name, data_dir, mirror)
-    cls = torchvision.datasets.MNIST if name == "mnist" else torchvision.datasets.FashionMNIST
+    cls = getattr(torchvision.datasets, IDX_SETS[name].torchvision_class)
     return cls(root=str(data_dir), train=train, transform=transform, download=False)
 
 

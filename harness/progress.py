@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from .registry import TRAINING_SET_SIZES, training_samples
+from .named_datasets import DATASETS, training_samples
 
 EVERY_S = 60.0  # a plain progress line this often where the output is not a terminal
 
@@ -26,7 +26,7 @@ def work(cell, options) -> float:
     data = cell.experiment.data
     # A dataset the harness does not know by name counts as one unit per epoch: its runs' own times then
     # say what an epoch costs (the estimate weighs each experiment by its own measured rate).
-    n = training_samples(data) if data["dataset"] in TRAINING_SET_SIZES else 1
+    n = training_samples(data) if data["dataset"] in DATASETS else 1
     if options.train_limit:
         n = min(n, options.train_limit)
     return len(cell.seeds) * options.epochs_for(cell.experiment) * max(n, 1)

@@ -110,14 +110,15 @@ def with_user_code(cell: Cell, files: dict[str, bytes] | None) -> Cell:
 def run_cell_task(cell: Cell, engine: str, options, threads: int, code_commit: str, index: int, progress,
                   user_code: dict[str, bytes] | None = None) -> list:
     """One cell, inside a Ray worker: verify its data here, train with `threads` threads, return the rows."""
-    from .datasets import IDX_SOURCES, ensure_idx
+    from .datasets import ensure_idx
+    from .named_datasets import IDX_SETS
 
     progress.start.remote(index)
     torch.set_num_threads(threads)
     try:
         cell = with_user_code(cell, user_code)
         dataset = cell.experiment.dataset
-        if dataset in IDX_SOURCES:
+        if dataset in IDX_SETS:
             ensure_idx(dataset, options.data_dir, options.mirror)
         rows = run_cell(cell, engine, options)
     except HarnessError as e:

@@ -21,15 +21,10 @@ from typing import Any
 
 from . import safe_files
 from .catalogue import METRIC_NAMES
+from .named_datasets import DATASETS, TABLES, split_counts
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
 from .errors import RegistryError, did_you_mean
 
-# Datasets the harness knows by name: scikit-learn's bundled tables (split by the run's seed with
-# train_test_split, as T1 splits iris) and the IDX image sets (checked against their MD5 sums). Any other
-# dataset is a class path: a torchvision dataset class, or a callable in a module beside the recipe.
-TABULAR_DATASETS = {"iris": "load_iris", "digits": "load_digits", "wine": "load_wine", "breast_cancer": "load_breast_cancer"}
-IDX_DATASETS = ("mnist", "fashion-mnist")
-DATASETS = (*TABULAR_DATASETS, *IDX_DATASETS)
 SCHEDULER_INTERVALS = ("epoch", "step")  # step the scheduler after each epoch's evaluation, or after each optimiser step
 # torch.nn losses that regress the class index as one float output (T1's MSE nets): labels become a
 # float column and a prediction counts as correct when `(output + 0.5).int()` equals the label.
@@ -174,8 +169,6 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
 # An optimiser's learning rate beyond this is a typo (the recipes use 0.001 to 1.0).
 MAX_LR = 10.0
 # The named datasets' sizes (tabular: before the test split) and classes.
-TRAINING_SET_SIZES = {"iris": 150, "digits": 1797, "wine": 178, "breast_cancer": 569, "mnist": 60000, "fashion-mnist": 60000}
-CLASSES = {"iris": 3, "digits": 10, "wine": 3, "breast_cancer": 2, "mnist": 10, "fashion-mnist": 10}
 MIN_SPLIT = 10  # samples each side of a train/test or train/validation split
 # Ids name files and land in CSVs: letters a spreadsheet reads as a formula (= + - @) cannot start one.
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -434,26 +427,17 @@ def _validate_sizes(exp: dict, path: Path) -> None:
     dataset = data["dataset"]
     if dataset not in DATASETS:
         return
-    if data["transforms"] is not None and dataset in TABULAR_DATASETS:
+    if data["transforms"] is not None and dataset in TABLES:
         raise RegistryError(f"{path}: 'data.transforms' applies to image datasets only; {dataset} is a table of numbers")
-    n, trained = TRAINING_SET_SIZES[dataset], training_samples(data)
-    if dataset in TABULAR_DATASETS:
-        _check_split(path, "data.test_fraction", data["test_fraction"], n, math.ceil(data["test_fraction"] * n))
-        n = n - math.ceil(data["test_fraction"] * n)
+    trained, held_out, tested = split_counts(data)
+    if dataset in TABLES:
+        n = TABLES[dataset].samples
+        _check_split(path, "data.test_fraction", data["test_fraction"], n, tested)
     if data["valid_fraction"]:
-        _check_split(path, "data.valid_fraction", data["valid_fraction"], n, n - trained)
+        _check_split(path, "data.valid_fraction", data["valid_fraction"], trained + held_out, held_out)
     if training["batch_size"] is not None and training["batch_size"] > trained:
         raise RegistryError(f"{path}: 'training.batch_size' is {training['batch_size']}; allowed: 1 to {trained} "
                             f"(the samples it trains on)")
-
-
-def training_samples(data: dict) -> int:
-    """How many samples a recipe on a named dataset trains on: what its test and validation splits leave."""
-    n = TRAINING_SET_SIZES[data["dataset"]]
-    if data["dataset"] in TABULAR_DATASETS:  # sklearn's train_test_split holds out ceil(fraction * n)
-        n -= math.ceil(data["test_fraction"] * n)
-    # random_split as split_indices calls it keeps int(n * (1 - fraction)) to train
-    return int(n * (1 - data["valid_fraction"]))
 
 
 def _check_split(path: Path, key: str, fraction: float, n: int, held_out: int) -> None:

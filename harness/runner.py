@@ -27,7 +27,8 @@ import torch
 
 from . import portable, safe_files
 from . import rows as counted_rows
-from .datasets import IDX_SOURCES, ensure_idx
+from .datasets import ensure_idx
+from .named_datasets import IDX_SETS
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.sources import RunOptions
 from .objects import describe
@@ -421,7 +422,7 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
         log("nothing to run")
         return 0
     # Fail on missing or corrupt data before any training, not in the middle of the matrix.
-    for name in sorted({c.experiment.dataset for c in cells} & set(IDX_SOURCES)):
+    for name in sorted({c.experiment.dataset for c in cells} & set(IDX_SETS)):
         ensure_idx(name, options.data_dir, options.mirror)
 
     failures = 0

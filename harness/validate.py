@@ -15,7 +15,7 @@ import torch
 from .datasets import as_tensors
 from .errors import RegistryError
 from .models import build_model, parameter_count
-from .registry import CLASSES
+from .named_datasets import DATASETS, classes as named_classes
 from .training import labels_for, make_loss, make_optimizer, make_scheduler
 
 MAX_PARAMETERS = 100_000_000  # the largest tutorial recipe has 535,818
@@ -95,7 +95,7 @@ def _check_outputs(experiment, outputs, x, train_set, splits) -> None:
             raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} regresses the class index, so [model] must give "
                                 f"1 output per sample, not {width}")
         return
-    classes = CLASSES.get(experiment.dataset) or _classes(train_set, splits)
+    classes = named_classes(experiment.dataset) if experiment.dataset in DATASETS else _classes(train_set, splits)
     if width < classes:
         raise RegistryError(f"{where}: [model] {model} gives {width} outputs per sample, but {experiment.dataset} has {classes} classes: "
                             f"a classifier needs an output per class ({classes} or more)")

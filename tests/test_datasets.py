@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.datasets import IDX_FILES, IDX_SOURCES, ensure_idx, image_dataset, md5_of, mirror_dataset, mirror_for, transform_tensor
+from harness.named_datasets import IDX_FILES, IDX_SETS as IDX_SOURCES
+from harness.datasets import ensure_idx, image_dataset, md5_of, mirror_dataset, mirror_for, transform_tensor
 from harness.errors import DataError
 
 
@@ -114,3 +115,14 @@ def test_fashion_mnist_is_verified_and_not_mnist(fashion_mnist):
     assert md5_of(raw / "t10k-labels-idx1-ubyte") == "15d484375f8d13e6eb1aabb0c3f46965"
     ds = image_dataset("fashion-mnist", False, None, fashion_mnist)
     assert len(ds) == 10000 and ds.classes[0] == "T-shirt/top"
+
+
+def test_a_third_idx_set_is_one_entry_read_by_its_own_class(mnist, monkeypatch):
+    """A new IDX dataset is one entry of harness.named_datasets: its files, sums and torchvision class. An
+    entry that names MNIST's class reads MNIST, whatever it is called (never Fashion-MNIST by default)."""
+    import torchvision
+
+    monkeypatch.setitem(IDX_SOURCES, "digits-idx", replace(IDX_SOURCES["mnist"]))
+    ds = image_dataset("digits-idx", False, None, mnist)
+    assert type(ds) is torchvision.datasets.MNIST and len(ds) == 10_000
+    assert ensure_idx("digits-idx", mnist) == mnist / "MNIST" / "raw"  # its files where its class looks for them

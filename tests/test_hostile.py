@@ -16,7 +16,7 @@ import pytest
 
 from harness import safe_files
 from harness.check import integrity_failures
-from harness.datasets import IDX_FILES
+from harness.named_datasets import IDX_FILES
 from harness.registry import load_registry
 from harness.report import load_results
 from harness.results import ResultsStore

@@ -10,6 +10,7 @@ from torch.utils.data import random_split
 from ..bounds import OVERRIDE_LIMITS, clipped
 from ..datasets import Datasets, load_datasets
 from ..errors import HarnessError
+from ..named_datasets import train_share
 from ..seeds import VARIED, source_seeds
 from ..training import RunOutcome, fresh_model, nudge_one_weight, set_determinism, train
 
@@ -47,11 +48,6 @@ class RunOptions:
         return self.epochs or experiment.training["epochs"]
 
 
-def train_size(n: int, valid_fraction: float) -> int:
-    """How many of `n` samples `random_split` keeps for training when `valid_fraction` are held out."""
-    return int(n * (1 - valid_fraction))
-
-
 def split_indices(n: int, valid_fraction: float, split_seed: int | None, generator: torch.Generator | None = None
                   ) -> tuple[list[int], list[int]]:
     """`random_split(dataset, (train, valid))` as T1 #10 and T2 call it, on indices.
@@ -61,7 +57,7 @@ def split_indices(n: int, valid_fraction: float, split_seed: int | None, generat
     """
     if not valid_fraction:
         return list(range(n)), []
-    train = train_size(n, valid_fraction)
+    train = train_share(n, valid_fraction)
     if split_seed is not None:
         generator = torch.Generator().manual_seed(split_seed)
     generator = generator or torch.default_generator

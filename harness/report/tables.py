@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..datasets import split_sizes
+from ..named_datasets import split_sizes
 from ..stats import (CONSISTENT, LEVEL, RANK_MIN_VALUES, CurveDraw, SingleDraw, bootstrap_mean_interval, detectable_shift,
                      single_draw, stalls, summarize, whole_curve)
 from ..stats import holm as stats_holm
