@@ -372,7 +372,7 @@ class Model(nn.Module):
 
 
 def _cmd_new(args) -> int:
-    from .registry import ID_PATTERN
+    from .schema import ID_PATTERN
 
     if not ID_PATTERN.fullmatch(args.name) or "@" in args.name:
         raise HarnessError(f"new: {args.name!r} is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit")

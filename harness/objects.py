@@ -312,7 +312,7 @@ def user_files(directory: Path) -> dict[str, bytes]:
 
     Linked folders are followed, as the import follows them (each real folder once), so a package linked
     in is part of the digest; every file is read only if it is a small regular file, as a recipe is."""
-    from .registry import MAX_FILE_BYTES
+    from .schema import MAX_FILE_BYTES
 
     root = directory.resolve()
     files: dict[str, bytes] = {}

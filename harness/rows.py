@@ -32,7 +32,7 @@ from .catalogue import (BOOLEANS, EARLIEST_COLUMNS, FLOATS, INTEGERS, LOSSES, MA
                         REQUIRED, RUN_COLUMNS, SEED_COLUMNS, TABLES, TIMES, cell_key)
 from .seeds import SOURCES, VARIED, source_seeds
 from .errors import HarnessError
-from .registry import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
+from .schema import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
 from .results import FINISHED_STATUSES, STATUSES, ResultsStore, overrides_json, read_table
 # The largest value an integer column can hold as the harness writes it (the others: any).
 MOST = {"seed": MAX_SEED, "epochs": MAX_EPOCHS, "epoch": MAX_EPOCHS, "diverged_epoch": MAX_EPOCHS,

@@ -22,7 +22,7 @@ from torch import nn
 
 from .models import build_model
 from .objects import accepts, instantiate
-from .registry import is_logged_epoch
+from .schema import is_logged_epoch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -30,7 +30,8 @@ from sklearn.model_selection import train_test_split
 from harness.bounds import MAX_SEED
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.registry import MAX_FILE_BYTES, load_experiment, load_registry
+from harness.registry import load_experiment, load_registry
+from harness.schema import MAX_FILE_BYTES
 
 from .conftest import ROOT
 

@@ -495,7 +495,7 @@ def test_what_differs_reads_a_default_from_the_recipes_own_code(tmp_path):
 def test_a_schema_rule_checks_what_it_names_and_nothing_else(tmp_path):
     """The schema's rules are built once, at import; a rule made here is checked as the schema's are: a key
     is required unless it has a default, and bounded only where the rule says so."""
-    from harness.registry import _checked_keys, _key
+    from harness.schema import _checked_keys, _key
 
     path = tmp_path / "x.toml"
 

@@ -1,0 +1,409 @@
+"""The recipe file's schema: which sections and keys a registry file may hold, their types, defaults and
+allowed values, and the rules that span keys. `SCHEMA` is the one list; `parse_recipe` refuses anything
+else with one line naming the file and the key. Plain data and checks: nothing here imports what a recipe
+names (`registry` does, through `objects`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from . import safe_files
+from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
+from .catalogue import METRIC_NAMES
+from .errors import RegistryError, did_you_mean
+from .named_datasets import DATASETS, TABLES, split_counts
+
+SCHEDULER_INTERVALS = ("epoch", "step")  # step the scheduler after each epoch's evaluation, or after each optimiser step
+# torch.nn losses that regress the class index as one float output (T1's MSE nets): labels become a
+# float column and a prediction counts as correct when `(output + 0.5).int()` equals the label.
+REGRESSION_LOSSES = ("torch.nn:MSELoss", "torch.nn:L1Loss", "torch.nn:SmoothL1Loss", "torch.nn:HuberLoss")
+# When a tutorial evaluates a split: after every epoch, once after training, or not at all.
+EVALUATION_TIMES = ("every-epoch", "after-training", "never")
+# A recipe on MNIST runs unchanged on Fashion-MNIST (same image format) as experiment `<id>@fashion-mnist`,
+# with the thresholds and smoke run of its file's [fashion_thresholds] and [fashion_smoke].
+VARIANT_DATASETS = {"mnist": ("fashion-mnist",)}
+VARIANT_SEPARATOR = "@"
+
+_REQUIRED = object()
+
+
+def _key(type_, default=_REQUIRED, choices=None, positive=False, unit=False, nonnegative=False, maximum=None):
+    return {"type": type_, "default": default, "choices": choices, "positive": positive, "unit": unit,
+            "nonnegative": nonnegative, "maximum": maximum}
+
+
+# One figure a tutorial printed: a metric's value after a given epoch. A list of these is `(FIGURE,)`.
+FIGURE: dict[str, dict] = {
+    "metric": _key(str, choices=METRIC_NAMES),
+    "epoch": _key(int, positive=True),
+    "value": _key(float),
+}
+
+
+# An object a recipe names: what to build and its arguments (Lightning CLI's class_path + init_args).
+OBJECT: dict[str, dict] = {
+    "class_path": _key(str),
+    "init_args": _key(dict, {}),
+}
+RECIPE_SECTIONS = ("data", "model", "loss", "optimizer", "scheduler", "training")  # what determines a run's numbers
+OBJECT_SECTIONS = ("model", "loss", "optimizer", "scheduler")
+
+
+# section -> key -> rule. A type of (int,) tuple means "list of int"; dict, a table of arguments.
+SCHEMA: dict[str, dict[str, dict]] = {
+    "": {
+        "id": _key(str),
+        "title": _key(str),
+        "source": _key(str),
+        "notes": _key(str, ""),
+        # How many seeds (0..N-1) `harness run` trains when no --seeds is given.
+        "seeds": _key(int, 5, positive=True, maximum=MAX_SEEDS),  # a typo's extra zeros would run for days
+    },
+    "data": {
+        # A name in DATASETS, or a class path: a torchvision dataset class (`torchvision.datasets:KMNIST`,
+        # or just `KMNIST`) or a callable beside the recipe returning the splits (docs/recipes.md).
+        "dataset": _key(str),
+        "init_args": _key(dict, {}),  # the dataset class's or callable's own arguments
+        # Per-sample transforms of an image dataset, in order (absent: ToTensor alone).
+        "transforms": _key((OBJECT,), None),
+        # Tabular datasets: train_test_split's test share, its random_state the run's seed (its default
+        # 0.25 gives iris 112/38).
+        "test_fraction": _key(float, 0.25, unit=True),
+        # Share of the training set held out for validation with random_split (0: none).
+        "valid_fraction": _key(float, 0.0, unit=True),
+        # Seed of a private generator for that split (T2 fixes 42); absent: the run's global RNG.
+        "split_seed": _key(int, None),
+        # Batch of the evaluation passes (absent: the training batch size).
+        "eval_batch_size": _key(int, None, positive=True),
+    },
+    # The model: any nn.Module class (or function returning one), built after seeding, before the split.
+    "model": OBJECT,
+    "loss": OBJECT,
+    # The optimiser over the model's parameters (passed as its first argument).
+    "optimizer": OBJECT,
+    # An optional LR scheduler over that optimiser; `interval` says when it steps.
+    "scheduler": {**OBJECT, "interval": _key(str, "epoch", choices=SCHEDULER_INTERVALS)},
+    "training": {
+        "batch_size": _key(int, positive=True, default=None),  # absent: full batch
+        # Whether the training loader shuffles (pytorch/examples' mnist does not on a CPU-only machine).
+        "shuffle": _key(bool, True),
+        "epochs": _key(int, positive=True),
+        # Evaluate and log every N epochs (the last always); iris logs every 100 of its 2000.
+        "log_every": _key(int, 1, positive=True),
+        # Record the mean training loss over every N steps (T1 #7 prints it every 500); 0: off.
+        "trace_every": _key(int, 0, nonnegative=True),
+        # Which evaluations the tutorial itself performs. The harness evaluates every split on every
+        # logged epoch for its curves; the evaluations the tutorial does not do leave the random stream
+        # alone, so that training draws exactly what the tutorial's code draws.
+        "tutorial_valid": _key(str, "every-epoch", choices=EVALUATION_TIMES),
+        "tutorial_test": _key(str, "every-epoch", choices=EVALUATION_TIMES),
+    },
+    "published": {
+        # The headline figure: `metric` after `epoch` was `value` (one unseeded run of the tutorial).
+        **FIGURE,
+        # Further figures the tutorial printed, each {metric, epoch, value}.
+        "figures": _key((FIGURE,), ()),
+        "text": _key(str, ""),
+        # Per-epoch points the tutorial printed, overlaid on the learning curves.
+        "curve_metric": _key(str, None, choices=METRIC_NAMES),
+        "curve_epochs": _key((int,), None),
+        "curve_values": _key((float,), None),
+        # Running training loss every `trace_every` steps, as printed.
+        "trace": _key((float,), None),
+    },
+    # Minimum of the mean over seeds of a metric, for faithful full runs (harness check).
+    "thresholds": {m: _key(float, None) for m in METRIC_NAMES},
+    # A short run for the test suite: fewer epochs and samples, and its own minimum.
+    "smoke": {
+        "epochs": _key(int, 1, positive=True),
+        "train_limit": _key(int, None, positive=True),
+        "metric": _key(str, "test_acc", choices=METRIC_NAMES),
+        "min": _key(float),
+    },
+}
+# The same recipe on Fashion-MNIST: its thresholds and smoke run (MNIST experiments only).
+SCHEMA["fashion_thresholds"] = SCHEMA["thresholds"]
+SCHEMA["fashion_smoke"] = SCHEMA["smoke"]
+# Equivalence margins of `harness compare` for this experiment, in the metric's own units (absolute),
+# replacing the defaults per metric kind; not part of the recipe, so not of its config hash.
+SCHEMA["margins"] = {m: _key(float, None, nonnegative=True) for m in METRIC_NAMES}
+# This experiment as an ablation of another (A, as published): the report pairs the two by seed. What
+# differs between the recipes is read off the recipes themselves; this section says what the pair measures,
+# what a seed gives both arms alike (why pairing is right), and which outcomes to pair. Not part of the
+# recipe, so not of its config hash.
+ABLATION_OUTCOMES = ("final", "over-fitting")  # each metric after the last epoch; or T1 #10's over-fitting outcomes
+SCHEMA["ablation"] = {
+    "of": _key(str),
+    "about": _key(str),  # what the pair measures, the report section's heading
+    "shared": _key(str),
+    "metrics": _key((str,), ()),  # with outcomes "final": the metrics paired (at least one)
+    "outcomes": _key(str, "final", choices=ABLATION_OUTCOMES),
+    # metric -> why its values mean different things in the two arms: shown, not tested
+    "not_comparable": _key(dict, {}),
+}
+OPTIONAL_SECTIONS = {"scheduler", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
+# Optional sections of per-metric values: absent means none set.
+METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
+
+# Bounds beyond the schema's types: values a recipe could not mean, which would otherwise pass and
+# then fail inside every cell, or run until the machine gives out. (section, key) -> (least, most).
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("data", "split_seed"): (0, MAX_SEED),
+    ("training", "epochs"): (1, MAX_EPOCHS),
+    ("training", "log_every"): (1, MAX_EPOCHS),
+    ("smoke", "epochs"): (1, MAX_EPOCHS),
+    ("smoke", "train_limit"): (1, MAX_SAMPLES),
+}
+# An optimiser's learning rate beyond this is a typo (the recipes use 0.001 to 1.0).
+MAX_LR = 10.0
+# The named datasets' sizes (tabular: before the test split) and classes.
+MIN_SPLIT = 10  # samples each side of a train/test or train/validation split
+# Ids name files and land in CSVs: letters a spreadsheet reads as a formula (= + - @) cannot start one.
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MAX_FILE_BYTES = 1 << 20  # the registry's files are a few kB
+
+
+def _type_name(rule_type) -> str:
+    if _is_table_list(rule_type):
+        return f"a list of tables with keys {', '.join(rule_type[0])}"
+    if isinstance(rule_type, tuple):
+        return f"a list of {rule_type[0].__name__}"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a table of arguments"}[rule_type]
+
+
+def _check_value(value: Any, rule: dict, where: str) -> Any:
+    rule_type = rule["type"]
+    if isinstance(rule_type, tuple):
+        item_type = rule_type[0]
+        if not isinstance(value, list) or not all(_is_type(v, item_type) for v in value):
+            raise RegistryError(f"{where} must be {_type_name(rule_type)}, got {value!r}")
+        if item_type is float and not all(math.isfinite(v) for v in value):
+            raise RegistryError(f"{where} must hold finite numbers, got {value!r}")
+        return tuple(float(v) if item_type is float else v for v in value)
+    if not _is_type(value, rule_type):
+        raise RegistryError(f"{where} must be {_type_name(rule_type)}, got {value!r}")
+    if rule_type is dict:
+        return _checked_arguments(value, where)
+    if rule_type is float:
+        value = float(value)
+        if not math.isfinite(value):  # TOML allows nan and inf; no recipe or threshold means them
+            raise RegistryError(f"{where} must be a finite number, got {value!r}")
+    if rule["choices"] and value not in rule["choices"]:
+        raise RegistryError(f"{where} is {value!r}; allowed: {', '.join(rule['choices'])}{did_you_mean(value, rule['choices'])}")
+    if rule["positive"] and value <= 0:
+        raise RegistryError(f"{where} must be greater than 0, got {value!r}")
+    if rule["nonnegative"] and value < 0:
+        raise RegistryError(f"{where} must be 0 or more, got {value!r}")
+    if rule["maximum"] is not None and value > rule["maximum"]:
+        raise RegistryError(f"{where} must be at most {rule['maximum']}, got {value!r}")
+    if rule["unit"] and not 0 <= value < 1:
+        raise RegistryError(f"{where} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _checked_arguments(value: Any, where: str) -> Any:
+    """An init_args value: strings, numbers, booleans, and lists and tables of them (no TOML dates)."""
+    if isinstance(value, dict):
+        return {k: _checked_arguments(v, f"{where[:-1]}.{k}'") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_checked_arguments(v, where) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RegistryError(f"{where} must be a finite number, got {value!r}")
+    if not isinstance(value, (str, int, float, bool)):
+        raise RegistryError(f"{where} is {value!r}: arguments are strings, numbers, booleans, lists or tables")
+    return value
+
+
+def _is_type(value: Any, rule_type: type) -> bool:
+    if rule_type is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if rule_type is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, rule_type)
+
+
+def _ranged_section(name: str) -> str:
+    return name.removeprefix("fashion_")  # [fashion_smoke] follows [smoke]'s rules
+
+
+def _check_range(value, bounds: tuple | None, where: str) -> None:
+    if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+        raise RegistryError(f"{where} is {value!r}; allowed: {bounds[0]} to {bounds[1]}")
+
+
+def _section(raw: dict, name: str, path: Path) -> dict:
+    return _checked_keys(raw, SCHEMA[name], path, f"{name}." if name else "")
+
+
+def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
+    """`raw` validated against `rules`, defaults filled in; messages name keys as `prefix` + key."""
+    for key in raw:
+        if key not in rules:
+            raise RegistryError(f"{path}: unknown key '{prefix}{key}'{did_you_mean(key, rules)}; allowed: {', '.join(rules)}")
+    out = {}
+    for key, rule in rules.items():
+        where = f"{path}: '{prefix}{key}'"
+        if key not in raw:
+            if rule["default"] is _REQUIRED:
+                raise RegistryError(f"{path}: missing key '{prefix}{key}' ({_type_name(rule['type'])})")
+            out[key] = dict(rule["default"]) if isinstance(rule["default"], dict) else rule["default"]
+        elif _is_table_list(rule["type"]):
+            out[key] = _checked_tables(raw[key], rule["type"], path, f"{prefix}{key}")
+        else:
+            out[key] = _check_value(raw[key], rule, where)
+            _check_range(out[key], RANGES.get((_ranged_section(prefix.split(".")[0]), key)), where)
+    return out
+
+
+def _is_table_list(rule_type) -> bool:
+    return isinstance(rule_type, tuple) and isinstance(rule_type[0], dict)
+
+
+def _checked_tables(value: Any, rule_type: tuple, path: Path, name: str) -> tuple[dict, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise RegistryError(f"{path}: '{name}' must be {_type_name(rule_type)}, got {value!r}")
+    return tuple(_checked_keys(v, rule_type[0], path, f"{name}[{i}].") for i, v in enumerate(value))
+
+
+def _validate_together(exp: dict, path: Path) -> None:
+    """Rules that span keys."""
+    data, training = exp["data"], exp["training"]
+    ablation = exp.get("ablation")
+    if ablation:
+        unknown = [m for m in ablation["metrics"] if m not in METRIC_NAMES]
+        if unknown:
+            raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(METRIC_NAMES)}")
+        if ablation["outcomes"] == "final" and not ablation["metrics"]:
+            raise RegistryError(f"{path}: 'ablation.metrics' is empty: name the metrics to pair (e.g. [\"test_acc\"])")
+        stray = [m for m in ablation["not_comparable"] if m not in ablation["metrics"]]
+        if stray:
+            raise RegistryError(f"{path}: 'ablation.not_comparable' names {', '.join(map(repr, stray))}, not in 'ablation.metrics'")
+        if not all(isinstance(why, str) and why for why in ablation["not_comparable"].values()):
+            raise RegistryError(f"{path}: 'ablation.not_comparable' maps each metric to a reason, e.g. "
+                                "{ test_loss = \"A's loss is bounded below\" }")
+        if ablation["outcomes"] == "over-fitting" and ablation["metrics"]:
+            raise RegistryError(f"{path}: 'ablation.metrics' applies to outcomes 'final' only (over-fitting has its own)")
+        if ablation["outcomes"] == "over-fitting" and not data["valid_fraction"]:
+            raise RegistryError(f"{path}: 'ablation.outcomes' 'over-fitting' reads the validation curve: 'data.valid_fraction' is 0")
+    _validate_sizes(exp, path)
+    published = exp.get("published")
+    if published:
+        epochs, values = published["curve_epochs"], published["curve_values"]
+        if (epochs is None) != (values is None) or (epochs and len(epochs) != len(values)):
+            raise RegistryError(
+                f"{path}: 'published.curve_epochs' and 'published.curve_values' must be given together, same length"
+            )
+        if epochs and not published["curve_metric"]:
+            raise RegistryError(f"{path}: 'published.curve_metric' names what the curve measures")
+        if published["trace"] and not training["trace_every"]:
+            raise RegistryError(f"{path}: 'published.trace' needs 'training.trace_every'")
+        named = [("published.epoch", published["epoch"])]
+        named += [(f"published.figures[{i}].epoch", f["epoch"]) for i, f in enumerate(published["figures"])]
+        for key, epoch in named:
+            _check_logged_epoch(epoch, training, path, key)
+    for name in ("smoke", "fashion_smoke"):
+        metric = exp[name]["metric"] if exp.get(name) else ""
+        if metric.startswith("valid") and not data["valid_fraction"]:
+            raise RegistryError(f"{path}: '{name}.metric' {metric!r} needs a validation split")
+    if data["dataset"] not in VARIANT_DATASETS:
+        for name in ("fashion_thresholds", "fashion_smoke"):
+            if exp.get(name):
+                raise RegistryError(f"{path}: [{name}] applies to MNIST experiments only (they also run on Fashion-MNIST)")
+
+
+def is_logged_epoch(epoch: int, log_every: int, epochs: int) -> bool:
+    """Whether a run of `epochs` epochs records `epoch` in epochs.csv (every `log_every`-th, and the last)."""
+    return 1 <= epoch <= epochs and (epoch % log_every == 0 or epoch == epochs)
+
+
+def _check_logged_epoch(epoch: int, training: dict, path: Path, key: str) -> None:
+    """A published figure is compared with the seeds' value at its epoch: the recipe must record that epoch."""
+    if not is_logged_epoch(epoch, training["log_every"], training["epochs"]):
+        raise RegistryError(
+            f"{path}: '{key}' is {epoch}, not an epoch the recipe logs "
+            f"(1 to training.epochs = {training['epochs']}, a multiple of training.log_every = {training['log_every']} or the last)"
+        )
+
+
+def _validate_sizes(exp: dict, path: Path) -> None:
+    """Bounds that depend on a named dataset's size: the splits, the batch (others are checked by
+    `harness validate`, once their data is loaded)."""
+    data, training = exp["data"], exp["training"]
+    dataset = data["dataset"]
+    if dataset not in DATASETS:
+        return
+    if data["transforms"] is not None and dataset in TABLES:
+        raise RegistryError(f"{path}: 'data.transforms' applies to image datasets only; {dataset} is a table of numbers")
+    trained, held_out, tested = split_counts(data)
+    if dataset in TABLES:
+        n = TABLES[dataset].samples
+        _check_split(path, "data.test_fraction", data["test_fraction"], n, tested)
+    if data["valid_fraction"]:
+        _check_split(path, "data.valid_fraction", data["valid_fraction"], trained + held_out, held_out)
+    if training["batch_size"] is not None and training["batch_size"] > trained:
+        raise RegistryError(f"{path}: 'training.batch_size' is {training['batch_size']}; allowed: 1 to {trained} "
+                            f"(the samples it trains on)")
+
+
+def _check_split(path: Path, key: str, fraction: float, n: int, held_out: int) -> None:
+    if not MIN_SPLIT <= held_out <= n - MIN_SPLIT:
+        raise RegistryError(
+            f"{path}: '{key}' {fraction!r} holds out {held_out} of {n} samples, leaving {n - held_out} to train; "
+            f"each side needs at least {MIN_SPLIT}: allowed: about {MIN_SPLIT / n:.4g} to {1 - MIN_SPLIT / n:.4g}")
+
+
+def _read_registry_file(path: Path) -> str:
+    """A registry file's text, refusing what is not a small regular file before reading any of it."""
+    data = safe_files.read_user_file(path, MAX_FILE_BYTES, "an experiment is a TOML text file", "an experiment file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RegistryError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+
+
+def parse_recipe(path: Path) -> dict:
+    """A recipe file read and checked against `SCHEMA` and the rules that span keys: its sections as plain
+    data, defaults filled in. Nothing it names is imported yet (`registry.load_experiment` does that)."""
+    text = _read_registry_file(path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise RegistryError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise RegistryError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as e:  # an integer of thousands of digits, beyond what Python converts from text
+        if "digits" not in str(e):
+            raise RegistryError(f"{path}: not valid TOML: {' '.join(str(e).split())[:200]}") from None
+        raise RegistryError(f"{path}: an integer of more than {sys.get_int_max_str_digits():,} digits; no value a recipe "
+                            "takes is that large") from None
+    sections = {name for name in SCHEMA if name}
+    top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    for name, value in raw.items():
+        if isinstance(value, dict) and name not in sections:
+            raise RegistryError(f"{path}: unknown section [{name}]{did_you_mean(name, sorted(sections))}; "
+                                f"allowed: {', '.join(sorted(sections))}")
+    exp: dict[str, Any] = _section(top, "", path)
+    for name in sections:
+        if name not in raw:
+            if name in OPTIONAL_SECTIONS:
+                exp[name] = {} if name in METRIC_SECTIONS else None  # none set
+                continue
+            raise RegistryError(f"{path}: missing section [{name}]")
+        exp[name] = _section(raw[name], name, path)
+    if exp["id"] != path.stem:
+        raise RegistryError(f"{path}: 'id' is {exp['id']!r} but the file is named {path.name}; make them agree")
+    if VARIANT_SEPARATOR in exp["id"]:
+        raise RegistryError(f"{path}: 'id' may not contain {VARIANT_SEPARATOR!r} (it names dataset variants)")
+    if not ID_PATTERN.fullmatch(exp["id"]):
+        raise RegistryError(f"{path}: 'id' {exp['id']!r} is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, "
+                            "starting with a letter or digit")
+    for name in METRIC_SECTIONS:
+        exp[name] = {k: v for k, v in exp[name].items() if v is not None}
+    _validate_together(exp, path)
+    return exp
