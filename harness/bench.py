@@ -28,10 +28,10 @@ from . import portable
 from . import safe_files
 from .engines import ENGINES, MULTI_SEED_ENGINES
 from .engines.multiseed import vmap_fallback_is_an_error
-from .engines.sources import RunOptions
+from .options import RunOptions
 from .errors import HarnessError
 from .named_datasets import DATASETS, training_samples
-from .runner import device_name, git_commit
+from .machine import device_name, git_commit
 from .validate import validate
 
 COLUMNS = [

@@ -86,7 +86,7 @@ def _run_setup(args):
     if getattr(args, "costs_from", None) is not None and not Path(args.costs_from).is_dir():
         raise HarnessError(f"--costs-from {args.costs_from}: not a directory; name a results directory (or leave it out)")
 
-    from .engines.sources import RunOptions
+    from .options import RunOptions
 
     # Absolute paths: Ray workers do not share the driver's working directory.
     data_dir, mirror = (str(Path(p).resolve()) if p else None for p in (args.data_dir, args.data_mirror))
@@ -221,7 +221,7 @@ def _cmd_bench(args) -> int:
     _check_writable(out)
 
     from .bench import run_bench
-    from .engines.sources import RunOptions
+    from .options import RunOptions
     from .runner import check_engine, parse_devices
 
     engines = [check_engine(e.strip()) for e in args.engines.split(",")]
@@ -297,7 +297,7 @@ def _add_portable(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_validate(args) -> int:
-    from .engines.sources import RunOptions
+    from .options import RunOptions
     from .registry import load_registry, select
     from .runner import check_engine
     from .validate import validate

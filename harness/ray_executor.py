@@ -32,7 +32,8 @@ import torch
 from . import portable
 from .errors import HarnessError
 from .objects import user_files
-from .runner import Cell, cell_label, error_rows, git_commit, parse_devices, run_cell
+from .machine import git_commit
+from .runner import Cell, cell_label, error_rows, parse_devices, run_cell
 
 NOT_INSTALLED = "Ray is not installed; `make setup-ray` or `pip install .[ray]`"
 STATUS_EVERY_S = 30.0

@@ -9,11 +9,8 @@ import functools
 import io
 import multiprocessing
 import os
-import platform
 import re
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -30,7 +27,8 @@ from . import rows as counted_rows
 from .datasets import ensure_idx
 from .named_datasets import IDX_SETS
 from .engines import ENGINES, MULTI_SEED_ENGINES
-from .engines.sources import RunOptions
+from .machine import device_name, environment
+from .options import RunOptions
 from .objects import describe
 from .errors import HarnessError, is_signal
 from .progress import MatrixProgress, work
@@ -71,70 +69,6 @@ def check_engine(name: str) -> str:
     if name not in ENGINES:
         raise HarnessError(f"--engine: unknown engine {name!r}; available: {', '.join(ENGINES)}")
     return name
-
-
-# ---------------------------------------------------------------------------------------------------
-# Facts about the environment, recorded in every row
-
-
-@functools.lru_cache(maxsize=None)
-def git_commit() -> str:
-    """The commit of the code; '+dirty' where the harness or registry differ from it."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "harness", "experiments"], cwd=root, timeout=10)
-        return commit.stdout.strip() + ("+dirty" if dirty.returncode else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-@functools.lru_cache(maxsize=None)
-def device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-# Environment variables that change which CPU kernels run (and so the last bits of CPU results).
-KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE",
-                   "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA", "DNNL_DEFAULT_FPMATH_MODE", "ONEDNN_DEFAULT_FPMATH_MODE")
-
-
-def cpu_capability() -> str:
-    """ATen's vector instruction set in force (DEFAULT, AVX2, AVX512, ...)."""
-    try:
-        return torch.backends.cpu.get_cpu_capability()
-    except AttributeError:  # torch before 2.1
-        return ""
-
-
-def kernel_settings() -> str:
-    """The kernel-steering settings in force, as `NAME=value` words (empty: the libraries' defaults)."""
-    settings = [f"{name}={os.environ[name]}" for name in KERNEL_SETTINGS if os.environ.get(name)]
-    if not torch.backends.mkldnn.enabled:
-        settings.append("mkldnn=off")
-    return " ".join(settings)
-
-
-def environment() -> dict:
-    return {
-        "git_commit": git_commit(),
-        "torch_version": torch.__version__,
-        "python_version": platform.python_version(),
-        "host": socket.gethostname(),
-        "threads": torch.get_num_threads(),
-        "cpu_capability": cpu_capability(),
-        "kernel_settings": kernel_settings(),
-    }
 
 
 # ---------------------------------------------------------------------------------------------------

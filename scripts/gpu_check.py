@@ -304,7 +304,7 @@ def add_findings(step: Step, places: Places, known_run_ids: set[str]) -> None:
 def environment_line(cuda: bool) -> str:
     import torch
 
-    from harness.runner import git_commit
+    from harness.machine import git_commit
 
     where = f"CUDA device: {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})" if cuda else \
         "DRY RUN on the CPU: this machine has no CUDA device, so every step ran on the CPU with tiny limits " \

@@ -26,7 +26,7 @@ import torch
 
 from harness.datasets import ensure_idx
 from harness.engines import ENGINES
-from harness.engines.sources import RunOptions
+from harness.options import RunOptions
 from harness.errors import DataError
 from harness.registry import load_registry
 from harness.training import RunOutcome

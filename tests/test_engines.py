@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.engines import ENGINES
-from harness.engines.sources import RunOptions
+from harness.options import RunOptions
 from harness.registry import load_registry
 
 from .conftest import ROOT

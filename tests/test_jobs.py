@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from harness.cli import main
-from harness.engines.sources import RunOptions
+from harness.options import RunOptions
 from harness.runner import Cell, InProcesses
 
 METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc"]

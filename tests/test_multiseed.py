@@ -8,7 +8,7 @@ import torch
 
 from harness.engines import ENGINES, MULTI_SEED_ENGINES
 from harness.engines.multiseed import vmap_fallback_is_an_error
-from harness.engines.sources import RunOptions
+from harness.options import RunOptions
 
 SEEDS = [0, 1]
 SLOW_OP = partial(torch.histc, bins=4)  # an op vmap has no batching rule for (torch 2.14)

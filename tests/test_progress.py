@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.engines.sources import RunOptions
+from harness.options import RunOptions
 from harness.progress import MatrixProgress, duration, work
 from harness.registry import load_registry
 from harness.runner import Cell, run_matrix

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.engines.sources import RunOptions
+from harness.options import RunOptions
 from harness.errors import HarnessError
 from harness.runner import Cell, run_cell, run_matrix
 

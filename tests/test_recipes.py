@@ -209,7 +209,7 @@ def test_a_scheduler_steps_per_epoch_or_per_step(tmp_path, monkeypatch, interval
     """StepLR(step_size=1, gamma=0.5) over 2 epochs of 4 batches: stepped 2 times per epoch, 8 per step."""
     import harness.training as training
     from harness.engines import ENGINES
-    from harness.engines.sources import RunOptions
+    from harness.options import RunOptions
 
     text = RECIPE.replace("[training]", "[scheduler]\nclass_path = \"StepLR\"\ninit_args = { step_size = 1, gamma = 0.5 }\n"
                                         f"interval = \"{interval}\"\n[training]")

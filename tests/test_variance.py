@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 
 from harness import rows as counted_rows
 from harness.engines import ENGINES
-from harness.engines.sources import RunOptions
+from harness.options import RunOptions
 from harness.registry import load_registry
 from harness.runner import run_matrix
 from statsmodels.stats.nonparametric import rank_compare_2indep

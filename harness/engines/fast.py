@@ -17,7 +17,8 @@ from torch import nn
 from ..datasets import as_tensors
 from ..training import RunOutcome, StepFn, eager_step, labels_for, make_loss, make_optimizer
 from . import graphs
-from .sources import RunOptions, Splits, batch_sizes_of, run_each_seed
+from ..options import RunOptions
+from .sources import Splits, batch_sizes_of, run_each_seed
 
 
 def _draw_loader_seed(generator: torch.Generator | None = None) -> int:

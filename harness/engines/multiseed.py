@@ -42,7 +42,8 @@ from ..training import (EpochTally, RunOutcome, count_correct, labels_for, make_
                         train_lanes)
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_order
-from .sources import RunOptions, batch_sizes_of, seeded_model_and_splits
+from ..options import RunOptions
+from .sources import batch_sizes_of, seeded_model_and_splits
 
 
 VMAP_FALLBACK = ".*performance drop.*"  # what vmap's per-seed-loop warning says

@@ -7,7 +7,8 @@ from torch.utils.data import DataLoader, Subset
 
 from ..datasets import as_tensors
 from ..training import RunOutcome, labels_for
-from .sources import RunOptions, Splits, batch_sizes_of, run_each_seed
+from ..options import RunOptions
+from .sources import Splits, batch_sizes_of, run_each_seed
 
 
 class LoaderSource:
