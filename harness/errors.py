@@ -1,7 +1,10 @@
 """Errors the command line turns into one line and an exit status, never a traceback."""
 
 import difflib
+import re
 import signal
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: what a terminal may act on
 
 
 class HarnessError(Exception):
@@ -41,3 +44,9 @@ def did_you_mean(name: str, candidates) -> str:
     by_lower = {str(c).lower(): c for c in candidates}
     close = difflib.get_close_matches(name.lower(), list(by_lower))
     return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
+
+
+def one_line(text: str) -> str:
+    """A message as one line, whatever a file name or a results field it quotes holds: line breaks and
+    every other control character (a terminal's escape codes) shown as escapes, never sent raw."""
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)

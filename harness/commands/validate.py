@@ -1,0 +1,32 @@
+"""`harness validate`: every recipe built and run on one batch, without training."""
+
+from __future__ import annotations
+
+from .arguments import add_common, add_data
+
+HELP = "check recipes end to end without training: imports, arguments, data, one forward pass"
+
+
+def add_arguments(p) -> None:
+    add_common(p)
+    p.add_argument("ids", nargs="*", default=["all"], help="experiment ids, or 'all' (default)")
+    p.add_argument("--dataset", default=None, metavar="NAME", help="validate on this dataset instead (e.g. fashion-mnist)")
+    p.add_argument("--engine", default="fast", help="the engine to validate for: reference, fast or multiseed (default fast)")
+    add_data(p)
+
+
+def run(args) -> int:
+    from ..options import RunOptions
+    from ..registry import load_registry, select
+    from ..runner import check_engine
+    from ..validate import validate
+
+    experiments = select(load_registry(args.experiments_dir), args.ids, args.dataset)
+    engine = check_engine(args.engine)
+    options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
+    for exp in experiments:
+        count = validate(exp, options, engine)
+        print(f"ok {exp.id}: {exp.model['class_path']} ({count:,} parameters) on {exp.dataset}, {exp.loss['class_path']}, "
+              f"{exp.optimizer['class_path']}" + (f", {exp.scheduler['class_path']}" if exp.scheduler else ""))
+    print(f"{len(experiments)} recipe(s) valid for the {engine} engine")
+    return 0
