@@ -23,7 +23,7 @@ RUN_ARGS = $(EXPERIMENTS) $(if $(SEEDS),--seeds $(SEEDS)) --devices $(DEVICES) -
 # Where `make results` trains before its rows replace the committed ones.
 REMAKE   ?= build/remake
 
-.PHONY: all setup setup-ray run report check compare results test lint mutate faithful bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
+.PHONY: all setup setup-ray run report check compare results test test-fast lint mutate faithful bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
 
 # Train every cell into $(RESULTS), report and check there, and end with the comparison against the
 # committed results: its summary line is the answer (the whole comparison goes to $(RESULTS)/COMPARE.txt).
@@ -84,6 +84,10 @@ compare: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The inner loop: every test but those marked slow (MNIST training, processes of their own), in about a minute.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check harness tests scripts

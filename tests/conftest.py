@@ -13,9 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `cuda` skip where there is no CUDA device; `-m cuda` selects exactly them. Under
+    """A test that trains on MNIST (it asks for the data) is `slow`: `make test-fast` leaves those out.
+    Tests marked `cuda` skip where there is no CUDA device; `-m cuda` selects exactly them. Under
     `make mutate` the quickest tests run first, so that most mutants fail in a second rather than after
     the slow tests that happen to come first (mutmut hands them over in no particular order)."""
+    for item in items:
+        if {"mnist", "fashion_mnist"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     if os.environ.get("MUTANT_UNDER_TEST"):
         durations = _mutation_test_durations()
         items.sort(key=lambda item: durations.get(item.nodeid, 0.0))

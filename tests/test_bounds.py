@@ -92,6 +92,7 @@ def registry_with(tmp_path, base: str, old: str, new: str, name: str | None = No
     (["bench", "iris-mse", "--warmup", "1000000"], "--warmup 1000000 is beyond"),
     (["bench", "iris-mse", "--seeds", "1000000"], "--seeds 1000000 is beyond"),
 ])
+@pytest.mark.slow
 def test_absurd_command_line_is_refused_at_once(tmp_path, args, expect):
     results = tmp_path / "res"
     where = ["--results-dir", results] if args[0] == "run" else ["--out", results / "bench.csv"]
@@ -185,6 +186,7 @@ def test_recipe_values_that_would_fail_in_a_cell_are_refused_before_training(tmp
     assert not results.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("old,new,name", [("lr = 0.003", "lr = 1e308", None), ('id = "iris-mse"', 'id = "=cmd"', "=cmd")])
 def test_refused_recipe_runs_nothing(tmp_path, old, new, name):
     reg, _ = registry_with(tmp_path, "iris-mse", old, new, name=name)
@@ -193,6 +195,7 @@ def test_refused_recipe_runs_nothing(tmp_path, old, new, name):
     assert not results.exists()
 
 
+@pytest.mark.slow
 def test_every_registered_experiment_still_loads():
     assert len(load_registry(EXPERIMENTS)) == 13
     assert harness("list", "--variants").returncode == 0
@@ -313,11 +316,13 @@ def test_ids_are_plain_names(tmp_path, capsys, new_id, expect):
     ("b" * 253 + ".c", "is too long; allowed: 255 bytes with its .png and .md"),  # the name fits, its .png would not
     ("b" * 300 + "/bench.csv", "cannot create it or its directory (File name too long)"),
 ])
+@pytest.mark.slow
 def test_bench_out_that_cannot_be_written_is_refused_before_measuring(tmp_path, out, expect):
     (tmp_path / "file").write_text("")
     assert_refused(harness("bench", "iris-mse", "--out", tmp_path / out), expect)
 
 
+@pytest.mark.slow
 def test_reader_gone_before_the_output_exits_quietly():
     # `harness list | head -1`, with the reader gone before anything was written.
     proc = subprocess.Popen([sys.executable, "-m", "harness", "list", "--variants"], cwd=ROOT,
@@ -333,6 +338,7 @@ def test_closed_stdout_is_one_line():
     assert_refused(proc, "standard output is closed; redirect it instead")
 
 
+@pytest.mark.slow
 def test_full_stdout_is_one_line():
     with open("/dev/full", "w") as full:
         proc = subprocess.run([sys.executable, "-m", "harness", "list"], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
@@ -341,6 +347,7 @@ def test_full_stdout_is_one_line():
     assert proc.stderr == "harness: error: cannot write to standard output (No space left on device)\n"
 
 
+@pytest.mark.slow
 def test_stdout_that_cannot_encode_a_title_gets_escapes():
     proc = harness("list", env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert proc.returncode == 0 and proc.stderr == ""

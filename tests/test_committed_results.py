@@ -4,6 +4,8 @@ and REPORT.md is what `harness report` makes of them today."""
 import re
 import shutil
 
+import pytest
+
 from harness.cli import main
 
 from .conftest import ROOT
@@ -22,6 +24,7 @@ def test_committed_results_pass_harness_check(capsys):
     assert status == 0, out.out + out.err
 
 
+@pytest.mark.slow
 def test_committed_report_is_current_and_its_plots_exist(tmp_path):
     committed = (RESULTS / "REPORT.md").read_text()
     for name in ("runs.csv", "epochs.csv", "trace.csv"):

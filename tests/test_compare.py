@@ -3,9 +3,6 @@ the report's section, and --portable's settings in the rows."""
 
 import csv
 import math
-import os
-import platform
-import shutil
 import subprocess
 import sys
 import uuid
@@ -16,17 +13,16 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from harness import portable, stats
+from harness import stats
 from harness.cli import main
 from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin, across_environments_section,
                              compare_directories, compare_metric, compare_speed,
                              parse_margins, render, write_csv)
+from harness.catalogue import METRIC_NAMES as METRICS, RUN_COLUMNS
 from harness.errors import HarnessError, RegistryError
-from harness.catalogue import METRIC_NAMES as METRICS
 from harness.registry import load_registry
-from harness.catalogue import RUN_COLUMNS
 from harness.results import ResultsStore
-from harness.rows import first_parting, read
+from harness.rows import first_parting
 
 from .conftest import ROOT
 
@@ -200,6 +196,7 @@ def test_bad_input_exits_2_with_one_line(registry, tmp_path, capsys, args, messa
     assert len(err.strip().splitlines()) == 1 and message in err
 
 
+@pytest.mark.slow
 def test_exit_status_gate(registry, tmp_path):
     """The command line as CI would run it: 0 when nothing is different, 1 when something is."""
     a = write_results(tmp_path / "a", registry)
@@ -273,52 +270,6 @@ def test_report_has_the_section_when_engines_are_mixed(registry, tmp_path):
     assert "engine=multiseed against engine=fast: 0 of 5 cells bit for bit" in text
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the portable settings name x86 instruction sets")
-def test_portable_records_its_settings(tmp_path):
-    """--portable starts the run again with the settings in force; the rows say so."""
-    out = tmp_path / "r"
-    env = {k: v for k, v in os.environ.items() if k not in portable.environment()}
-    done = subprocess.run([sys.executable, "-m", "harness", "run", EXP, "--seeds", "0", "--epochs", "100", "--portable",
-                           "--results-dir", str(out)], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert done.returncode == 0, done.stderr
-    (row,) = read(out).runs.rows
-    assert row["cpu_capability"] == "AVX2"
-    assert set(row["kernel_settings"].split()) == {"ATEN_CPU_CAPABILITY=avx2", "MKL_CBWR=AVX2,STRICT", "ONEDNN_MAX_CPU_ISA=AVX2",
-                                                 "DNNL_MAX_CPU_ISA=AVX2", "mkldnn=off"}
-    assert math.isfinite(float(row["test_acc"]))
-
-
-def make_all(tmp_path, *args, run_status=0, check_status=0):
-    """`make all` with a stand-in for the harness that records its commands and exits as told."""
-    fake = tmp_path / "harness"
-    fake.write_text("#!/bin/sh\necho \"harness $*\"\n"
-                    f"case $1 in run) exit {run_status};; check) exit {check_status};; compare) exit 1;; esac\n")
-    fake.chmod(0o755)
-    return subprocess.run(["make", "-s", "-o", "setup", "all", f"HARNESS={fake}", *args], capture_output=True, text=True, cwd=ROOT)
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.parametrize("results, compared", [(None, True), ("/tmp/elsewhere", True), ("results", False), ("./results/", False)])
-def test_make_all_trains_elsewhere_and_ends_with_the_comparison(tmp_path, results, compared):
-    done = make_all(tmp_path, *([f"RESULTS={results}"] if results else []))
-    assert done.returncode == 0, done.stderr  # a difference (compare's exit 1) is printed, not failed
-    where = results or "build/results"
-    commands = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("harness ")]
-    assert commands == ["run", "report", "check"] + (["compare"] if compared else [])
-    assert f"--results-dir {where}" in done.stdout
-    assert (f"harness compare results {where} --out {where}/COMPARE.txt" in done.stdout) == compared
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_all_fails_where_runs_or_thresholds_fail_and_stops_on_bad_input(tmp_path):
-    failed_run = make_all(tmp_path, run_status=1)
-    assert failed_run.returncode != 0 and "harness compare" in failed_run.stdout  # still reported and compared
-    missed = make_all(tmp_path, check_status=1)
-    assert missed.returncode != 0 and "harness compare" in missed.stdout
-    bad_input = make_all(tmp_path, run_status=2)
-    assert bad_input.returncode != 0 and "harness report" not in bad_input.stdout
-
-
 def test_environment_is_that_of_the_experiments_compared(registry, tmp_path):
     a = write_results(tmp_path / "a", registry)
     b = write_results(tmp_path / "b", registry)
@@ -328,21 +279,6 @@ def test_environment_is_that_of_the_experiments_compared(registry, tmp_path):
                              "started_at": "2026", "host": "elsewhere", "dataset_md5": "mnist-md5"}], [], [])
     (report,) = compare_directories([a, b], registry, {})
     assert report.environment == [] and [r["arm"] for r in report.bitwise] == [EXP]
-
-
-def test_portable_settings_reach_workers(monkeypatch):
-    """Ray tasks start torch with the driver's settings; any process running cells turns oneDNN off."""
-    import torch
-
-    from harness.ray_executor import runtime_env
-
-    assert "env_vars" not in runtime_env()
-    for name, value in portable.environment().items():
-        monkeypatch.setenv(name, value)
-    assert runtime_env()["env_vars"] == portable.environment()
-    monkeypatch.setattr(torch.backends.mkldnn, "enabled", True)
-    portable.apply_in_process()
-    assert torch.backends.mkldnn.enabled is False
 
 
 def test_results_of_an_earlier_version_are_read(registry, tmp_path):
@@ -362,35 +298,6 @@ def test_results_of_an_earlier_version_are_read(registry, tmp_path):
     (old / "runs.csv").write_text("run_id,colour\nx,red\n")
     with pytest.raises(HarnessError, match="not this harness.s columns"):
         compare_directories([old, a], registry, {})
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-@pytest.mark.parametrize("check_status", [0, 1])
-def test_make_results_remakes_the_committed_rows_only_once_they_check(tmp_path, check_status):
-    """`make results` trains into its own directory, and its rows replace the committed ones only after
-    `check` passed there; then the committed report is drawn again and checked."""
-    committed, remake = tmp_path / "committed", tmp_path / "remake"
-    committed.mkdir()
-    for name in ("runs.csv", "epochs.csv", "trace.csv"):
-        (committed / name).write_text("before\n")
-    fake = tmp_path / "harness"
-    fake.write_text("#!/bin/sh\necho \"harness $*\"\n"
-                    "dir=$(echo \"$*\" | sed -n 's/.*--results-dir \\([^ ]*\\).*/\\1/p')\n"
-                    "case $1 in run) mkdir -p \"$dir\"; for f in runs epochs trace; do echo remade > \"$dir/$f.csv\"; done;;\n"
-                    f"  check) [ \"$dir\" = \"{remake}\" ] && exit {check_status};; esac\nexit 0\n")
-    fake.chmod(0o755)
-    done = subprocess.run(["make", "-s", "-o", "setup", "results", f"HARNESS={fake}", f"REMAKE={remake}", f"COMMITTED={committed}"],
-                          capture_output=True, text=True, cwd=ROOT)
-    commands = [" ".join(line.split()[1:2] + [line.split("--results-dir ")[1].split()[0]])
-                for line in done.stdout.splitlines() if line.startswith("harness ")]
-    if check_status:
-        assert done.returncode != 0 and commands == [f"run {remake}", f"run {remake}", f"check {remake}"]
-        assert (committed / "runs.csv").read_text() == "before\n"  # nothing replaced
-    else:
-        assert done.returncode == 0, done.stderr
-        assert commands == [f"run {remake}", f"run {remake}", f"check {remake}", f"report {committed}", f"check {committed}"]
-        assert all((committed / f"{name}.csv").read_text() == "remade\n" for name in ("runs", "epochs", "trace"))
-        assert "--dataset fashion-mnist --seeds 0-4" in done.stdout
 
 
 def test_out_writes_the_whole_comparison_and_prints_the_answer_last(registry, tmp_path, capsys):

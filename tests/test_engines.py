@@ -1,26 +1,13 @@
-"""Engines agree: `fast` is bit-identical to `reference` on the CPU for every registered experiment."""
+"""What the engines share beyond each recipe's own test (test_each_recipe.py): an evaluation limit that
+shortens evaluation alone, and on CUDA, `fast`'s replayed graphs against `reference`'s eager steps."""
 
 import pytest
 import torch
 
 from harness.engines import ENGINES
 from harness.options import RunOptions
-from harness.registry import load_registry
 
-from .conftest import ROOT
-
-IDS = list(load_registry(ROOT / "experiments"))
-
-
-def quick_options(exp, data_dir):
-    """Short runs that still cover what matters: two epochs (the second draws its order after the
-    first's evaluation) with a last partial batch (n % batch != 0), or, where the recipe traces the
-    running loss, one epoch long enough for a trace row; evaluation on 200 samples per split."""
-    if exp.data["dataset"] == "iris":
-        return RunOptions(epochs=200)
-    batch, trace_every = exp.training["batch_size"], exp.training["trace_every"]
-    epochs, steps = (1, trace_every) if trace_every else (2, 100)
-    return RunOptions(data_dir=str(data_dir), epochs=epochs, train_limit=steps * batch + batch // 2, eval_limit=200)
+from .test_each_recipe import quick_options
 
 
 def without_timings(rows):
@@ -31,23 +18,6 @@ def run(engine, exp, options, device="cpu", seed=0):
     (outcome,) = ENGINES[engine](exp, [seed], torch.device(device), options)
     assert outcome.status == "ok", outcome.message
     return outcome
-
-
-@pytest.mark.parametrize("exp_id", IDS)
-def test_fast_is_bit_identical_to_reference(registry, data_dir, request, exp_id):
-    exp = registry[exp_id]
-    if exp.data["dataset"] != "iris":
-        request.getfixturevalue("mnist")
-    options = quick_options(exp, data_dir)
-    reference, fast = run("reference", exp, options), run("fast", exp, options)
-    assert len(reference.epochs) == options.epochs // exp.training["log_every"]
-    assert without_timings(fast.epochs) == without_timings(reference.epochs)
-    assert fast.trace == reference.trace
-    if exp.training["trace_every"]:
-        assert fast.trace, "the run is long enough to trace"
-    assert fast.state.keys() == reference.state.keys()
-    for name, value in reference.state.items():
-        assert torch.equal(fast.state[name], value), name
 
 
 def test_eval_limit_is_an_override_and_shortens_evaluation(registry, mnist):

@@ -12,7 +12,8 @@ from .conftest import ROOT
 from .faithful import CASES, compare, experiment_of, first_difference
 
 
-@pytest.mark.parametrize("exp_id", list(CASES))
+@pytest.mark.parametrize("exp_id", [pytest.param(i, marks=pytest.mark.slow) if experiment_of(i).data["dataset"] != "iris" else i
+                                    for i in CASES])
 def test_tutorial_code_gives_the_engines_figures_and_weights(data_dir, request, exp_id):
     experiment = experiment_of(exp_id)
     if experiment.data["dataset"] != "iris":
@@ -45,6 +46,7 @@ def test_first_difference_names_epoch_figure_and_both_values():
     assert first_difference(tutorial, harness).startswith("epoch 1 loss:")
 
 
+@pytest.mark.slow
 def test_unknown_experiment_is_one_line_and_exit_2():
     done = subprocess.run([sys.executable, "-m", "tests.faithful", "mnist-mlp-mylinear"], cwd=ROOT,
                           capture_output=True, text=True)

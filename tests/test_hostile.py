@@ -272,6 +272,7 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="fi
 
 # docs/results-files.md: "A later attempt at a cell that fails (a `--force` re-run whose worker is killed, say) never hides
 # the cell's finished run: the latest *finished* row of a cell is the one `run`, `check` and `report` count"
+@pytest.mark.slow
 @needs_proc
 def test_killed_workers_of_a_forced_rerun_never_hide_the_finished_runs(tmp_path, capsys):
     reg = make_registry(tmp_path / "reg")
@@ -370,6 +371,7 @@ def without_root_privileges():
 
 
 # docs/results-files.md: "a file or lock the harness may not read or write, is one line too"
+@pytest.mark.slow
 def test_unreadable_results_file_or_lock_is_one_line(tmp_path):
     results = tmp_path / "res"
     results.mkdir()
@@ -409,6 +411,7 @@ def test_concurrent_first_runs_on_an_empty_data_dir(mnist, tmp_path):
 
 # docs/results-files.md: "`harness check` reads under the lock too, so a run recording its rows meanwhile is never seen
 # half-way"
+@pytest.mark.slow
 def test_check_while_a_run_records_sees_no_damage(tmp_path, registry):
     results = tmp_path / "res"
     proc = start("run", "iris-mse", "--seeds", "0-9", "--epochs", "1", "--results-dir", results)
@@ -423,6 +426,7 @@ def test_check_while_a_run_records_sees_no_damage(tmp_path, registry):
 
 
 # docs/results-files.md: "Workers of `--jobs` end with their driver, even one killed with SIGKILL"
+@pytest.mark.slow
 @needs_proc
 def test_workers_end_when_their_driver_is_killed(tmp_path):
     results = tmp_path / "res"

@@ -5,6 +5,7 @@ import multiprocessing
 import os
 from pathlib import Path
 
+import pytest
 import torch
 
 from harness.cli import main
@@ -24,6 +25,7 @@ def metrics_by_cell(rows):
     return {(r["experiment"], r["seed"]): [r[m] for m in METRICS] for r in rows}
 
 
+@pytest.mark.slow
 def test_jobs_rows_match_one_process_with_the_same_threads(tmp_path, capsys):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what each of two workers gets on two cores; below, the workers' own count
@@ -60,6 +62,7 @@ def running_children() -> list[int]:
     return [w.pid for w in multiprocessing.active_children() if Path(f"/proc/{w.pid}").exists()]
 
 
+@pytest.mark.slow
 def test_a_dead_worker_is_an_error_row_and_the_rest_go_on(registry):
     exp = registry["iris-mse"]
     cells = [Cell(DiesWhenUnpickled(exp), (0,), "cpu")] + [Cell(exp, (s,), "cpu") for s in (1, 2, 3)]
@@ -71,6 +74,7 @@ def test_a_dead_worker_is_an_error_row_and_the_rest_go_on(registry):
     assert running_children() == []  # the broken pool's other worker ended with it, not later
 
 
+@pytest.mark.slow
 def test_closing_the_executor_stops_its_workers(registry):
     exp = registry["iris-mse"]
     execute = InProcesses(jobs=2, threads=1)(iter([Cell(exp, (s,), "cpu") for s in range(6)]), "fast", RunOptions(),

@@ -68,6 +68,7 @@ def test_the_rule_names_the_module_that_breaks_it(tmp_path):
                                           "harness.rows": ["harness.cli"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["harness.report", "harness.compare", "harness.check", "harness.rows", "harness.catalogue",
                                     "harness.schema", "harness.registry", "harness.cli"])
 def test_modules_that_read_results_load_without_torch(module):

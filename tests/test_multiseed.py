@@ -79,7 +79,8 @@ def test_no_op_falls_back_to_the_slow_vmap_loop(registry, data_dir, request, exp
         request.getfixturevalue("mnist")
         options = RunOptions(data_dir=str(data_dir), epochs=1, train_limit=45, eval_limit=40)
     with vmap_fallback_is_an_error():
-        outcomes("multiseed", exp, [0, 1], options, device)
+        first, second = outcomes("multiseed", exp, [0, 1], options, device)
+    assert first.final != second.final, "both seeds trained, each its own way"
 
 
 def test_a_vmap_fallback_is_caught():

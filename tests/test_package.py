@@ -54,6 +54,7 @@ def test_the_wheel_holds_every_subpackage_and_the_registry(wheel):
     assert "Requires-Python: >=3.11" in metadata and "Operating System :: POSIX :: Linux" in metadata
 
 
+@pytest.mark.slow
 def test_the_installed_package_lists_runs_reports_checks_and_compares(installed, tmp_path):
     work = tmp_path / "work"
     work.mkdir()

@@ -52,6 +52,7 @@ def test_cells_and_options_pickle(registry):
     assert pickle.loads(pickle.dumps(options)) == options
 
 
+@pytest.mark.slow
 def test_ray_rows_match_local_rows(ray_instance, tmp_path, capsys):
     local, on_ray = tmp_path / "local", tmp_path / "ray"
     assert main(["run", *IRIS, *QUICK, "--results-dir", str(local)]) == 0
@@ -130,6 +131,7 @@ def test_interrupted_driver_keeps_finished_cells(registry, tmp_path):
     assert sorted(r["seed"] for r in read(tmp_path / "runs.csv")) == ["0", "1"]
 
 
+@pytest.mark.slow
 def test_without_ray_one_line_and_exit_2(tmp_path):
     # sys.modules["ray"] = None makes `import ray` fail as if it were not installed.
     proc = harness("run", "iris-mse", "--executor", "ray", "--results-dir", str(tmp_path), prelude="sys.modules['ray'] = None")
@@ -137,6 +139,7 @@ def test_without_ray_one_line_and_exit_2(tmp_path):
     assert proc.stderr == "harness: error: Ray is not installed; `make setup-ray` or `pip install .[ray]`\n"
 
 
+@pytest.mark.slow
 def test_local_executor_never_imports_ray(tmp_path):
     proc = harness("run", "iris-mse", "--seeds", "0", "--epochs", "100", "--results-dir", str(tmp_path),
                    prelude="import atexit; atexit.register(lambda: print('ray imported:', 'ray' in sys.modules))")
@@ -149,6 +152,7 @@ def test_ray_flags_refused_with_local_executor(tmp_path, capsys):
     assert "--ray-address applies to --executor ray only" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_unreachable_ray_address_one_line_and_exit_2(tmp_path):
     pytest.importorskip("ray", reason="ray is not installed (`make setup-ray`)")
     with socket.socket() as s:  # a port nobody listens on
@@ -160,6 +164,7 @@ def test_unreachable_ray_address_one_line_and_exit_2(tmp_path):
     assert proc.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_recipes_own_modules_travel_with_its_tasks(ray_instance, tmp_path, capsys):
     """Workers import the user's code from the copy shipped with each task: the rows are the local ones,
     weights and code digests included."""
@@ -175,6 +180,7 @@ def test_a_recipes_own_modules_travel_with_its_tasks(ray_instance, tmp_path, cap
     assert sorted(tuple(r[k] for k in key) for r in read(on_ray / "runs.csv")) == sorted(tuple(r[k] for k in key) for r in read(local / "runs.csv"))
 
 
+@pytest.mark.slow
 def test_shipped_code_is_written_where_the_worker_imports_it_and_checked(registry, tmp_path):
     import dataclasses
     import shutil as sh

@@ -316,6 +316,7 @@ def assert_intact(results, registry):
     assert leftovers == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_matrix_keeps_finished_rows_and_resumes(tmp_path, capsys, registry, signum):
     results = tmp_path / "res"
@@ -364,6 +365,7 @@ def test_signal_while_rows_are_written_is_held_until_they_are(tmp_path, monkeypa
 # Concurrency: cells are claimed, so two processes never run the same one
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_matrix_run_every_cell_once(tmp_path, registry):
     results = tmp_path / "res"
     args = ["run", "iris-mse", "--seeds", "0-11", "--epochs", "10", "--results-dir", results]

@@ -51,6 +51,7 @@ def test_cuda_refused_without_cuda(capsys):
     assert "no CUDA device" in err and "--devices auto" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_csv_schema_and_identical_reruns(tmp_path, capsys):
     out = tmp_path / "res"
     args = ["run", "iris-mse", "--seeds", "0-2", "--devices", "cpu", "--results-dir", str(out)]
@@ -86,6 +87,7 @@ def test_epochs_override_marks_rows_unfaithful(tmp_path):
     assert [int(e["epoch"]) for e in read(out / "epochs.csv")] == [100, 200, 300]  # log_every = 100
 
 
+@pytest.mark.slow
 def test_bad_command_line_is_exit_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "harness", "run", "iris-mes", "--results-dir", "x"], capture_output=True, text=True)
     assert proc.returncode == 2

@@ -175,6 +175,7 @@ def test_user_module_reaches_only_what_it_defines(tmp_path, capsys, victim):
 # 2. An oversized message cannot lock the results directory
 
 
+@pytest.mark.slow
 def test_a_huge_exception_message_is_bounded_and_an_old_one_costs_its_row_only(tmp_path, capsys):
     reg = recipe(tmp_path / "reg", 'class_path = "net:Net"', net=NET.format(forward='raise ValueError("x" * 300_000)'))
     results = tmp_path / "res"
@@ -244,6 +245,7 @@ def two_runs(tmp_path_factory):
     return reg, home / "res"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["a figure edited", "epochs.csv cut short"])
 def test_a_row_check_refuses_is_neither_reported_compared_nor_skipped(tmp_path, capsys, two_runs, damage):
     reg, original = two_runs
@@ -282,6 +284,7 @@ def test_a_row_check_refuses_is_neither_reported_compared_nor_skipped(tmp_path, 
     ("sys.exit(3)", "SystemExit(3): the code called sys.exit"),
     ("raise KeyboardInterrupt", "KeyboardInterrupt raised by the code itself, not by Ctrl-C"),
 ])
+@pytest.mark.slow
 def test_an_exit_while_training_is_an_error_row_and_the_matrix_goes_on(tmp_path, forward, shown, jobs):
     reg = recipe(tmp_path / "reg", 'class_path = "net:Net"', net=NET.format(forward=forward))
     results = tmp_path / "res"
@@ -293,6 +296,7 @@ def test_an_exit_while_training_is_an_error_row_and_the_matrix_goes_on(tmp_path,
     assert all(r["status"] == "error" and f"{reg / 'net.py'}:15: {shown}" in r["message"] for r in written), written
 
 
+@pytest.mark.slow
 def test_os_exit_in_a_worker_is_an_error_row(tmp_path):
     reg = recipe(tmp_path / "reg", 'class_path = "net:Net"', net=NET.format(forward="os._exit(0)"))
     results = tmp_path / "res"
@@ -303,6 +307,7 @@ def test_os_exit_in_a_worker_is_an_error_row(tmp_path):
                                      for r in written)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exit_call,shown", [("sys.exit(0)", "SystemExit(0)"), ("sys.exit(3)", "SystemExit(3)"),
                                              ("raise KeyboardInterrupt", "KeyboardInterrupt raised by the code itself")])
 def test_an_exit_at_import_fails_every_command(tmp_path, exit_call, shown):
@@ -318,6 +323,7 @@ def test_an_exit_at_import_fails_every_command(tmp_path, exit_call, shown):
 # 6. A package linked into the registry directory is part of the code digest
 
 
+@pytest.mark.slow
 def test_a_linked_package_is_hashed_and_an_edit_to_it_makes_rows_stale(tmp_path):
     package = tmp_path / "elsewhere" / "models"
     package.mkdir(parents=True)
@@ -341,6 +347,7 @@ def test_a_linked_package_is_hashed_and_an_edit_to_it_makes_rows_stale(tmp_path)
 # 7. The size guard counts buffers
 
 
+@pytest.mark.slow
 def test_a_model_of_huge_buffers_is_refused_before_it_is_allocated(tmp_path):
     reg = recipe(tmp_path / "reg", 'class_path = "torch.nn:BatchNorm1d"\ninit_args = { num_features = 3000000000, affine = false }')
     proc = cli("validate", "--experiments-dir", reg)
