@@ -24,7 +24,8 @@ from .registry import variants
 from .rows import FINISHED_STATUSES, is_current
 
 
-def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
+def threshold_failures(registry: dict, results_dir: Path | str, only: set[str] | None = None) -> list[str]:
+    """Each experiment's thresholds (of those in `only`, where given) against its faithful rows that count."""
     registry = {**registry, **variants(registry)}
     # Refused rows are integrity_failures' to report; here they are left out.
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -33,7 +34,7 @@ def threshold_failures(registry: dict, results_dir: Path | str) -> list[str]:
             groups[(row["experiment"], row["device"], row["engine"])].append(row)
     failures = []
     for exp in registry.values():
-        if not exp.thresholds:
+        if not exp.thresholds or (only is not None and exp.id not in only):
             continue
         mine = {k: v for k, v in groups.items() if k[0] == exp.id}
         if not mine:
@@ -71,9 +72,10 @@ def _stale(row: dict, registry: dict) -> str | None:
     return None
 
 
-def integrity_failures(registry: dict, results_dir: Path | str) -> list[str]:
+def integrity_failures(registry: dict, results_dir: Path | str, only: set[str] | None = None) -> list[str]:
     """One line per damaged, inconsistent or stale thing in the results files; [] when all is sound. A
-    runs.csv row named here is one no command counts (`rows.judge`, the one rule)."""
+    runs.csv row named here is one no command counts (`rows.judge`, the one rule). With `only`, stale rows
+    are those of these experiments (damage is damage whoever's rows it touches)."""
     registry = {**registry, **variants(registry)}
     results_dir = counted_rows.require_results(results_dir)  # "intact" is said of results only
     tables = counted_rows.read(results_dir)
@@ -93,7 +95,7 @@ def integrity_failures(registry: dict, results_dir: Path | str) -> list[str]:
         stale = _stale(row, registry)
         exp = registry.get(row["experiment"])
         now = exp and cell_key({**row, "config_hash": exp.config_hash(counted_rows.row_overrides(row))})  # its cell today
-        if stale and now not in current_cells:
+        if stale and now not in current_cells and (only is None or row["experiment"] in only):
             failures.append(f"{runs_path} line {lines[id(row)]}: run {row['run_id']} is stale: {stale}; "
                             f"run `harness run {row['experiment']}` again for this seed, device and engine")
     return failures + weights_failures(results_dir, tables, judged.accepted)

@@ -68,3 +68,13 @@ def test_make_results_remakes_the_committed_rows_only_once_they_check(tmp_path, 
         assert commands == [f"run {remake}", f"run {remake}", f"check {remake}", f"report {committed}", f"check {committed}"]
         assert all((committed / f"{name}.csv").read_text() == "remade\n" for name in ("runs", "epochs", "trace"))
         assert "--dataset fashion-mnist --seeds 0-4" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("args, checked", [([], ""), (["EXPERIMENTS=iris-ce iris-mse"], "iris-ce iris-mse"),
+                                           (["EXPERIMENTS=mnist-mlp", "DATASET=fashion-mnist"], "mnist-mlp --dataset fashion-mnist")])
+def test_make_all_checks_what_it_ran(tmp_path, args, checked):
+    """`make all EXPERIMENTS=...` checks those experiments (another's missing results fail nothing)."""
+    done = make_all(tmp_path, *args)
+    (check,) = [line for line in done.stdout.splitlines() if line.startswith("harness check")]
+    assert check.split("--results-dir build/results")[1].strip() == checked
