@@ -46,7 +46,7 @@ all: setup
 # Re-make the committed results: every experiment on the CPU at its default seeds and the Fashion-MNIST
 # variants at seeds 0-4, trained into $(REMAKE) (resumed where interrupted), then their rows replace those
 # in results/ and the report is drawn again. After a change that alters what trains (a recipe's hash, a new
-# column); CUDA rows come afterwards from the GPU check (docs/gpu-check.md).
+# column); CUDA rows come afterwards from the GPU check (docs/benchmarks.md#gpu-check).
 results: setup
 	$(HARNESS) run all --devices cpu --engine $(ENGINE) --results-dir $(REMAKE) --jobs $(JOBS)
 	$(HARNESS) run all --dataset fashion-mnist --seeds 0-4 --devices cpu --engine $(ENGINE) --results-dir $(REMAKE) --jobs $(JOBS)
@@ -140,7 +140,7 @@ bench: setup
 bench-gpu: setup
 	$(HARNESS) bench $(BENCH_EXPERIMENTS) --devices cuda --engines reference,fast,multiseed --seeds 64 --out $(COMMITTED)/bench_gpu.csv
 
-# The GPU check (docs/gpu-check.md): every CUDA path tested and measured, each step time-boxed; where there is
+# The GPU check (docs/benchmarks.md#gpu-check): every CUDA path tested and measured, each step time-boxed; where there is
 # no CUDA, a dry run of its plumbing on the CPU. No setup: any Python with the harness's requirements
 # (GPU_PYTHON=python3 on a machine where nothing can be installed).
 GPU_PYTHON  ?= $(if $(wildcard $(PY)),$(PY),python3)

@@ -1,7 +1,8 @@
 """`harness check`: do the recorded results meet the thresholds the registry declares?
 
-A threshold is a minimum of the mean over seeds of one metric, for faithful runs that finished (the
-latest row of each cell counts). An experiment with thresholds but no faithful rows fails: a check
+A threshold is the worst mean over seeds a metric may have, for faithful runs that finished (the latest
+row of each cell counts): a minimum for a metric where higher is better (an accuracy), a maximum where
+lower is (a loss), as the catalogue says of its kind. An experiment with thresholds but no faithful rows fails: a check
 that cannot see its results does not pass. Dataset variants (`<id>@fashion-mnist`) run on request
 only, so theirs are checked where they have results.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from . import rows as counted_rows
 from . import safe_files
-from .catalogue import cell_key
+from .catalogue import cell_key, kind_of
 from .errors import HarnessError
 from .registry import variants
 from .rows import FINISHED_STATUSES, is_current
@@ -47,12 +48,14 @@ def threshold_failures(registry: dict, results_dir: Path | str, only: set[str] |
             if bad:
                 failures.append(f"{exp_id} [{device}, {engine}]: {len(bad)} of {len(group)} run(s) ended {bad[0]['status']}: {bad[0]['message']}")
                 continue
-            for metric, minimum in exp.thresholds.items():
+            for metric, worst in exp.thresholds.items():
                 values = [float(r[metric]) for r in group if r[metric] != ""]
                 mean = sum(values) / len(values) if values else math.nan
-                if not values or not mean >= minimum:
+                higher = kind_of(metric).higher_is_better
+                if not values or not (mean >= worst if higher else mean <= worst):
+                    side = "below" if higher else "above"
                     failures.append(
-                        f"{exp_id} [{device}, {engine}]: mean {metric} {mean:.4f} over {len(values)} seed(s) is below the threshold {minimum}"
+                        f"{exp_id} [{device}, {engine}]: mean {metric} {mean:.4f} over {len(values)} seed(s) is {side} the threshold {worst}"
                     )
     return failures
 

@@ -117,7 +117,8 @@ SCHEMA: dict[str, dict[str, dict]] = {
         # Running training loss every `trace_every` steps, as printed.
         "trace": _key((float,), None),
     },
-    # Minimum of the mean over seeds of a metric, for faithful full runs (harness check).
+    # The worst mean over seeds a metric may have in faithful full runs (harness check): a minimum for an
+    # accuracy, a maximum for a loss (the catalogue says which way a metric is better).
     "thresholds": {m: _key(float, None) for m in METRIC_NAMES},
     # A short run for the test suite: fewer epochs and samples, and its own minimum.
     "smoke": {

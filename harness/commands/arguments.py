@@ -63,7 +63,7 @@ def add_training(p: argparse.ArgumentParser) -> None:
 def add_portable(p: argparse.ArgumentParser) -> None:
     p.add_argument("--portable", action="store_true",
                    help="pin the CPU kernels: ATen and MKL (strict CNR mode) at AVX2, oneDNN off, whatever the "
-                   "machine would choose; recorded in kernel_settings (see docs/portable.md)")
+                   "machine would choose; recorded in kernel_settings (see docs/engines.md#portable-mode)")
 
 
 def training_setup(args):
