@@ -12,7 +12,6 @@ bootstrap interval, on the same device and thread count.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import statistics
@@ -31,6 +30,7 @@ from .engines.multiseed import vmap_fallback_is_an_error
 from .options import RunOptions
 from .errors import HarnessError
 from .named_datasets import DATASETS, training_samples
+from .results import csv_text
 from .machine import device_name, git_commit
 from .validate import validate
 
@@ -137,11 +137,7 @@ NOT_WRITTEN = "free some space or fix the permissions, or pass another --out"
 
 def write_csv(rows: list[dict], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\r\n")  # csv's own line ends, as before
-    writer.writeheader()
-    writer.writerows(rows)
-    safe_files.write_atomic(path, text.getvalue().encode("utf-8"), NOT_WRITTEN)
+    safe_files.write_atomic(path, csv_text(COLUMNS, rows).encode("utf-8"), NOT_WRITTEN)
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -25,7 +25,6 @@ Only a *different* verdict is a failure (exit status 1).
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from . import rows as counted_rows
 from . import stats
 from .errors import HarnessError
 from .catalogue import DASH, EPOCH_COLUMNS, SAMPLE, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt, fmt_diff, fmt_interval, fmt_p, fmt_speed, kind_of
-from .results import overrides_text
+from .results import csv_text, overrides_text
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
 ENVIRONMENT_COLUMNS = ("device", "device_name", "threads", "cpu_capability", "kernel_settings", "engine", "torch_version",
@@ -477,12 +476,9 @@ def write_csv(reports: list[PairReport], path: Path | str) -> None:
                             "value_a": s.median_a, "value_b": s.median_b, "ratio": s.ratio, "ci_low": s.ci_low,
                             "ci_high": s.ci_high, "p_rank": s.p_mannwhitney})
     columns = list(dict.fromkeys(k for record in records for k in record))
+    text = csv_text(columns, [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in rec.items()} for rec in records])
     try:
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v for k, v in rec.items()}
-                             for rec in records)
+        Path(path).write_text(text, encoding="utf-8")
     except OSError as e:
         raise HarnessError(f"--csv {path}: cannot write ({e.strerror}); pass a writable path") from None
 

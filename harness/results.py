@@ -90,6 +90,17 @@ def _format(value) -> str:
     return str(value)
 
 
+def csv_text(columns: list[str], rows: list[dict], header: bool = True) -> str:
+    """Rows as the harness writes every CSV file: these columns in order, LF line ends, each value as
+    `_format` writes it (a float's shortest exact text, booleans in lower case, None empty)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows({c: _format(row.get(c)) for c in columns} for row in rows)
+    return buf.getvalue()
+
+
 def table_bytes(path: Path) -> bytes | None:
     """A results table's bytes, None where there is none. A re-save by another program is read as the same
     table: a UTF-8 byte-order mark dropped, Windows' and old Macs' line ends (CRLF, CR) read as LF (the
@@ -330,13 +341,8 @@ class ResultsStore:
         path = self.dir / table
         columns = TABLES[table]
         old = _widened(table_bytes(path) or b"", columns, path)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
-        if not old:
-            writer.writeheader()
-        for row in new_rows:
-            writer.writerow({c: _format(row.get(c)) for c in columns})
-        return safe_files.write_temporary(path, _ended(old, path) + buf.getvalue().encode("utf-8"), _UNRECORDED)
+        text = csv_text(columns, new_rows, header=not old)
+        return safe_files.write_temporary(path, _ended(old, path) + text.encode("utf-8"), _UNRECORDED)
 
     def append(self, runs: list[dict], epochs: list[dict], trace: list[dict], release: list[Claim] = ()) -> None:
         """Record finished runs with their epoch and trace rows, all or nothing per file; then give up

@@ -57,7 +57,7 @@ PAIRED_RULES = (
 
 
 @dataclass
-class Comparison:
+class PairedOutcome:
     """One paired comparison of a family: B − A of one metric (or outcome) in one device x engine."""
 
     device: str
@@ -73,22 +73,22 @@ class Comparison:
 
 
 def compare_paired(device: str, engine: str, metric: str, a: pd.Series, b: pd.Series, margin: float,
-                   not_comparable: str = "") -> Comparison:
+                   not_comparable: str = "") -> PairedOutcome:
     seeds = a.index.intersection(b.index)
     a, b = a[seeds], b[seeds]
     result = paired(a, b)
     tost = equivalence_p(a, b, margin, paired=True) if result.n >= 2 and not not_comparable else math.nan
-    return Comparison(device, engine, metric, a, b, result, margin, tost, not_comparable)
+    return PairedOutcome(device, engine, metric, a, b, result, margin, tost, not_comparable)
 
 
-def holm(comparisons: list[Comparison]) -> None:
+def holm(comparisons: list[PairedOutcome]) -> None:
     """Holm's adjustment of the permutation p over one family, in place; comparisons with no test are left out."""
     tested = [c for c in comparisons if not c.not_comparable]
     for c, p in zip(tested, holm_adjusted([c.result.permutation_p for c in tested])):
         c.holm_p = p
 
 
-def _paired_row(c: Comparison) -> list:
+def _paired_row(c: PairedOutcome) -> list:
     r, metric = c.result, c.metric
     row = [c.device, c.engine, metric, mean_std(metric, summarize(c.a)), mean_std(metric, summarize(c.b)), str(r.n),
            f"{r.wins} / {r.ties} / {r.losses}"]
@@ -98,7 +98,7 @@ def _paired_row(c: Comparison) -> list:
                   fmt_p(r.permutation_p), fmt_p(c.holm_p), fmt_p(r.sign_p), DASH if math.isnan(r.effect) else f"{r.effect:+.2f}"]
 
 
-def family_sentence(name: str, comparisons: list[Comparison]) -> str:
+def family_sentence(name: str, comparisons: list[PairedOutcome]) -> str:
     """What Holm's correction over a family changes, in one sentence."""
     tested = [c for c in comparisons if not math.isnan(c.holm_p)]
     if not tested:
@@ -111,7 +111,7 @@ def family_sentence(name: str, comparisons: list[Comparison]) -> str:
             "The sentences under each table follow the intervals; a difference the correction removes is named as such.")
 
 
-def finding(name: str, c: Comparison) -> str:
+def finding(name: str, c: PairedOutcome) -> str:
     """One sentence saying what a paired difference shows, following from its interval and tests."""
     result, metric = c.result, c.metric
     if result.n < 2:
@@ -305,7 +305,7 @@ def _overfitting(registry: dict, exp, runs: pd.DataFrame, epochs: pd.DataFrame, 
     return lines
 
 
-def _overfitting_conclusion(b: str, rise: Comparison, valid: Comparison, test: Comparison) -> list[str]:
+def _overfitting_conclusion(b: str, rise: PairedOutcome, valid: PairedOutcome, test: PairedOutcome) -> list[str]:
     """What the paired outcomes support, in sentences that follow from their intervals; `b` names arm B."""
     lines = ["- " + finding(f"In {b}, the validation loss's rise from its minimum", rise),
              "- " + finding(f"In {b}, validation accuracy at the last epoch", valid),
