@@ -53,6 +53,7 @@ METRICS: dict[str, Metric] = {
     for split in SPLITS for short, kind in (("loss", LOSS), ("acc", ACCURACY))
 }
 METRIC_NAMES = tuple(METRICS)
+DEFAULT_METRIC = "test_acc"  # what a recipe that printed nothing is read by: how its model generalises
 
 
 def metric(name: str) -> Metric:

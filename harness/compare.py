@@ -37,7 +37,7 @@ from tabulate import tabulate
 from . import rows as counted_rows
 from . import stats
 from .errors import HarnessError
-from .catalogue import DASH, EPOCH_COLUMNS, SAMPLE, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt, fmt_diff, fmt_interval, fmt_p, fmt_speed, kind_of
+from .catalogue import DASH, DEFAULT_METRIC, EPOCH_COLUMNS, SAMPLE, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt, fmt_diff, fmt_interval, fmt_p, fmt_speed, kind_of
 from .results import csv_text, overrides_text
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
@@ -265,9 +265,9 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
 
 
 def headline_metrics(exp) -> list[str]:
-    """The registry's published metric, then the final test accuracy and loss."""
-    published = exp.published["metric"] if exp is not None and exp.published else "test_acc"
-    return list(dict.fromkeys([published, "test_acc", "test_loss"]))
+    """The recipe's headline metric, then the final test accuracy and loss."""
+    headline = exp.headline_metric if exp is not None else DEFAULT_METRIC
+    return list(dict.fromkeys([headline, "test_acc", "test_loss"]))
 
 
 def distribution_rows(arm: Arm, margins: dict[str, Margin]) -> list[tuple[str, Comparison]]:

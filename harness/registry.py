@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .catalogue import DEFAULT_METRIC
 from .errors import RegistryError, did_you_mean
 from .named_datasets import DATASETS
 from .schema import (FIGURE, MAX_LR, OBJECT_SECTIONS, RECIPE_SECTIONS, REGRESSION_LOSSES, SCHEMA, VARIANT_DATASETS,
@@ -93,6 +94,11 @@ class Experiment:
             return []
         p = self.published
         return [{k: p[k] for k in FIGURE}, *p["figures"]]
+
+    @property
+    def headline_metric(self) -> str:
+        """The metric a recipe is read by: the one its tutorial printed as its result, else the test accuracy."""
+        return self.published["metric"] if self.published else DEFAULT_METRIC
 
     @property
     def published_text(self) -> str:

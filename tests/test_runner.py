@@ -13,12 +13,12 @@ from harness.catalogue import EPOCH_COLUMNS, RUN_COLUMNS
 from harness.bounds import parse_seeds
 from harness.runner import parse_devices
 
-SPEC_RUN_COLUMNS = (
+EARLIEST_RUN_COLUMNS = (
     "run_id, experiment, seed, device, device_name, engine, epochs, faithful, status, train_loss, train_acc, "
     "valid_loss, valid_acc, test_loss, test_acc, wall_time_s, train_time_s, train_samples_per_s, started_at, "
     "config_hash, git_commit, torch_version, python_version, host"
 ).split(", ")
-SPEC_EPOCH_COLUMNS = "run_id, epoch, train_loss, train_acc, valid_loss, valid_acc, test_loss, test_acc, epoch_time_s, samples_per_s".split(", ")
+EARLIEST_EPOCH_COLUMNS = "run_id, epoch, train_loss, train_acc, valid_loss, valid_acc, test_loss, test_acc, epoch_time_s, samples_per_s".split(", ")
 PROJECT = Path(__file__).resolve().parent.parent
 METRICS = ["train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc"]
 
@@ -57,9 +57,9 @@ def test_csv_schema_and_identical_reruns(tmp_path, capsys):
     args = ["run", "iris-mse", "--seeds", "0-2", "--devices", "cpu", "--results-dir", str(out)]
     assert main(args) == 0
     first = read(out / "runs.csv")
-    assert list(first[0]) == RUN_COLUMNS and RUN_COLUMNS[: len(SPEC_RUN_COLUMNS)] == SPEC_RUN_COLUMNS
+    assert list(first[0]) == RUN_COLUMNS and RUN_COLUMNS[: len(EARLIEST_RUN_COLUMNS)] == EARLIEST_RUN_COLUMNS
     epochs = read(out / "epochs.csv")
-    assert list(epochs[0]) == EPOCH_COLUMNS == SPEC_EPOCH_COLUMNS
+    assert list(epochs[0]) == EPOCH_COLUMNS == EARLIEST_EPOCH_COLUMNS
     assert len(first) == 3 and {r["seed"] for r in first} == {"0", "1", "2"}
     for row in first:
         assert row["status"] == "ok" and row["faithful"] == "true" and row["epochs"] == "2000"

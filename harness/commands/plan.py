@@ -42,7 +42,7 @@ def run(args) -> int:
     counted = counted_rows.count(args.results_dir, registry)
     setting = {"epochs": args.epochs} if args.epochs else {}
     arms = [ordinary_rows(counted.runs, e.id, args.device, args.engine, setting) for e in experiments]
-    metric = args.metric or experiments[0].published and experiments[0].published["metric"] or "test_acc"
+    metric = args.metric or experiments[0].headline_metric
     answer = plan_answer(arms[0], metric, args.delta, arms[1] if len(arms) > 1 else None, args.power)
     ids = " vs ".join(e.id for e in experiments)
     print(f"{ids} [{args.device}, {args.engine}{', epochs=' + str(args.epochs) if args.epochs else ''}], {metric}: "

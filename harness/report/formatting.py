@@ -30,9 +30,5 @@ def short_source(source: str) -> str:
     return " ".join(p for p in (m.group(1), m.group(2)) if p) if m else source
 
 
-def headline_metric(exp) -> str:
-    return exp.published["metric"] if exp.published else "test_acc"
-
-
 def table(rows: list[list], headers: list[str]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 from .. import safe_files  # noqa: E402
 from ..catalogue import ACCURACY, LOSS, METRICS, Kind, is_accuracy, kind_of, metric_range  # noqa: E402
 from ..stats import order_statistic_interval  # noqa: E402
-from .formatting import headline_metric, short_source  # noqa: E402
+from .formatting import short_source  # noqa: E402
 from .loading import at_epoch  # noqa: E402
 
 SPLIT_COLORS = {"train": "C0", "valid": "C1", "test": "C2"}
@@ -143,7 +143,7 @@ def plot_headline(selections: list[tuple], epochs: pd.DataFrame, path: safe_file
     fig, axes = plt.subplots(nrows, cols, figsize=(3.2 * cols, 3.4 * nrows), squeeze=False)
     rng = np.random.default_rng(0)  # jitter only
     for ax, (exp, sel, label) in zip(axes.flat, panels):
-        metric = headline_metric(exp)
+        metric = exp.headline_metric
         figure = exp.published_figures[0] if exp.published and label == "faithful" else None
         groups = _groups(sel)
         for i, (_, group) in enumerate(groups):

@@ -15,7 +15,7 @@ from ..stats import (CONSISTENT, LEVEL, RANK_MIN_VALUES, CurveDraw, SingleDraw, 
                      single_draw, stalls, summarize, whole_curve)
 from ..stats import holm as stats_holm
 from ..catalogue import DASH, SAMPLE, fmt, fmt_diff, fmt_interval, fmt_p, fmt_speed, is_accuracy, metric_range
-from .formatting import headline_metric, mean_std, short_source, table
+from .formatting import mean_std, short_source, table
 from .loading import Results, at_epoch
 
 # The columns that name a table's row: a sample of runs (`catalogue.SAMPLE`), its recipe shown as its setting
@@ -329,7 +329,7 @@ def summary_rows(runs: pd.DataFrame, registry: dict, faithful: bool) -> list[lis
     the run, described (where the seeds' mean lies); no verdict."""
     rows = []
     for (exp_id, device, engine, setting), group in _cells(runs, faithful):
-        metric = headline_metric(registry[exp_id])
+        metric = registry[exp_id].headline_metric
         ok = group[group["status"] == "ok"]
         values = ok[metric].dropna()
         s = summarize(values)
