@@ -116,6 +116,12 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "curve_values": _key((float,), None),
         # Running training loss every `trace_every` steps, as printed.
         "trace": _key((float,), None),
+        # The one test that judges the printed run, declared before any run: "curve" (the printed curve,
+        # whole) or "figure" (the headline figure above); absent: the curve where one is given.
+        "primary": _key(str, None, choices=("curve", "figure")),
+        # The decimal places the tutorial printed its figures to, as this file records them (0.917: 3):
+        # the seeds are read at that precision before they are ranked. Absent: as recorded.
+        "decimals": _key(int, None, nonnegative=True, maximum=17),
     },
     # The worst mean over seeds a metric may have in faithful full runs (harness check): a minimum for an
     # accuracy, a maximum for a loss (the catalogue says which way a metric is better).
@@ -302,6 +308,9 @@ def _validate_together(exp: dict, path: Path) -> None:
             )
         if epochs and not published["curve_metric"]:
             raise RegistryError(f"{path}: 'published.curve_metric' names what the curve measures")
+        if published["primary"] == "curve" and not epochs:
+            raise RegistryError(f"{path}: 'published.primary' is \"curve\", but no curve is given ('published.curve_epochs' "
+                                "and 'curve_values'); judge the figure instead (primary = \"figure\")")
         if published["trace"] and not training["trace_every"]:
             raise RegistryError(f"{path}: 'published.trace' needs 'training.trace_every'")
         named = [("published.epoch", published["epoch"])]

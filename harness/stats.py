@@ -2,11 +2,10 @@
 
 Each function answers one question, stated in its docstring:
 - `summarize`: where is the seeds' mean (mean, spread, Student-t confidence interval of the mean)?
-- `stalls`, `bootstrap_mean_interval`: how often does a run end far below the rest, and where is the mean
-  without assuming normality?
-- `rank`, `single_draw`: is a published figure, one unseeded run, a plausible draw from the seeds' distribution?
-- `whole_curve`: is a published curve, one run at several epochs, a plausible draw from the seeds' curves?
-- `detectable_shift`: how far out must one run lie for those tests to see it?
+- `rank`, `whole_curve`: is a printed figure, or a whole printed curve (one unseeded run), a plausible draw
+  from the seeds' distribution? `rounded`: at the precision it was printed.
+- `detectable_departure`: how far out must one run lie for that test to see it, at the seeds present?
+- `detectable_shift`, `seeds_needed`: the same for normally spread seeds, and the seeds a test needs (planning).
 - `paired`: do two arms that share seeds differ (per-seed differences)?
 - `unpaired`: do two independent samples differ?
 - `equivalence_p`: do two arms' means lie within a margin of each other (TOST)?
@@ -28,7 +27,6 @@ from scipy import integrate, optimize
 from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.nonparametric import rank_compare_2indep
-from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
@@ -79,52 +77,6 @@ def summarize(values) -> Summary:
 
 
 @dataclass(frozen=True)
-class Stalls:
-    """Runs far below the rest (a stalled or collapsed run: iris predicting one class), and the rest."""
-
-    n: int
-    count: int
-    low: float  # Clopper-Pearson 95% interval of the rate at which a run stalls
-    high: float
-    fence: float  # the value below which a run counts: Tukey's far-out fence, Q1 - 3 IQR
-    rest: Summary
-
-
-def stalls(values) -> Stalls:
-    """How often does a run end far below the others, and where do the others lie without it?
-
-    A run counts when it lies below Tukey's far-out fence, Q1 - 3 (Q3 - Q1) (quartiles that are values
-    a run gave, `inverted_cdf`): the seeds' bulk sets the scale, so one collapsed seed cannot hide
-    itself by inflating the spread, as it does with a fence in standard deviations. The rate's interval
-    is Clopper-Pearson's exact one (statsmodels' `proportion_confint`, method "beta").
-    """
-    x = finite(values)
-    n = len(x)
-    if n < 4:
-        return Stalls(n, 0, math.nan, math.nan, math.nan, summarize(x))
-    q1, q3 = np.quantile(x, [0.25, 0.75], method="inverted_cdf")
-    fence = float(q1 - 3 * (q3 - q1))
-    low = x < fence
-    rate_low, rate_high = proportion_confint(int(low.sum()), n, alpha=1 - LEVEL, method="beta")
-    return Stalls(n, int(low.sum()), float(rate_low), float(rate_high), fence, summarize(x[~low]))
-
-
-def bootstrap_mean_interval(values, resamples: int = 9999) -> tuple[float, float]:
-    """The 95% interval of the mean by scipy's bias-corrected and accelerated bootstrap (BCa), with a
-    fixed generator so that a report drawn twice from the same rows says the same; beside the t
-    interval it shows what skew or a stalled seed does to it. NaN below ten values (fewer give BCa intervals
-    too narrow to hold 95%) or with no spread."""
-    x = finite(values)
-    if len(x) < 10 or np.ptp(x) == 0:
-        return math.nan, math.nan
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")  # scipy warns where BCa degenerates on heavily tied data; NaN says so
-        ci = scipy_stats.bootstrap((x,), np.mean, confidence_level=LEVEL, n_resamples=resamples, method="BCa",
-                                   random_state=np.random.default_rng(0)).confidence_interval
-    return float(ci.low), float(ci.high)
-
-
-@dataclass(frozen=True)
 class Rank:
     """Where one value falls among n others: how many lie below, on and above it, and the two-sided
     conformal p-value of its rank."""
@@ -163,53 +115,60 @@ def rank(values, value: float) -> Rank:
 RANK_MIN_VALUES = 39  # the fewest values against which `rank` can reject at 5%: 2 / (39 + 1) = 0.05
 
 
-@dataclass(frozen=True)
-class SingleDraw:
-    """A published value set against the seeds' distribution of the same metric at the same epoch."""
-
-    seeds: Summary
-    published: float
-    rank: Rank  # the primary verdict: the figure's rank among the seeds
-    range_low: float  # the order-statistic interval [x_(j), x_(n+1-j)]: it holds one new run with
-    range_high: float  # probability at least `coverage`, whatever the distribution (NaN below two seeds)
-    coverage: float
-    shapiro_p: float  # Shapiro-Wilk's test of the seeds' normality (NaN below three seeds or with no spread)
-    pi_low: float  # 95% t prediction interval for one new run, clipped to the metric's range; NaN where
-    pi_high: float  # Shapiro-Wilk rejects normality (the interval assumes it) or below two seeds
-    shift_rank: float  # the shift of one run, in seeds' sd, the rank test detects with 80% power (normal seeds)
-    shift_t: float  # the same for the t prediction interval (noncentral t)
-
-    @property
-    def verdict(self) -> str:
-        """consistent, above or below by the rank test; "" with fewer than two seeds."""
-        return self.rank.side if self.seeds.n >= 2 else ""
+def rounded(values, decimals: int | None) -> np.ndarray:
+    """Values as a tutorial printed them, to `decimals` places (None: as recorded), so that a figure printed
+    to 0.1 pp is ranked among seeds read to 0.1 pp too: a seed that prints the same ties with it."""
+    x = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    return x if decimals is None else np.round(x, decimals)
 
 
-def single_draw(values, published: float, bounds: tuple[float, float] = (-math.inf, math.inf)) -> SingleDraw:
-    """Could one run of the recipe (a tutorial printed one, unseeded) have given the published figure?
+def detectable_departure(values, power: float = POWER, bounds: tuple[float, float] = (-math.inf, math.inf),
+                         decimals: int | None = None) -> tuple[float, float]:
+    """How far below and above these seeds must one run lie for `rank` to say so with `power`?
 
-    The verdict is the figure's rank among the seeds (`rank`): it holds on discrete, skewed and bimodal
-    metrics, and says *above* or *below* only where at most 5% of the seeds' distribution would lie
-    that far out. Beside it, distribution-free too, the range of the seeds that holds one new run with a
-    stated coverage (order statistics). The Student t prediction interval, mean ± t(n-1)·s·sqrt(1 + 1/n),
-    is kept as a second opinion only where Shapiro-Wilk does not reject normality, clipped to `bounds`
-    (an accuracy's [0, 1]). Each test's power: the smallest shift of the run, in the seeds' standard
-    deviations, it would catch 4 times in 5 (`detectable_shift`).
+    Computed the way the test decides, from the seeds present and nothing assumed of their shape: a run
+    is one more draw, each seed's own value moved by d (kept within `bounds`, a printed accuracy cannot
+    pass 100%, and rounded as the print was), ranked against all n seeds; the power at d is the share of
+    such runs the test rejects, and the answer the least d where it reaches `power`, on each side. inf
+    where none does: below 39 seeds, or where the metric's range ends first (seeds at 100% accuracy).
     """
-    x = finite(values)
-    s = summarize(x)
-    r = rank(x, published)
-    nan = math.nan
-    if s.n < 2:
-        return SingleDraw(s, published, r, nan, nan, nan, nan, nan, nan, nan, nan)
-    low, high, coverage = order_statistic_interval(x)
-    shapiro_p = _quiet(lambda: scipy_stats.shapiro(x).pvalue) if s.n >= 3 and s.std > 0 else nan
-    pi_low = pi_high = nan
-    if not shapiro_p < 1 - LEVEL:
-        half = _t_quantile(s.n - 1) * s.std * math.sqrt(1 + 1 / s.n)
-        pi_low, pi_high = max(s.mean - half, bounds[0]), min(s.mean + half, bounds[1])
-    return SingleDraw(s, published, r, low, high, coverage, shapiro_p, pi_low, pi_high,
-                      detectable_shift(s.n, "rank"), detectable_shift(s.n, "t"))
+    x = np.sort(rounded(finite(values), decimals))
+    n = len(x)
+    if n < RANK_MIN_VALUES:
+        return math.inf, math.inf
+    span = float(x[-1] - x[0]) + max(float(np.std(x)), 1e-12)  # moved this far, every run lies beyond every seed
+
+    def rejected_share(d: float) -> float:
+        moved = rounded(np.clip(x + d, *bounds), decimals)
+        at_or_beyond = n - np.searchsorted(x, moved, side="left") if d > 0 else np.searchsorted(x, moved, side="right")
+        return float(np.mean(2 * (1 + at_or_beyond) / (n + 1) <= 1 - LEVEL))
+
+    found = []
+    for sign in (-1, 1):
+        if rejected_share(sign * span) < power:
+            found.append(math.inf)
+            continue
+        low, high = 0.0, span
+        for _ in range(60):  # the share is a step function of d: bisect to well below any step
+            middle = (low + high) / 2
+            low, high = (low, middle) if rejected_share(sign * middle) >= power else (middle, high)
+        found.append(high)
+    return found[0], found[1]
+
+
+def seeds_needed(shift: float = 3.0, power: float = POWER) -> int | None:
+    """The fewest seeds at which `rank` catches one run `shift` standard deviations from normally spread
+    seeds with `power` (`detectable_shift`), taken among counts whose n + 1 is a multiple of 40 (39, 79,
+    119, ...): the rank test's power is a sawtooth in n, and those counts use it fully. None where no
+    count does: one run is a blunt probe, and no number of seeds brings its reach below about 2.8 sd at
+    80% power."""
+    z = scipy_stats.norm.ppf((1 + LEVEL) / 2)
+    if scipy_stats.norm.cdf(shift - z) + scipy_stats.norm.cdf(-shift - z) < power:  # what unlimited seeds would give
+        return None
+    for n in range(RANK_MIN_VALUES, 100_000, 40):
+        if detectable_shift(n, "rank", power) <= shift:
+            return n
+    return None
 
 
 def order_statistic_interval(values) -> tuple[float, float, float]:

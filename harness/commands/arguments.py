@@ -30,22 +30,27 @@ def add_data(p: argparse.ArgumentParser) -> None:
 
 
 def add_training(p: argparse.ArgumentParser) -> None:
-    """What `run` and `variance` share: the experiments, where and how they train, the executor."""
+    """What `run` and `variance` share: the experiments, how they train, where, and the executor."""
     add_common(p)
     p.add_argument("ids", nargs="*", default=["all"],
                    help="experiment ids (<id>@fashion-mnist: an MNIST recipe on Fashion-MNIST), or 'all' (default)")
     p.add_argument("--dataset", default=None, metavar="NAME",
                    help="run the recipes on this dataset instead (fashion-mnist for the MNIST experiments)")
     p.add_argument("--base-seed", type=int, default=0, help="with --vary (and for variance): the seed of every source not varied (default 0)")
-    p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
-    p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
-    p.add_argument("--results-dir", type=path, default="results", help="where runs.csv and epochs.csv go (default results)")
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (rows marked faithful=false)")
     p.add_argument("--train-limit", type=int, default=None, metavar="N",
                    help="train on the first N training samples only (quick runs; rows marked faithful=false)")
     p.add_argument("--eval-limit", type=int, default=None, metavar="N",
                    help="evaluate on the first N samples of each split only (quick runs; rows marked faithful=false)")
     p.add_argument("--force", action="store_true", help="run cells again even where results exist")
+    add_where(p)
+
+
+def add_where(p: argparse.ArgumentParser) -> None:
+    """Where runs train and are recorded, and by which executor."""
+    p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
+    p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
+    p.add_argument("--results-dir", type=path, default="results", help="where runs.csv and epochs.csv go (default results)")
     add_data(p)
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="with the local executor: N cells at once in worker processes, torch's threads shared "

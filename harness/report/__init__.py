@@ -2,7 +2,8 @@
 
 The parts, each readable on its own:
 - loading.py: which rows count (`load_results`), and the values taken from them;
-- tables.py: the answer, what was read, the published figures and curves judged as one draw each, the seeds, speed;
+- verdicts.py: each printed run's verdict by its one declared test; tables.py: the answer, what was read, the
+  verdicts and the other printed figures, the seeds, speed;
 - comparisons.py: ablations (the registry's [ablation] sections) paired by seed, datasets as independent samples;
 - variance.py: where the spread comes from (`harness variance` rows), and the runs a difference needs;
 - plots.py: learning curves, running loss, the headline figure per seed, over-fitting, speed;
@@ -27,7 +28,8 @@ from .formatting import table
 from .loading import Results, load_results
 from .plots import REPORT_NOT_WRITTEN, plot_headline, plot_learning_curves, plot_selection, plot_speed, plot_trace
 from .variance import variance_section
-from .tables import accounting, answer, published_section, published_verdicts, seeds_sections, speed_rows
+from .tables import accounting, answer, published_section, seeds_sections, speed_rows
+from .verdicts import run_verdicts
 
 __all__ = ["Results", "build_report", "load_results", "write_report"]
 
@@ -37,7 +39,7 @@ def build_report(results_dir: Path, registry: dict, results: Results | None = No
     results = results or load_results(results_dir, registry)
     runs, epochs = results.runs, results.epochs
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    verdicts = published_verdicts(results, registry) if not runs.empty else []
+    verdicts = run_verdicts(results, registry) if not runs.empty else []
     lines = ["# Results report", "", f"Generated {now} from `{results_dir}` by `harness report`.", ""]
     lines += answer(verdicts, registry)
     lines += ["## What was read", ""] + accounting(results, registry)
