@@ -11,14 +11,14 @@ column but the grouping one); the cells of one experiment (and configuration, de
 - environment: what differs between A and B (CPU or GPU, threads, kernels, torch, Python, commit,
   data, configuration): it explains the rest;
 - bitwise: cells identical in every metric of runs.csv and epochs.csv, and where the others part;
-- distribution: per arm and headline metric, A's seeds against B's. Does the mean differ (a t-test,
-  its 95% interval; a rank test beside it)? Is it within the margin (TOST)? Where both sides hold the
-  same seeds the runs are compared as pairs (paired t-test, Wilcoxon, paired TOST), otherwise as two
-  samples (Welch, Mann-Whitney, TOST). Verdict: identical (every seed's value bit for bit), equivalent
-  (TOST p < 0.05), different (t-test p < 0.05 and not equivalent), or undecided, with the seeds per
-  side that would decide at the observed spread;
+- distribution: per arm and headline metric, A's seeds against B's: is the mean within the margin
+  (TOST), and if not, does it differ (a t-test, with its 95% interval)? Where both sides hold the same
+  seeds the runs are compared as pairs (paired TOST and t-test), otherwise as two samples (TOST and
+  Welch). Verdict: identical (every seed's value bit for bit), equivalent (TOST p < 0.05), different
+  (t-test p < 0.05 and not equivalent), or undecided, with the seeds per side that would decide at the
+  observed spread;
 - speed: samples/s and wall time per run, the ratio B/A of their geometric means with its 95% interval
-  (Welch on the logarithms) and Mann-Whitney's p.
+  (Welch on the logarithms).
 
 Only a *different* verdict is a failure (exit status 1).
 """
@@ -56,19 +56,24 @@ SEVERITY = (IDENTICAL, EQUIVALENT, UNDECIDED, DIFFERENT)  # an arm's verdict is 
 
 @dataclass(frozen=True)
 class Margin:
-    """How far two means may lie apart and still count as equivalent: absolute, or relative to A's mean."""
+    """How far two means may lie apart and still count as equivalent: absolute, or a share of A's mean, or
+    of A's error rate (1 − mean: an accuracy's)."""
 
     value: float
-    relative: bool = False
+    of: str = "absolute"  # "absolute", "mean" or "error"
 
     def around(self, mean_a: float) -> float:
-        return self.value * abs(mean_a) if self.relative else self.value
+        if self.of == "mean":
+            return self.value * abs(mean_a)
+        if self.of == "error":
+            return self.value * (1 - mean_a)
+        return self.value
 
 
 def default_margin(metric: str) -> Margin:
     """The metric kind's margin, from the catalogue."""
     kind = kind_of(metric)
-    return Margin(kind.margin, relative=kind.relative_margin)
+    return Margin(kind.margin, of=kind.margin_of)
 
 
 def parse_margins(texts: list[str]) -> dict[str, Margin]:
@@ -83,7 +88,7 @@ def parse_margins(texts: list[str]) -> dict[str, Margin]:
         if not m or m.group(1) not in METRICS or not (math.isfinite(value) and value >= 0):
             raise HarnessError(f"--margin {text!r}: expected METRIC=VALUE or METRIC=VALUE% with METRIC one of "
                                f"{', '.join(METRICS)} and VALUE a number >= 0 (e.g. test_acc=0.01, test_loss=2%)")
-        margins[m.group(1)] = Margin(value / 100, relative=True) if m.group(3) else Margin(value)
+        margins[m.group(1)] = Margin(value / 100, of="mean") if m.group(3) else Margin(value)
     return margins
 
 
@@ -214,7 +219,6 @@ class Comparison:
     ci_low: float = math.nan  # its 95% interval
     ci_high: float = math.nan
     p_t: float = math.nan  # t-test of a difference (paired, or Welch's)
-    p_rank: float = math.nan  # its rank counterpart (Wilcoxon signed-rank, or Mann-Whitney)
     p_tost: float = math.nan
     seeds_needed: int | None = None  # per side, for an undecided verdict
     note: str = ""
@@ -248,10 +252,10 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
         return Comparison(**base, verdict=verdict, ci_low=base["diff"], ci_high=base["diff"], note="no spread")
     if paired:
         tests = stats.paired(x, y)
-        p_t, p_rank = tests.t_p, tests.wilcoxon_p
+        p_t = tests.t_p
     else:
         tests = stats.unpaired(x, y)
-        p_t, p_rank = tests.welch_p, tests.mann_whitney_p
+        p_t = tests.welch_p
     p_tost = stats.equivalence_p(x, y, base["margin"], paired)
     if p_tost < ALPHA:
         verdict = EQUIVALENT
@@ -260,7 +264,7 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
     else:
         verdict = UNDECIDED
     needed = stats.seeds_to_decide(base["diff"], sd, base["margin"], paired) if verdict == UNDECIDED else None
-    return Comparison(**base, verdict=verdict, ci_low=tests.ci_low, ci_high=tests.ci_high, p_t=p_t, p_rank=p_rank,
+    return Comparison(**base, verdict=verdict, ci_low=tests.ci_low, ci_high=tests.ci_high, p_t=p_t,
                       p_tost=p_tost, seeds_needed=needed)
 
 
@@ -289,7 +293,6 @@ class Speed:
     ratio: float  # of geometric means, B / A
     ci_low: float = math.nan
     ci_high: float = math.nan
-    p_mannwhitney: float = math.nan
 
 
 def compare_speed(metric: str, a: pd.Series, b: pd.Series) -> Speed | None:
@@ -300,9 +303,8 @@ def compare_speed(metric: str, a: pd.Series, b: pd.Series) -> Speed | None:
     log_x, log_y = np.log(x), np.log(y)
     speed = Speed(metric, len(x), len(y), float(np.median(x)), float(np.median(y)), float(np.exp(log_y.mean() - log_x.mean())))
     if len(x) >= 2 and len(y) >= 2 and (log_x.std() > 0 or log_y.std() > 0):
-        logs = stats.unpaired(log_x, log_y)  # Mann-Whitney ranks the same on logarithms as on the values
+        logs = stats.unpaired(log_x, log_y)
         speed.ci_low, speed.ci_high = float(np.exp(logs.ci_low)), float(np.exp(logs.ci_high))
-        speed.p_mannwhitney = logs.mann_whitney_p
     return speed
 
 
@@ -421,22 +423,22 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
     distribution = [
         [label, c.metric, f"{c.n_a}/{c.n_b}", fmt(c.metric, c.mean_a), fmt(c.metric, c.mean_b),
          _difference_text(c),
-         c.test or DASH, fmt_p(c.p_t), fmt_p(c.p_rank), "±" + fmt_diff(c.metric, c.margin, sign=False), fmt_p(c.p_tost),
+         c.test or DASH, fmt_p(c.p_t), "±" + fmt_diff(c.metric, c.margin, sign=False), fmt_p(c.p_tost),
          _verdict_text(c)]
         for label, c in report.distribution
     ]
     speed = [[label, s.metric, f"{s.n_a}/{s.n_b}", fmt_speed(s.metric, s.median_a), fmt_speed(s.metric, s.median_b),
-              f"{s.ratio:.3g}" + ("" if math.isnan(s.ci_low) else f" [{s.ci_low:.3g}, {s.ci_high:.3g}]"), fmt_p(s.p_mannwhitney)]
+              f"{s.ratio:.3g}" + ("" if math.isnan(s.ci_low) else f" [{s.ci_low:.3g}, {s.ci_high:.3g}]")]
              for label, s in report.speed]
     return [
         ("Environment: what differs", ["column", "A", "B"], env),
         ("Bitwise: cells identical in every metric, and where the others first part",
          ["experiment", "identical cells", "first parting"], bitwise),
-        ("Distribution over seeds: t-test and rank test (paired by seed, else Welch and Mann-Whitney); TOST against the margin",
-         ["experiment", "metric", "seeds A/B", "mean A", "mean B", "B − A [95% CI]", "test", "t p", "rank p", "margin",
+        ("Distribution over seeds: t-test (paired by seed, else Welch); TOST against the margin",
+         ["experiment", "metric", "seeds A/B", "mean A", "mean B", "B − A [95% CI]", "test", "t p", "margin",
           "TOST p", "verdict"], distribution),
-        ("Speed per run: B/A ratio of geometric means [95% CI], Mann-Whitney",
-         ["experiment", "metric", "runs A/B", "median A", "median B", "B/A [95% CI]", "MW p"], speed),
+        ("Speed per run: B/A ratio of geometric means [95% CI]",
+         ["experiment", "metric", "runs A/B", "median A", "median B", "B/A [95% CI]"], speed),
     ]
 
 
@@ -469,12 +471,12 @@ def write_csv(reports: list[PairReport], path: Path | str) -> None:
             records.append({"section": "distribution", **sides, "experiment": label, "metric": c.metric, "n_a": c.n_a,
                             "n_b": c.n_b, "value_a": c.mean_a, "value_b": c.mean_b, "difference": c.diff,
                             "ci_low": c.ci_low, "ci_high": c.ci_high, "test": c.test, "p_t": c.p_t,
-                            "p_rank": c.p_rank, "margin": c.margin, "p_tost": c.p_tost,
+                            "margin": c.margin, "p_tost": c.p_tost,
                             "verdict": c.verdict, "seeds_needed": c.seeds_needed})
         for label, s in r.speed:
             records.append({"section": "speed", **sides, "experiment": label, "metric": s.metric, "n_a": s.n_a, "n_b": s.n_b,
                             "value_a": s.median_a, "value_b": s.median_b, "ratio": s.ratio, "ci_low": s.ci_low,
-                            "ci_high": s.ci_high, "p_rank": s.p_mannwhitney})
+                            "ci_high": s.ci_high})
     columns = list(dict.fromkeys(k for record in records for k in record))
     text = csv_text(columns, [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in rec.items()} for rec in records])
     try:

@@ -10,7 +10,8 @@ Each function answers one question, stated in its docstring:
 - `unpaired`: do two independent samples differ?
 - `equivalence_p`: do two arms' means lie within a margin of each other (TOST)?
 - `seeds_to_decide`: how many seeds would settle a comparison that is undecided?
-- `sd_interval`, `sd_ratio_interval`: how large is a spread, and how large against another (`harness variance`)?
+- `sd_interval`, `paired_sd_ratio_interval`: how large is a spread, and how large against another whose runs
+  pair up with its own (`harness variance`)?
 - `runs_needed`: how many runs would detect a difference of a given size (`harness plan`)?
 - `holm`: the p-values of one family of tests, adjusted for their number.
 """
@@ -26,7 +27,6 @@ import numpy as np
 from scipy import integrate, optimize
 from scipy import stats as scipy_stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.nonparametric import rank_compare_2indep
 from statsmodels.stats.power import TTestIndPower, TTestPower
 from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
@@ -277,32 +277,34 @@ def whole_curve(seed_curves, published) -> CurveDraw:
 
 @dataclass(frozen=True)
 class Paired:
-    """B − A over the seeds both arms have: the differences' mean, its interval, tests and effect size."""
+    """B − A over the seeds both arms have: the differences' mean, its interval and test."""
 
     n: int
     mean: float
-    ci_low: float
+    ci_low: float  # the Student t 95% interval of the mean difference
     ci_high: float
     t_p: float  # paired t-test (scipy.stats.ttest_rel), two-sided
-    wilcoxon_p: float  # Wilcoxon signed-rank test (scipy.stats.wilcoxon), two-sided; it drops tied pairs
-    effect: float  # Cohen's d_z: mean difference over the differences' standard deviation
-    wilcoxon_floor: float  # the smallest p-value the signed-rank test can give with n pairs
     wins: int = 0  # pairs with B > A, B = A, B < A
     ties: int = 0
     losses: int = 0
-    sign_p: float = math.nan  # the exact sign test over the untied pairs (scipy.stats.binomtest), two-sided
     permutation_p: float = math.nan  # the paired permutation test of the mean difference (sign flips), two-sided
+    permutation_floor: bool = False  # that p is the least 9,999 random sign flips can give: the exact one is smaller
+
+
+PERMUTATIONS = 9999  # random sign flips where there are too many patterns to take them all
+EXACT_PATTERNS = 2 ** 16  # every sign pattern is taken up to this many
 
 
 def paired(a, b) -> Paired:
     """Do two arms that share seeds differ? `a[i]` and `b[i]` are the same seed's values.
 
-    Pairing removes what a seed does to both arms (split, shuffling order, initial weights). NaN where a
-    test is undefined: fewer than two pairs, or differences that are all equal (zero spread). Beside the
-    t-test, two that hold where pairs tie (a discrete metric on a small test set) and the differences are
-    far from normal: the exact sign test, which counts the tied pairs out in the open, and the
-    permutation test of the mean difference, which flips each pair's sign (scipy's `permutation_test`:
-    every sign pattern up to 13 pairs, else 9,999 random ones from a fixed generator).
+    Pairing removes what a seed does to both arms (split, shuffling order, initial weights). The question
+    is answered by the permutation test of the mean difference, which flips each pair's sign (scipy's
+    `permutation_test`): it holds where pairs tie (a discrete metric on a small test set) and the
+    differences are far from normal. Every sign pattern up to 16 pairs, so the p-value is exact; beyond,
+    9,999 random ones from a fixed generator, and a p at their floor is said to be at it. The Student t
+    interval says how large the difference is. NaN where a test is undefined: fewer than two pairs, or
+    every pair tied.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep = np.isfinite(a) & np.isfinite(b)
@@ -311,32 +313,31 @@ def paired(a, b) -> Paired:
     n = len(diff)
     nan = math.nan
     if n == 0:
-        return Paired(0, nan, nan, nan, nan, nan, nan, nan)
+        return Paired(0, nan, nan, nan, nan)
     mean = float(diff.mean())
     counts = dict(wins=int((diff > 0).sum()), ties=int((diff == 0).sum()), losses=int((diff < 0).sum()))
     if n < 2:
-        return Paired(n, mean, nan, nan, nan, nan, nan, nan, **counts)
-    untied = counts["wins"] + counts["losses"]
-    tests = dict(counts, sign_p=float(scipy_stats.binomtest(counts["wins"], untied).pvalue) if untied else nan,
-                 permutation_p=_permutation_p(diff))
-    floor = _quiet(lambda: scipy_stats.wilcoxon(np.arange(1.0, n + 1)).pvalue)  # every difference one sign
-    wilcoxon_p = signed_rank_p(b, a)
-    sd = float(diff.std(ddof=1))
-    if sd == 0:
-        return Paired(n, mean, mean, mean, nan, wilcoxon_p, nan, floor, **tests)
+        return Paired(n, mean, nan, nan, nan, **counts)
+    p, floor = _permutation_p(diff)
+    tests = dict(counts, permutation_p=p, permutation_floor=floor)
+    if float(diff.std(ddof=1)) == 0:
+        return Paired(n, mean, mean, mean, nan, **tests)
     result = scipy_stats.ttest_rel(b, a)
     interval = result.confidence_interval(LEVEL)
-    return Paired(n, mean, float(interval.low), float(interval.high), float(result.pvalue), wilcoxon_p, mean / sd, floor,
-                  **tests)
+    return Paired(n, mean, float(interval.low), float(interval.high), float(result.pvalue), **tests)
 
 
-def _permutation_p(diff: np.ndarray) -> float:
-    """The paired permutation test's two-sided p for a mean difference of 0; NaN where every pair ties."""
+def _permutation_p(diff: np.ndarray) -> tuple[float, bool]:
+    """The paired permutation test's two-sided p for a mean difference of 0, and whether it is the floor of
+    the random sign flips; NaN where every pair ties."""
     if not diff.any():
-        return math.nan
-    result = scipy_stats.permutation_test((diff,), np.mean, permutation_type="samples", n_resamples=9999,
+        return math.nan, False
+    exact = 2 ** len(diff) <= EXACT_PATTERNS
+    result = scipy_stats.permutation_test((diff,), np.mean, permutation_type="samples",
+                                          n_resamples=np.inf if exact else PERMUTATIONS,
                                           alternative="two-sided", random_state=np.random.default_rng(0))
-    return float(result.pvalue)
+    p = float(result.pvalue)
+    return p, not exact and p <= 2 / (PERMUTATIONS + 1) + 1e-12
 
 
 @dataclass(frozen=True)
@@ -355,7 +356,9 @@ class Unpaired:
 def unpaired(a, b) -> Unpaired:
     """Do two independent samples differ? Welch's t-test (unequal variances) on the means, with its
     interval of the difference, and the Mann-Whitney U test on the distributions, both two-sided (NaN
-    below two values a side)."""
+    below two values a side). Mann-Whitney's p is exact, ties and all: every split of the pooled values
+    where there are at most 100,000 (scipy's permutation method), else 9,999 random ones; never the normal
+    approximation, which ties would otherwise force."""
     a, b = finite(a), finite(b)
     sa, sb = summarize(a), summarize(b)
     if len(a) < 2 or len(b) < 2:
@@ -364,7 +367,10 @@ def unpaired(a, b) -> Unpaired:
         warnings.simplefilter("ignore")  # scipy's "nearly identical data": zero spread gives NaN, as it should
         welch = scipy_stats.ttest_ind(b, a, equal_var=False)
         interval = welch.confidence_interval(LEVEL)
-    mann_whitney = float(scipy_stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+    splits = math.comb(len(a) + len(b), len(a))
+    method = scipy_stats.PermutationMethod(n_resamples=np.inf if splits <= 100_000 else PERMUTATIONS,
+                                           random_state=np.random.default_rng(0))
+    mann_whitney = _quiet(lambda: scipy_stats.mannwhitneyu(b, a, alternative="two-sided", method=method).pvalue)
     return Unpaired(sa, sb, sb.mean - sa.mean, float(welch.pvalue), mann_whitney, float(interval.low), float(interval.high))
 
 
@@ -424,13 +430,6 @@ def fewest_runs(analysis, effect: float, power: float, alternative: str = "two-s
     return runs
 
 
-def signed_rank_p(b, a) -> float:
-    """Wilcoxon's signed-rank p of the pairs' differences b − a, two-sided; NaN where every pair is tied
-    (no ranks to test)."""
-    b, a = np.asarray(b, dtype=float), np.asarray(a, dtype=float)
-    return _quiet(lambda: scipy_stats.wilcoxon(b, a).pvalue) if (b != a).any() else math.nan
-
-
 def holm(p_values) -> list[float]:
     """Holm's adjustment of one family's p-values (statsmodels' `multipletests`); a NaN (no test) stays NaN
     and does not count towards the family's size."""
@@ -485,6 +484,30 @@ def sd_ratio_interval(a: Spread, b: Spread) -> tuple[float, float, float]:
     return ratio, ratio / math.sqrt(f_high), ratio / math.sqrt(f_low)
 
 
+def paired_sd_ratio_interval(a, b) -> tuple[float, float, float]:
+    """How large is spread a against spread b where the runs pair up (the same seed drove the source both
+    vary, so the pairs are correlated)? sd_a / sd_b and its 95% interval by Pitman and Morgan's test: the
+    variances are in ratio k² exactly where a − k·b and a + k·b are uncorrelated, and the interval is every
+    k whose correlation's t statistic (n − 2 degrees of freedom, scipy's t) does not reject, the roots of a
+    quadratic in k². Exact for normal pairs; an F interval, which takes the two as independent, is twice
+    as wide and more where the pairs correlate as closely as the variance designs' do (0.7 to 0.96). NaN below three pairs or where b has no spread."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    n = len(a)
+    if n < 3 or not np.ptp(b) > 0:
+        return (math.nan,) * 3
+    var_a, var_b, cov = float(np.var(a, ddof=1)), float(np.var(b, ddof=1)), float(np.cov(a, b)[0, 1])
+    ratio = math.sqrt(var_a / var_b)
+    t = float(scipy_stats.t.ppf((1 + LEVEL) / 2, n - 2))
+    c2 = t * t / (n - 2 + t * t)  # the squared correlation at the critical t
+    # r(k)^2 = c2 with r(k) = (var_a - k² var_b) / sqrt((var_a + k² var_b)² - 4 k² cov²): a quadratic in K = k².
+    qa, qb, qc = var_b**2 * (1 - c2), -2 * var_a * var_b * (1 + c2) + 4 * c2 * cov**2, var_a**2 * (1 - c2)
+    disc = qb * qb - 4 * qa * qc
+    roots = sorted((-qb + sign * math.sqrt(max(disc, 0.0))) / (2 * qa) for sign in (-1, 1))
+    return ratio, math.sqrt(max(roots[0], 0.0)), math.sqrt(roots[1])
+
+
 @dataclass(frozen=True)
 class RunsNeeded:
     """Runs per arm that detect a difference `delta` with the given power, by test (None: no number does;
@@ -495,9 +518,6 @@ class RunsNeeded:
     two_sample: float
     paired: float  # from the spread of the per-seed differences; NaN without shared seeds
     sd_difference: float
-    p_greater: float  # P(A + delta > A') + P(=)/2 among the runs: the effect Noether's formula is for
-    noether: float
-    step: float  # the smallest gap between A's distinct values; Noether's answer is NaN for a delta below it
 
 
 def pooled_sd(*samples) -> float:
@@ -513,28 +533,17 @@ def runs_needed(a, delta: float, b=None, paired_differences=None, power: float =
     with `power`, at the spread these runs show?
 
     - two-sample t (statsmodels' TTestIndPower) at effect delta / sd, the sd pooled over `a` and `b`;
-    - paired t (TTestPower) at effect delta / sd of `paired_differences` (B − A over shared seeds);
-    - Noether's formula for the Mann-Whitney test of P(A > B), the effect Bouthillier et al. recommend:
-      n per arm = (z_{1-alpha/2} + z_{power})^2 / (6 (p - 1/2)^2), where p = P(A + delta > A') is
-      estimated from `a`'s runs against themselves shifted by delta (statsmodels' rank_compare_2indep,
-      ties counted half), which holds for discrete and skewed metrics alike.
+    - paired t (TTestPower) at effect delta / sd of `paired_differences` (B − A over shared seeds).
+    A difference of means is the question, and the t test's count holds for it on discrete and skewed
+    metrics once there are tens of runs (the mean of the runs is near normal); the count is checked by
+    simulation in the tests.
     """
     arms = [finite(a)] + ([finite(b)] if b is not None else [])
     sd = pooled_sd(*arms)
     diffs = finite(paired_differences) if paired_differences is not None else np.array([])
     sd_difference = float(diffs.std(ddof=1)) if len(diffs) > 1 else math.nan
-    p_greater = noether = math.nan
-    steps = np.diff(np.unique(arms[0]))
-    step = float(steps.min()) if len(steps) else math.nan
-    # Below the smallest step between the runs' values (one test sample, on a small test set), shifting
-    # every run by delta changes no order but turns each tie into a win: P(A > B) would be overstated.
-    if len(arms[0]) > 1 and delta > 0 and not delta < step:
-        p_greater = _quiet(lambda: rank_compare_2indep(arms[0] + delta, arms[0]).prob1)
-        if p_greater != 0.5:
-            z = scipy_stats.norm.ppf(1 - (1 - LEVEL) / 2) + scipy_stats.norm.ppf(power)
-            noether = float(math.ceil(z**2 / (6 * (p_greater - 0.5) ** 2)))  # 6 at least: p_greater <= 1
     return RunsNeeded(delta, sd, _t_runs(TTestIndPower(), delta, sd, power), _t_runs(TTestPower(), delta, sd_difference, power),
-                      sd_difference, p_greater, noether, step)
+                      sd_difference)
 
 
 def _t_runs(analysis, delta: float, sd: float, power: float) -> float:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from . import rows as counted_rows
 from .errors import HarnessError
 from .seeds import SOURCES
-from .stats import RunsNeeded, Spread, runs_needed, sd_interval, sd_ratio_interval
+from .stats import RunsNeeded, Spread, paired_sd_ratio_interval, runs_needed, sd_interval, sd_ratio_interval
 
 ALL, NONE = "all", "none"
 METRICS = ("valid_acc", "test_acc", "test_loss")
@@ -80,15 +80,26 @@ def design_groups(runs: list[dict], design: Design) -> dict[str, list[dict]]:
 class SourceSpread:
     group: str
     spread: Spread
-    ratio: tuple[float, float, float]  # to the all-sources sd, with its F interval
+    ratio: tuple[float, float, float]  # to the all-sources sd, with its 95% interval
 
 
 def spreads(groups: dict[str, list[dict]], metric: str) -> list[SourceSpread]:
-    """Each group's spread of `metric`, against the all-sources spread."""
-    found = {g: sd_interval(float(r[metric]) for r in rows if r[metric] != "") for g, rows in groups.items()}
+    """Each group's spread of `metric`, against the all-sources spread. A source varied alone with seed s
+    shares that source's draw with the ordinary run of seed s, so the two pair up by seed and their sds are
+    compared as paired (`stats.paired_sd_ratio_interval`); the other groups' runs share nothing with them."""
+    values = {g: {int(r["seed"]): float(r[metric]) for r in rows if r[metric] != ""} for g, rows in groups.items()}
+    found = {g: sd_interval(v.values()) for g, v in values.items()}
     reference = found.get(ALL)
-    return [SourceSpread(g, s, sd_ratio_interval(s, reference) if reference and g != ALL else (math.nan,) * 3)
-            for g, s in found.items() if s.n]
+
+    def ratio(g: str) -> tuple[float, float, float]:
+        if reference is None or g == ALL:
+            return (math.nan,) * 3
+        if g in SOURCES:
+            seeds = sorted(values[g].keys() & values[ALL].keys())
+            return paired_sd_ratio_interval([values[g][s] for s in seeds], [values[ALL][s] for s in seeds])
+        return sd_ratio_interval(found[g], reference)
+
+    return [SourceSpread(g, s, ratio(g)) for g, s in found.items() if s.n]
 
 
 def reading(source: SourceSpread) -> str:

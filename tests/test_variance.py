@@ -16,7 +16,6 @@ from harness.engines import ENGINES
 from harness.options import RunOptions
 from harness.registry import load_registry
 from harness.runner import run_matrix
-from statsmodels.stats.nonparametric import rank_compare_2indep
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from harness.cli import main
@@ -133,14 +132,13 @@ def test_runs_needed_at_its_edges():
         two_pairs = runs_needed([0.5, 0.75], 0.1, paired_differences=[0.125, 0.25])
         constant = runs_needed([0.5, 0.5, 0.5], 0.0)
         too_small = runs_needed([0.5, 0.75], 1e-12, paired_differences=[0.125, 0.25])  # no count up to 2**40 runs detects it
-    assert math.isnan(one.sd) and math.isnan(one.step) and math.isnan(one.p_greater)  # one run: no spread, no order
-    assert two.sd == pytest.approx(np.std([0.5, 0.75], ddof=1)) and two.step == 0.25 and np.isfinite(two.p_greater)
-    # b's single run adds no degrees of freedom: the spread is a's alone. A delta of exactly one step is ranked.
-    assert three.sd == pytest.approx(np.std([0.5, 0.625, 0.75], ddof=1)) and three.step == 0.125
-    assert three.p_greater == pytest.approx(rank_compare_2indep(np.array([0.625, 0.75, 0.875]), np.array([0.5, 0.625, 0.75])).prob1)
+    assert math.isnan(one.sd) and math.isnan(one.two_sample)  # one run: no spread
+    assert two.sd == pytest.approx(np.std([0.5, 0.75], ddof=1))
+    # b's single run adds no degrees of freedom: the spread is a's alone.
+    assert three.sd == pytest.approx(np.std([0.5, 0.625, 0.75], ddof=1))
     assert math.isnan(no_pairs.sd_difference) and math.isnan(one_pair.sd_difference)
     assert two_pairs.sd_difference == pytest.approx(np.std([0.125, 0.25], ddof=1))
-    assert math.isnan(constant.step) and math.isnan(constant.p_greater)  # no difference asked: nothing to rank
+    assert math.isnan(constant.two_sample)  # no difference asked: nothing to detect
     assert math.isnan(too_small.two_sample) and math.isnan(too_small.paired) and too_small.sd > 0
 
 
@@ -148,31 +146,31 @@ def test_runs_needed_are_statsmodels_answers_and_have_the_power_they_claim():
     rng = np.random.default_rng(2)
     a, b = rng.normal(0.90, 0.01, 30), rng.normal(0.90, 0.01, 30)
     answer = runs_needed(a, 0.005, b, b - a)
-    pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    pooled = np.sqrt((29 * a.var(ddof=1) + 29 * b.var(ddof=1)) / 58)
     assert answer.sd == pytest.approx(pooled)
     assert answer.two_sample == np.ceil(TTestIndPower().solve_power(effect_size=0.005 / pooled, alpha=0.05, power=0.8))
     assert answer.paired == np.ceil(TTestPower().solve_power(effect_size=0.005 / np.std(b - a, ddof=1), alpha=0.05, power=0.8))
-    p = rank_compare_2indep(a + 0.005, a).prob1
-    assert answer.p_greater == pytest.approx(p)
-    assert answer.noether == np.ceil((scipy_stats.norm.ppf(0.975) + scipy_stats.norm.ppf(0.8)) ** 2 / (6 * (p - 0.5) ** 2))
     # Simulated, at the true spread: runs of those sizes detect the shift about 80% of the time.
     sd, delta, trials = 0.01, 0.005, 2000
     truth = runs_needed(rng.normal(0, sd, 4000), delta)
     n = int(truth.two_sample)
     x, y = rng.normal(0, sd, (trials, n)), rng.normal(delta, sd, (trials, n))
     assert 0.76 <= np.mean(scipy_stats.ttest_ind(x, y, axis=1).pvalue < 0.05) <= 0.84
-    n = int(truth.noether)
-    x, y = rng.normal(0, sd, (trials, n)), rng.normal(delta, sd, (trials, n))
-    assert 0.74 <= np.mean(scipy_stats.mannwhitneyu(x, y, axis=1).pvalue < 0.05) <= 0.88
 
 
-def test_a_difference_below_a_discrete_metrics_step_gets_no_rank_answer():
-    # 38 test samples: accuracies move in steps of 1/38; shifting every run by less turns ties into wins.
-    a = np.array([35, 36, 36, 37, 36, 35, 38, 36]) / 38
-    small, large = runs_needed(a, 0.005), runs_needed(a, 2 / 38)
-    assert small.step == pytest.approx(1 / 38)
-    assert np.isnan(small.noether) and small.two_sample > large.two_sample
-    assert large.noether >= 2
+def test_the_t_count_holds_on_a_discrete_skewed_metric():
+    """Simulated on iris-like test accuracies (38 samples: steps of 2.6 pp, a few stalled runs): the
+    two-sample count detects a 5 pp difference of the means about as often as it promises."""
+    rng = np.random.default_rng(3)
+
+    def runs(k, shift=0.0):
+        base = np.where(rng.random(k) < 0.08, 12, np.minimum(38, rng.binomial(38, 0.9 - shift, k)))
+        return base / 38
+
+    truth = runs_needed(runs(20000), 0.05)
+    n, trials = int(truth.two_sample), 2000
+    detected = [scipy_stats.ttest_ind(runs(n), runs(n, 0.05)).pvalue < 0.05 for _ in range(trials)]
+    assert 0.74 <= np.mean(detected) <= 0.88
 
 
 def test_variance_then_plan_then_report_from_the_command_line(tmp_path, capsys):

@@ -54,10 +54,4 @@ def run(args) -> int:
     print(f"  two-sample t (statsmodels TTestIndPower): {fmt_runs(answer.two_sample)} runs per arm")
     if len(arms) > 1:
         print(f"  paired t over shared seeds (TTestPower): {fmt_runs(answer.paired)} seeds, each run in both arms")
-    if answer.delta < answer.step:
-        print(f"  Noether's formula for P(A > B): –, the difference is below the smallest step between the runs' "
-              f"values ({fmt_diff(metric, answer.step).lstrip('+')}), so no run can move by it")
-    else:
-        print(f"  Noether's formula for P(A > B) (Mann-Whitney; P = {answer.p_greater:.3f} at that shift): "
-              f"{fmt_runs(answer.noether)} runs per arm")
     return 0

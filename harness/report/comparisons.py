@@ -41,18 +41,16 @@ def _arms(registry: dict, exp) -> str:
     return f"A = `{a.id}`, B = `{exp.id}` ({'; '.join(differing_settings(a, exp))})"
 
 PAIRED_HEADERS = ["device", "engine", "metric", "A: mean ± std", "B: mean ± std", "pairs", "B > / = / < A", "B − A: mean",
-                  "95% CI of B − A", "paired t p", "permutation p", "Holm", "sign test p", "effect size d_z"]
+                  "95% CI of B − A", "permutation p", "Holm"]
 PAIRED_RULES = (
-    "Paired by seed: the question is *does B differ from A for the same seed?* Each seed's B − A: how many "
-    "pairs B wins, ties and loses; its mean with a 95% Student-t interval and the paired t-test "
-    "(`scipy.stats.ttest_rel`); the paired permutation test of the mean difference (sign flips, "
-    "`scipy.stats.permutation_test`) and the exact sign test over the untied pairs (`scipy.stats.binomtest`), "
-    "which assume neither normal differences nor untied pairs; Cohen's d_z, the mean difference over the "
-    "differences' standard deviation. *Holm*: the permutation p adjusted over the family named below the "
-    "table (`statsmodels.stats.multitest.multipletests`). Where the interval includes 0, the two one-sided "
-    "tests (TOST, statsmodels' `ttost_paired`) ask whether the difference lies within the equivalence margin "
-    "(the registry's `[margins]`, else 0.5 pp for accuracies, 2% of A's mean for losses). Faithful runs that "
-    "ended ok, on the seeds both arms have."
+    "Paired by seed: the question is *does B differ from A for the same seed?*, answered by the paired "
+    "permutation test of the mean difference (sign flips, `scipy.stats.permutation_test`: exact up to 16 pairs), "
+    "which assumes neither normal differences nor untied pairs. Each seed's B − A: how many pairs B wins, ties "
+    "and loses; its mean with a 95% Student-t interval, for how large it is. *Holm*: the permutation p adjusted "
+    "over the family named below the table (`statsmodels.stats.multitest.multipletests`). Where no difference "
+    "is shown, the two one-sided tests (TOST, statsmodels' `ttost_paired`) ask whether it lies within the "
+    "equivalence margin (the registry's `[margins]`, else a tenth of A's error rate for accuracies, 2% of A's "
+    "mean for losses). Faithful runs that ended ok, on the seeds both arms have."
 )
 
 
@@ -93,9 +91,14 @@ def _paired_row(c: PairedOutcome) -> list:
     row = [c.device, c.engine, metric, mean_std(metric, summarize(c.a)), mean_std(metric, summarize(c.b)), str(r.n),
            f"{r.wins} / {r.ties} / {r.losses}"]
     if c.not_comparable:  # the reason is in the sentence below the table
-        return row + [fmt_diff(metric, r.mean), "not comparable", *[DASH] * 5]
-    return row + [fmt_diff(metric, r.mean), fmt_interval(metric, r.ci_low, r.ci_high, diff=True), fmt_p(r.t_p),
-                  fmt_p(r.permutation_p), fmt_p(c.holm_p), fmt_p(r.sign_p), DASH if math.isnan(r.effect) else f"{r.effect:+.2f}"]
+        return row + [fmt_diff(metric, r.mean), "not comparable", DASH, DASH]
+    return row + [fmt_diff(metric, r.mean), fmt_interval(metric, r.ci_low, r.ci_high, diff=True), permutation_text(r),
+                  fmt_p(c.holm_p)]
+
+
+def permutation_text(r) -> str:
+    """The permutation p, said to be at its floor where the random sign flips could give no less."""
+    return f"≤ {fmt_p(r.permutation_p)} (floor)" if r.permutation_floor else fmt_p(r.permutation_p)
 
 
 def family_sentence(name: str, comparisons: list[PairedOutcome]) -> str:
@@ -120,22 +123,22 @@ def finding(name: str, c: PairedOutcome) -> str:
         return f"{name}: not tested, the two arms' values are not comparable ({c.not_comparable})."
     ties = f", {result.ties} of {result.n} pairs tied" if result.ties else ""
     interval = fmt_interval(metric, result.ci_low, result.ci_high, diff=True)
-    tests = (f"paired t p = {fmt_p(result.t_p)}, permutation p = {fmt_p(result.permutation_p)} (Holm {fmt_p(c.holm_p)}), "
-             f"{result.n} pairs{ties}")
-    if math.isnan(result.t_p):  # every seed's difference the same: no spread, no t-test
+    tests = f"permutation p = {permutation_text(result)} (Holm {fmt_p(c.holm_p)}), {result.n} pairs{ties}"
+    if math.isnan(result.t_p):  # every seed's difference the same: no spread
         if not result.mean:
             return f"{name} is the same as A's in every one of the {result.n} seeds."
         return f"{name} differs from A's by the same {fmt_diff(metric, result.mean)} in every one of the {result.n} seeds."
-    if result.ci_low > 0 or result.ci_high < 0:
+    floor = 2 / 2 ** result.n  # every pair one sign: the least p the sign flips can give
+    if result.permutation_p <= 0.05:
         direction = "higher" if result.mean > 0 else "lower"
         size = fmt_diff(metric, abs(result.mean)).lstrip("+")
-        floor = ""
-        if result.wilcoxon_floor > 0.05:  # so the tests' disagreement is not read as doubt about the difference
-            floor = f"; with {result.n} pairs a sign-flip test cannot go below p = {result.wilcoxon_floor:.2g}"
-        removed = "; not after Holm's correction over the family" if c.holm_p > 0.05 and result.wilcoxon_floor <= 0.05 else ""
-        return f"{name} is {direction} by {size} (95% CI {interval}; {tests}{floor}){removed}."
+        removed = "; not after Holm's correction over the family" if c.holm_p > 0.05 else ""
+        return f"{name} is {direction} by {size} (95% CI {interval}; {tests}){removed}."
+    if floor > 0.05:  # so a clear-looking interval is not read as a difference the test could have shown
+        return (f"{name}: with {result.n} pairs the permutation test cannot go below p = {floor:.2g}, so no difference "
+                f"can be shown (95% CI {interval}; {tests}).")
     if not c.margin > 0:
-        return f"{name}: no difference shown; the 95% CI {interval} includes 0 ({tests})."
+        return f"{name}: no difference shown ({tests}; 95% CI {interval})."
     margin = fmt_diff(metric, c.margin).lstrip("+")
     if c.tost_p <= 0.05:
         return (f"{name} is equivalent to A's within ±{margin} (TOST p = {fmt_p(c.tost_p)}; 95% CI {interval}; {tests}).")
@@ -277,7 +280,7 @@ def _overfitting(registry: dict, exp, runs: pd.DataFrame, epochs: pd.DataFrame, 
                      str(r.n), f"{r.wins} / {r.ties} / {r.losses}", _fmt_outcome(metric, r.mean, diff=True),
                      "[" + ", ".join(_fmt_outcome(metric, v, diff=True) for v in (r.ci_low, r.ci_high)) + "]"
                      if not math.isnan(r.ci_low) else DASH,
-                     fmt_p(r.t_p), fmt_p(r.permutation_p), fmt_p(c.holm_p), fmt_p(r.sign_p)])
+                     permutation_text(r), fmt_p(c.holm_p)])
     labels = {e: label for e, (_, label) in selections.items()}
     last = sorted(set(plain["last_epoch"]) | set(dropout["last_epoch"])) if len(shared) else []
     lines += [
@@ -286,8 +289,8 @@ def _overfitting(registry: dict, exp, runs: pd.DataFrame, epochs: pd.DataFrame, 
         "its minimum to the last epoch, the epoch of that minimum, and validation and test accuracy at the end. "
         f"{_arms(registry, exp)}; a seed gives both {exp.ablation['shared']}, so each outcome is compared "
         f"seed by seed. {PAIRED_RULES}", "",
-        table(rows, ["outcome", "A: mean", "B: mean", "pairs", "B > / = / < A", "B − A: mean", "95% CI of B − A", "paired t p",
-                     "permutation p", "Holm", "sign test p"]), "",
+        table(rows, ["outcome", "A: mean", "B: mean", "pairs", "B > / = / < A", "B − A: mean", "95% CI of B − A",
+                     "permutation p", "Holm"]), "",
         family_sentence(f"the {len(OUTCOMES)} over-fitting outcomes", list(results.values())), "",
     ]
     rise, valid, test = results["valid_loss_rise"], results["valid_acc"], results["test_acc"]
@@ -306,13 +309,16 @@ def _overfitting(registry: dict, exp, runs: pd.DataFrame, epochs: pd.DataFrame, 
 
 
 def _overfitting_conclusion(b: str, rise: PairedOutcome, valid: PairedOutcome, test: PairedOutcome) -> list[str]:
-    """What the paired outcomes support, in sentences that follow from their intervals; `b` names arm B."""
+    """What the paired outcomes support, in sentences that follow from their tests (Holm over the family); `b`
+    names arm B."""
     lines = ["- " + finding(f"In {b}, the validation loss's rise from its minimum", rise),
              "- " + finding(f"In {b}, validation accuracy at the last epoch", valid),
              "- " + finding(f"In {b}, test accuracy at the last epoch", test)]
-    rise, valid, test = rise.result, valid.result, test.result
-    curbs = rise.n >= 2 and rise.ci_high < 0
-    improves = [name for name, r in (("validation", valid), ("test", test)) if r.n >= 2 and r.ci_low > 0]
+    def shown(c: PairedOutcome, sign: int) -> bool:  # the family's test, after Holm, in that direction
+        return c.holm_p <= 0.05 and c.result.mean * sign > 0
+
+    curbs = shown(rise, -1)
+    improves = [name for name, c in (("validation", valid), ("test", test)) if shown(c, 1)]
     if curbs and improves:
         verdict = (f"The data support the claim that {b} curbs over-fitting: the validation loss rises less, "
                    f"and {' and '.join(improves)} accuracy is higher.")
@@ -323,8 +329,8 @@ def _overfitting_conclusion(b: str, rise: PairedOutcome, valid: PairedOutcome, t
         verdict = (f"The data show higher {' and '.join(improves)} accuracy in {b}, but not a smaller rise of "
                    "the validation loss.")
     else:
-        verdict = (f"The data do not show that {b} curbs over-fitting on these outcomes: no interval excludes "
-                   "zero in its favour.")
+        verdict = (f"The data do not show that {b} curbs over-fitting on these outcomes: no test shows a "
+                   "difference in its favour.")
     return lines + ["", f"**{verdict}**", ""]
 
 
@@ -346,14 +352,15 @@ def dataset_section(registry: dict, runs: pd.DataFrame) -> list[str]:
         pairs.append((exp, unpaired(a, b)))
     if not pairs:
         return []
-    holm_p = holm_adjusted([r.welch_p for _, r in pairs])
+    holm_p = holm_adjusted([r.mann_whitney_p for _, r in pairs])
     rows = [[exp.variant_of, exp.data["dataset"], f"{mean_std('test_acc', r.a)} (n={r.a.n})", f"{mean_std('test_acc', r.b)} (n={r.b.n})",
-             fmt_diff("test_acc", r.difference), fmt_p(r.welch_p), fmt_p(h), fmt_p(r.mann_whitney_p)]
+             fmt_diff("test_acc", r.difference) + " " + fmt_interval("test_acc", r.ci_low, r.ci_high, diff=True),
+             fmt_p(r.mann_whitney_p), fmt_p(h)]
             for (exp, r), h in zip(pairs, holm_p)]
     return ["## MNIST versus Fashion-MNIST", "",
             "The same recipe on both datasets, as independent samples (the data differ, so a seed shares nothing "
-            "that matters): *how far apart are the test accuracies?* Mean ± std over seeds (faithful runs), "
-            "Welch's t-test on the means (`scipy.stats.ttest_ind(equal_var=False)`) and the Mann-Whitney U test "
-            "(`scipy.stats.mannwhitneyu`), both two-sided; *Holm*: Welch's p adjusted over the rows, one family. "
-            "With 5 seeds a side the Mann-Whitney test cannot go below p = 0.0079.", "",
-            table(rows, ["experiment", "other dataset", "MNIST", "other", "other − MNIST", "Welch p", "Holm", "Mann-Whitney p"]), ""]
+            "that matters): *do the test accuracies differ?*, answered by the Mann-Whitney U test (`scipy.stats."
+            "mannwhitneyu`, two-sided, its p exact over every split of the pooled seeds, ties and all); *Holm*: that p "
+            "adjusted over the rows, one family. How far apart: the difference of the means with Welch's 95% "
+            "interval. With 5 seeds a side the Mann-Whitney test cannot go below p = 0.0079.", "",
+            table(rows, ["experiment", "other dataset", "MNIST", "other", "other − MNIST [95% CI]", "Mann-Whitney p", "Holm"]), ""]

@@ -116,7 +116,7 @@ def _reach(v: RunVerdict) -> str:
 def _verdict_text(v: RunVerdict) -> str:
     if v.verdict == UNDECIDED:
         return f"{UNDECIDED}: needs {v.needs} seeds"
-    return v.verdict or ("no runs ok" if v.n == 0 else "one seed: no spread to judge by")
+    return v.verdict or ("no seed reached the printed epochs" if v.n == 0 else "one seed: no spread to judge by")
 
 
 VERDICT_RULES = (

@@ -16,15 +16,13 @@ from .formatting import table
 from .plots import plot_source_spreads
 
 FINDINGS_METRIC = "test_acc"  # the figure that says how the model generalises, recorded by every recipe
-PLAN_HEADERS = ["metric", "difference δ", "from", "sd", "two-sample t: runs per arm", "paired t: seeds",
-                "Noether, P(A > B): runs per arm"]
+PLAN_HEADERS = ["metric", "difference δ", "from", "sd", "two-sample t: runs per arm", "paired t: seeds"]
 PLAN_RULES = (
-    "Runs needed to detect a difference δ at 5% two-sided with 80% power, at the spread these runs show "
-    "(`harness plan`): the two-sample t-test (statsmodels `TTestIndPower`), the paired t-test over shared "
-    "seeds (`TTestPower`, on the per-seed differences' sd), and Noether's formula for the Mann-Whitney test "
-    "of P(A > B) (P estimated with statsmodels `rank_compare_2indep`, ties counted half, so it holds for "
-    "discrete metrics). δ: 0.1 pp and the equivalence margin for accuracies, the margin for losses "
-    "(the registry's `[margins]`, else 0.5 pp, or 2% of A's mean loss)."
+    "Runs needed to detect a difference δ of the means at 5% two-sided with 80% power, at the spread these runs "
+    "show (`harness plan`): the two-sample t-test (statsmodels `TTestIndPower`), and the paired t-test over shared "
+    "seeds (`TTestPower`, on the per-seed differences' sd). δ: 0.1 pp and the equivalence margin for "
+    "accuracies, the margin for losses (the registry's `[margins]`, else a tenth of the error rate, or 2% of "
+    "A's mean loss)."
 )
 
 
@@ -44,9 +42,7 @@ def plan_rows(exp, metric: str, a: dict[int, float], b: dict[int, float] | None 
         answer = plan_from_values(a, metric, delta, b)  # every δ here is positive and each arm has two runs
         counts = f"{len(a)} + {len(b)} runs" if b is not None else f"{len(a)} runs"
         rows.append([metric, fmt_diff(metric, delta).lstrip("+"), counts, fmt(metric, answer.sd),
-                     fmt_runs(answer.two_sample), fmt_runs(answer.paired) if b is not None else "–",
-                     f"– (δ below the values' step, {fmt_diff(metric, answer.step).lstrip('+')})" if delta < answer.step
-                     else f"{fmt_runs(answer.noether)} (P = {answer.p_greater:.3f})"])
+                     fmt_runs(answer.two_sample), fmt_runs(answer.paired) if b is not None else "–"])
     return rows
 
 
@@ -61,7 +57,7 @@ def variance_section(rows: list[dict], registry: dict, plots: safe_files.Folder)
              "`split` the train/validation/test split, `order` the shuffling, `dropout` the masks, `bit` one ulp "
              "added to one weight after init; the others held at the base seed), and as reruns with nothing "
              "changing (`none`). Per metric: the sd with its chi-square 95% interval (exact for normal data; an sd of "
-             f"exactly 0 has the interval [0, 0]), and its ratio to the all-sources sd with its F interval. {NOT_ADDITIVE} "
+             f"exactly 0 has the interval [0, 0]), and its ratio to the all-sources sd with its 95% interval (paired by seed: Pitman and Morgan's, since a source varied alone with seed s shares that draw with the ordinary run of seed s). {NOT_ADDITIVE} "
              "A source the recipe does not draw from (no split, no shuffling, no dropout) gives 0 by construction. "
              f"The sentences, the plot and the runs a difference needs are about {FINDINGS_METRIC}.", ""]
     panels, plan = [], []

@@ -89,7 +89,8 @@ def seeds_reaching(runs: pd.DataFrame, exp, last_epoch: int) -> pd.DataFrame:
     only change to the recipe is to stop earlier, no earlier than that (one row per seed: a faithful one
     first)."""
     mine = runs[runs["experiment"] == exp.id]
-    keep = mine["faithful"] | mine["overrides"].map(lambda text: _stopped_at(text) >= last_epoch)
+    stopped_late = mine["overrides"].map(lambda text: _stopped_at(text) >= last_epoch).astype(bool)
+    keep = mine["faithful"].astype(bool) | stopped_late
     chosen = mine[keep].sort_values("faithful", ascending=False, kind="stable")
     return chosen.drop_duplicates(["device", "engine", "seed"])
 
@@ -122,7 +123,7 @@ def run_verdict(exp, device: str, engine: str, group: pd.DataFrame, epoch_rows: 
     if test == "curve":
         metric = exp.published["curve_metric"]
         by_epoch = pd.DataFrame({e: at_epoch(ok, epoch_rows, metric, e) for e in common["epochs"]}).dropna()
-        seeds = rounded(by_epoch.to_numpy(dtype=float), decimals).reshape(len(by_epoch), -1)
+        seeds = rounded(by_epoch.to_numpy(dtype=float), decimals).reshape(len(by_epoch), len(common["epochs"]))
         draw = whole_curve(seeds, exp.published["curve_values"])
         scores = np.asarray(draw.seed_scores)
         sd = float(scores.std(ddof=1)) if len(scores) > 1 else math.nan
