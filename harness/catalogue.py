@@ -124,9 +124,17 @@ def fmt_speed(column: str, value: float | None) -> str:
     return SPEED_FORMATS[column].format(value)
 
 
-def fmt_p(p: float) -> str:
-    """A p-value, to two significant digits."""
-    return DASH if math.isnan(p) else f"{p:.2g}"
+def fmt_p(p: float, floor: bool = False) -> str:
+    """A p-value, to two significant digits; `floor`: the least its random resamples can give, the exact
+    p being smaller."""
+    if math.isnan(p):
+        return DASH
+    return f"≤ {p:.2g} (floor)" if floor else f"{p:.2g}"
+
+
+def fmt_p_clause(name: str, p: float, floor: bool = False) -> str:
+    """'permutation p = 0.03', or 'permutation p ≤ 0.0002 (floor)', for a sentence."""
+    return f"{name} p {'' if floor else '= '}{fmt_p(p, floor)}"
 
 
 def fmt_runs(value: float) -> str:

@@ -12,11 +12,12 @@ column but the grouping one); the cells of one experiment (and configuration, de
   data, configuration): it explains the rest;
 - bitwise: cells identical in every metric of runs.csv and epochs.csv, and where the others part;
 - distribution: per arm and headline metric, A's seeds against B's: is the mean within the margin
-  (TOST), and if not, does it differ (a t-test, with its 95% interval)? Where both sides hold the same
-  seeds the runs are compared as pairs (paired TOST and t-test), otherwise as two samples (TOST and
-  Welch). Verdict: identical (every seed's value bit for bit), equivalent (TOST p < 0.05), different
-  (t-test p < 0.05 and not equivalent), or undecided, with the seeds per side that would decide at the
-  observed spread;
+  (TOST), and if not, does B differ from A? Where the sides share seeds (at least two), over those
+  seeds, as pairs: the paired permutation test, as the report's ablations ask it. Otherwise as two
+  samples: Mann-Whitney, as the report's datasets ask it. The 95% interval of B − A (paired t, else
+  Welch) says how large the difference is. Verdict: identical (every shared seed's value bit for bit),
+  equivalent (TOST p < 0.05), different (the test's p < 0.05 and not equivalent), or undecided, with
+  the seeds per side that would decide at the observed spread (the t tests' counts);
 - speed: samples/s and wall time per run, the ratio B/A of their geometric means with its 95% interval
   (Welch on the logarithms).
 
@@ -214,58 +215,66 @@ class Comparison:
     mean_b: float
     margin: float
     verdict: str
-    test: str = ""  # PAIRED or WELCH
+    test: str = ""  # PAIRED or UNPAIRED
     diff: float = math.nan  # mean B - mean A
     ci_low: float = math.nan  # its 95% interval
     ci_high: float = math.nan
-    p_t: float = math.nan  # t-test of a difference (paired, or Welch's)
+    p_difference: float = math.nan  # the test of a difference: paired permutation, or Mann-Whitney
+    p_floor: bool = False  # that p is the floor of the random sign flips: the exact one is smaller
+    unshared: int = 0  # seeds of one side only, left out of a paired comparison
     p_tost: float = math.nan
     seeds_needed: int | None = None  # per side, for an undecided verdict
     note: str = ""
 
 
-PAIRED, WELCH = "paired", "Welch"
+PAIRED, UNPAIRED = "paired permutation", "Mann-Whitney"
 
 
 def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> Comparison:
     """`a` and `b`: the metric by seed. See the module's docstring for the questions answered.
 
-    Where both sides hold the same seeds, each seed's two runs start from the same weights, split and
-    shuffling order, and part only where the kernels differ: they are compared as pairs (the spread
-    that matters is that of the differences, not the seeds'). Otherwise as two independent samples.
+    Where both sides hold a seed, its two runs start from the same weights, split and shuffling order,
+    and part only where the kernels differ: over the seeds both hold (two at least) the runs are compared
+    as pairs (the spread that matters is that of the differences, not the seeds'), and a side's other
+    seeds are left out. Otherwise as two independent samples.
     """
     a, b = a.dropna(), b.dropna()
+    shared = a.index.intersection(b.index)
+    paired = len(shared) >= 2 or (len(shared) == 1 and a.index.equals(b.index))
+    unshared = len(a) + len(b) - 2 * len(shared) if paired else 0
+    if paired:
+        a, b = a.loc[shared].sort_index(), b.loc[shared].sort_index()
     x, y = a.to_numpy(float), b.to_numpy(float)
     mean_a = float(np.mean(x)) if len(x) else math.nan
     base = dict(metric=metric, n_a=len(x), n_b=len(y), mean_a=mean_a, mean_b=float(np.mean(y)) if len(y) else math.nan,
-                margin=margin.around(mean_a))
+                margin=margin.around(mean_a), unshared=unshared)
     base["diff"] = base["mean_b"] - mean_a
-    paired = a.index.equals(b.index)
     if len(x) and paired and all(counted_rows.same(p, q) for p, q in zip(x, y)):
         return Comparison(**base, verdict=IDENTICAL)
     if len(x) < 2 or len(y) < 2:
         return Comparison(**base, verdict=UNDECIDED, note="fewer than 2 seeds on a side: no spread to judge by")
     sd = float(np.std(y - x, ddof=1)) if paired else stats.pooled_sd(x, y)
-    base["test"] = PAIRED if paired else WELCH
     if sd == 0:  # no spread: the difference is exact, no test needed
         verdict = EQUIVALENT if abs(base["diff"]) <= base["margin"] else DIFFERENT
         return Comparison(**base, verdict=verdict, ci_low=base["diff"], ci_high=base["diff"], note="no spread")
+    base["test"] = PAIRED if paired else UNPAIRED
+    floor = False
     if paired:
         tests = stats.paired(x, y)
-        p_t = tests.t_p
+        p_difference, floor = tests.permutation_p, tests.permutation_floor
     else:
         tests = stats.unpaired(x, y)
-        p_t = tests.welch_p
+        p_difference = tests.mann_whitney_p
     p_tost = stats.equivalence_p(x, y, base["margin"], paired)
     if p_tost < ALPHA:
         verdict = EQUIVALENT
-    elif p_t < ALPHA:
+    elif p_difference < ALPHA:
         verdict = DIFFERENT
     else:
         verdict = UNDECIDED
     needed = stats.seeds_to_decide(base["diff"], sd, base["margin"], paired) if verdict == UNDECIDED else None
-    return Comparison(**base, verdict=verdict, ci_low=tests.ci_low, ci_high=tests.ci_high, p_t=p_t,
-                      p_tost=p_tost, seeds_needed=needed)
+    return Comparison(**base, verdict=verdict, ci_low=tests.ci_low, ci_high=tests.ci_high, p_difference=p_difference,
+                      p_floor=floor, p_tost=p_tost, seeds_needed=needed)
 
 
 def headline_metrics(exp) -> list[str]:
@@ -302,9 +311,9 @@ def compare_speed(metric: str, a: pd.Series, b: pd.Series) -> Speed | None:
         return None
     log_x, log_y = np.log(x), np.log(y)
     speed = Speed(metric, len(x), len(y), float(np.median(x)), float(np.median(y)), float(np.exp(log_y.mean() - log_x.mean())))
-    if len(x) >= 2 and len(y) >= 2 and (log_x.std() > 0 or log_y.std() > 0):
-        logs = stats.unpaired(log_x, log_y)
-        speed.ci_low, speed.ci_high = float(np.exp(logs.ci_low)), float(np.exp(logs.ci_high))
+    if log_x.std() > 0 or log_y.std() > 0:
+        low, high = stats.welch_interval(log_x, log_y)
+        speed.ci_low, speed.ci_high = float(np.exp(low)), float(np.exp(high))
     return speed
 
 
@@ -421,9 +430,9 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
     env = [[r["column"], r["A"], r["B"]] for r in report.environment] or [["(none)", "", ""]]
     bitwise = [[r["arm"], f"{r['identical']} of {r['cells']}", _parting_text(r["first_parting"])] for r in report.bitwise]
     distribution = [
-        [label, c.metric, f"{c.n_a}/{c.n_b}", fmt(c.metric, c.mean_a), fmt(c.metric, c.mean_b),
+        [label, c.metric, f"{c.n_a}/{c.n_b}" + (f" (+{c.unshared} unshared)" if c.unshared else ""), fmt(c.metric, c.mean_a), fmt(c.metric, c.mean_b),
          _difference_text(c),
-         c.test or DASH, fmt_p(c.p_t), "±" + fmt_diff(c.metric, c.margin, sign=False), fmt_p(c.p_tost),
+         c.test or DASH, fmt_p(c.p_difference, c.p_floor), "±" + fmt_diff(c.metric, c.margin, sign=False), fmt_p(c.p_tost),
          _verdict_text(c)]
         for label, c in report.distribution
     ]
@@ -434,8 +443,9 @@ def sections(report: PairReport) -> list[tuple[str, list[str], list[list[str]]]]
         ("Environment: what differs", ["column", "A", "B"], env),
         ("Bitwise: cells identical in every metric, and where the others first part",
          ["experiment", "identical cells", "first parting"], bitwise),
-        ("Distribution over seeds: t-test (paired by seed, else Welch); TOST against the margin",
-         ["experiment", "metric", "seeds A/B", "mean A", "mean B", "B − A [95% CI]", "test", "t p", "margin",
+        ("Distribution over seeds: does B differ (paired permutation test over shared seeds, else Mann-Whitney)? "
+         "Is it within the margin (TOST)?",
+         ["experiment", "metric", "seeds A/B", "mean A", "mean B", "B − A [95% CI]", "test", "p", "margin",
           "TOST p", "verdict"], distribution),
         ("Speed per run: B/A ratio of geometric means [95% CI]",
          ["experiment", "metric", "runs A/B", "median A", "median B", "B/A [95% CI]"], speed),
@@ -470,7 +480,8 @@ def write_csv(reports: list[PairReport], path: Path | str) -> None:
         for label, c in r.distribution:
             records.append({"section": "distribution", **sides, "experiment": label, "metric": c.metric, "n_a": c.n_a,
                             "n_b": c.n_b, "value_a": c.mean_a, "value_b": c.mean_b, "difference": c.diff,
-                            "ci_low": c.ci_low, "ci_high": c.ci_high, "test": c.test, "p_t": c.p_t,
+                            "ci_low": c.ci_low, "ci_high": c.ci_high, "test": c.test, "p_difference": c.p_difference, "p_floor": c.p_floor,
+                            "unshared": c.unshared,
                             "margin": c.margin, "p_tost": c.p_tost,
                             "verdict": c.verdict, "seeds_needed": c.seeds_needed})
         for label, s in r.speed:
@@ -509,6 +520,6 @@ def across_environments_section(runs: pd.DataFrame, registry: dict, epochs: pd.D
     if not parts:
         return ""
     intro = ("Experiments run more than one way in this directory, compared as `harness compare DIR --by COLUMN` "
-             "does: cells bit for bit, the headline metrics' distributions over seeds (t-test, rank test, TOST "
-             "against each metric's margin) and speed.")
+             "does: cells bit for bit, the headline metrics' distributions over seeds (paired permutation test "
+             "over shared seeds, else Mann-Whitney; TOST against each metric's margin) and speed.")
     return "\n".join(["## Across environments", "", intro, "", *parts])

@@ -7,7 +7,7 @@ Each function answers one question, stated in its docstring:
 - `detectable_departure`: how far out must one run lie for that test to see it, at the seeds present?
 - `detectable_shift`, `seeds_needed`: the same for normally spread seeds, and the seeds a test needs (planning).
 - `paired`: do two arms that share seeds differ (per-seed differences)?
-- `unpaired`: do two independent samples differ?
+- `unpaired`: do two independent samples differ? `welch_interval`: by how much do their means differ?
 - `equivalence_p`: do two arms' means lie within a margin of each other (TOST)?
 - `seeds_to_decide`: how many seeds would settle a comparison that is undecided?
 - `sd_interval`, `paired_sd_ratio_interval`: how large is a spread, and how large against another whose runs
@@ -283,7 +283,6 @@ class Paired:
     mean: float
     ci_low: float  # the Student t 95% interval of the mean difference
     ci_high: float
-    t_p: float  # paired t-test (scipy.stats.ttest_rel), two-sided
     wins: int = 0  # pairs with B > A, B = A, B < A
     ties: int = 0
     losses: int = 0
@@ -313,18 +312,17 @@ def paired(a, b) -> Paired:
     n = len(diff)
     nan = math.nan
     if n == 0:
-        return Paired(0, nan, nan, nan, nan)
+        return Paired(0, nan, nan, nan)
     mean = float(diff.mean())
     counts = dict(wins=int((diff > 0).sum()), ties=int((diff == 0).sum()), losses=int((diff < 0).sum()))
     if n < 2:
-        return Paired(n, mean, nan, nan, nan, **counts)
+        return Paired(n, mean, nan, nan, **counts)
     p, floor = _permutation_p(diff)
     tests = dict(counts, permutation_p=p, permutation_floor=floor)
-    if float(diff.std(ddof=1)) == 0:
-        return Paired(n, mean, mean, mean, nan, **tests)
-    result = scipy_stats.ttest_rel(b, a)
-    interval = result.confidence_interval(LEVEL)
-    return Paired(n, mean, float(interval.low), float(interval.high), float(result.pvalue), **tests)
+    if float(diff.std(ddof=1)) == 0:  # every pair differs by the same amount: that is the interval
+        return Paired(n, mean, mean, mean, **tests)
+    interval = scipy_stats.ttest_rel(b, a).confidence_interval(LEVEL)
+    return Paired(n, mean, float(interval.low), float(interval.high), **tests)
 
 
 def _permutation_p(diff: np.ndarray) -> tuple[float, bool]:
@@ -342,36 +340,42 @@ def _permutation_p(diff: np.ndarray) -> tuple[float, bool]:
 
 @dataclass(frozen=True)
 class Unpaired:
-    """B − A for two independent samples: difference of means, Welch's t-test and interval, Mann-Whitney U."""
+    """B − A for two independent samples: the difference of means with Welch's interval, and Mann-Whitney U."""
 
     a: Summary
     b: Summary
     difference: float
-    welch_p: float
     mann_whitney_p: float
     ci_low: float = math.nan  # Welch's 95% interval of the difference of means
     ci_high: float = math.nan
 
 
+def welch_interval(a, b) -> tuple[float, float]:
+    """How large is B − A, for independent samples? Welch's 95% interval of the difference of means
+    (unequal variances); NaN below two values a side or where neither has any spread."""
+    a, b = finite(a), finite(b)
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # scipy's "nearly identical data": zero spread gives NaN, as it should
+        interval = scipy_stats.ttest_ind(b, a, equal_var=False).confidence_interval(LEVEL)
+    return float(interval.low), float(interval.high)
+
+
 def unpaired(a, b) -> Unpaired:
-    """Do two independent samples differ? Welch's t-test (unequal variances) on the means, with its
-    interval of the difference, and the Mann-Whitney U test on the distributions, both two-sided (NaN
-    below two values a side). Mann-Whitney's p is exact, ties and all: every split of the pooled values
-    where there are at most 100,000 (scipy's permutation method), else 9,999 random ones; never the normal
-    approximation, which ties would otherwise force."""
+    """Do two independent samples differ? The Mann-Whitney U test, two-sided (NaN below two values a
+    side), with Welch's interval for how large the difference of means is. Mann-Whitney's p is exact,
+    ties and all: every split of the pooled values where there are at most 100,000 (scipy's permutation
+    method), else 9,999 random ones; never the normal approximation, which ties would otherwise force."""
     a, b = finite(a), finite(b)
     sa, sb = summarize(a), summarize(b)
     if len(a) < 2 or len(b) < 2:
-        return Unpaired(sa, sb, sb.mean - sa.mean, math.nan, math.nan)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")  # scipy's "nearly identical data": zero spread gives NaN, as it should
-        welch = scipy_stats.ttest_ind(b, a, equal_var=False)
-        interval = welch.confidence_interval(LEVEL)
+        return Unpaired(sa, sb, sb.mean - sa.mean, math.nan)
     splits = math.comb(len(a) + len(b), len(a))
     method = scipy_stats.PermutationMethod(n_resamples=np.inf if splits <= 100_000 else PERMUTATIONS,
                                            random_state=np.random.default_rng(0))
     mann_whitney = _quiet(lambda: scipy_stats.mannwhitneyu(b, a, alternative="two-sided", method=method).pvalue)
-    return Unpaired(sa, sb, sb.mean - sa.mean, float(welch.pvalue), mann_whitney, float(interval.low), float(interval.high))
+    return Unpaired(sa, sb, sb.mean - sa.mean, mann_whitney, *welch_interval(a, b))
 
 
 def equivalence_p(a, b, margin: float, paired: bool) -> float:
@@ -387,21 +391,32 @@ def equivalence_p(a, b, margin: float, paired: bool) -> float:
     return _quiet(lambda: ttost_ind(b, a, -margin, margin, usevar="unequal")[0])
 
 
+def fewest_seeds_to_reject(paired: bool) -> int:
+    """The fewest seeds per side at which the difference test can reject at all: every pair of one sign gives
+    the paired permutation test its least p, 2 / 2^n (6 pairs); every run of one side above the other's
+    gives Mann-Whitney's, 2 / C(2n, n) (4 a side)."""
+    n = 2
+    while 2 / (2**n if paired else math.comb(2 * n, n)) > 1 - LEVEL:
+        n += 1
+    return n
+
+
 def seeds_to_decide(difference: float, std: float, margin: float, paired: bool) -> int | None:
     """Seeds per side that would decide a comparison, at the observed difference and spread, with 80% power.
 
     Within the margin the question is equivalence: TOST rejects when both one-sided tests do, and the
     bound nearer the difference decides, so it takes about the seeds of a one-sided t-test at effect
-    (margin − |difference|) / std. Beyond it the question is a difference: a two-sided t-test at
-    |difference| / std. None where no number of seeds would (no margin, or no difference).
+    (margin − |difference|) / std. Beyond it the question is a difference: the t-test's count at
+    |difference| / std (the paired permutation and Mann-Whitney tests are about as powerful once they
+    can reject at all), and never fewer than those tests need to reach 5% (`fewest_seeds_to_reject`).
+    None where no number of seeds would (no margin, or no difference).
     """
     if abs(difference) < margin:
-        effect, alternative = (margin - abs(difference)) / std, "larger"
-    elif difference != 0:
-        effect, alternative = abs(difference) / std, "two-sided"
-    else:
+        return fewest_runs(TTestPower() if paired else TTestIndPower(), (margin - abs(difference)) / std, POWER, "larger")
+    if difference == 0:
         return None
-    return fewest_runs(TTestPower() if paired else TTestIndPower(), effect, POWER, alternative)
+    count = fewest_runs(TTestPower() if paired else TTestIndPower(), abs(difference) / std, POWER, "two-sided")
+    return None if count is None else max(count, fewest_seeds_to_reject(paired))
 
 
 def fewest_runs(analysis, effect: float, power: float, alternative: str = "two-sided") -> int | None:
@@ -505,7 +520,8 @@ def paired_sd_ratio_interval(a, b) -> tuple[float, float, float]:
     qa, qb, qc = var_b**2 * (1 - c2), -2 * var_a * var_b * (1 + c2) + 4 * c2 * cov**2, var_a**2 * (1 - c2)
     disc = qb * qb - 4 * qa * qc
     roots = sorted((-qb + sign * math.sqrt(max(disc, 0.0))) / (2 * qa) for sign in (-1, 1))
-    return ratio, math.sqrt(max(roots[0], 0.0)), math.sqrt(roots[1])
+    low = math.sqrt(max(0.0, roots[0]))  # 0.0 first: max(-0.0, 0.0) is -0.0, printed as "-0.00"
+    return ratio, low, math.sqrt(roots[1])
 
 
 @dataclass(frozen=True)

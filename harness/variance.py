@@ -173,7 +173,7 @@ def spread_rows(groups: dict[str, list[dict]], metric: str, show) -> list[list]:
     return rows
 
 
-SPREAD_HEADERS = ["varied", "runs", "mean", "sd", "sd 95% CI", "sd / all", "ratio 95% CI (F)", "reading"]
+SPREAD_HEADERS = ["varied", "runs", "mean", "sd", "sd 95% CI", "sd / all", "ratio 95% CI", "reading"]
 NOT_ADDITIVE = ("Each source's spread is that of runs in which only it changes; they do not add up to the all-sources "
                 "variance (training amplifies any perturbation towards the full spread), so read each against `all`, not as a share.")
 

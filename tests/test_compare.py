@@ -14,7 +14,7 @@ import pytest
 
 from harness import stats
 from harness.cli import main
-from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, UNDECIDED, Margin, across_environments_section,
+from harness.compare import (DIFFERENT, EQUIVALENT, IDENTICAL, PAIRED, UNDECIDED, UNPAIRED, Margin, across_environments_section,
                              compare_directories, compare_metric, compare_speed,
                              parse_margins, render, write_csv)
 from harness.catalogue import METRIC_NAMES as METRICS, RUN_COLUMNS
@@ -119,15 +119,31 @@ def test_two_seeds_are_undecided_and_say_how_many_would_decide():
     a = pd.Series([0.95, 0.97], index=[0, 1])
     b = pd.Series([0.956, 0.968], index=[0, 1])
     c = compare_metric("test_acc", a, b, Margin(0.005))
-    assert (c.test, c.verdict) == ("paired", UNDECIDED)
-    assert c.p_t > 0.05 and c.p_tost > 0.05
+    assert (c.test, c.verdict) == (PAIRED, UNDECIDED)
+    assert c.p_difference > 0.05 and c.p_tost > 0.05
     # Differences +0.006 and -0.002 (sd 0.0057): equivalence within 0.005 wants a one-sided test at
     # effect (0.005 - 0.002) / 0.0057 = 0.53, about 23 pairs at 80% power.
     assert 20 <= c.seeds_needed <= 30
     # Other seeds on each side: two independent samples, whose spread is the seeds' own (0.014), so more.
     welch = compare_metric("test_acc", a, pd.Series([0.956, 0.968], index=[2, 3]), Margin(0.005))
-    assert (welch.test, welch.verdict) == ("Welch", UNDECIDED)
+    assert (welch.test, welch.verdict) == (UNPAIRED, UNDECIDED)
     assert welch.seeds_needed > 2 * c.seeds_needed
+
+
+def test_a_rerun_of_some_of_the_seeds_is_paired_over_them():
+    """`make all` re-makes a subset of the committed seeds: the comparison pairs the seeds both hold and
+    counts the others, so a bit-for-bit rerun reads identical and a small steady shift different."""
+    rng = np.random.default_rng(1)
+    committed = pd.Series(0.97 + 0.003 * rng.standard_normal(79), index=range(79))
+    rerun = committed.iloc[:10].copy()
+    same = compare_metric("test_acc", committed, rerun, Margin(0.1, of="error"))
+    assert (same.verdict, same.n_a, same.n_b, same.unshared) == (IDENTICAL, 10, 10, 69)
+    shifted = compare_metric("test_acc", committed, rerun + 0.005 + 0.0001 * rng.standard_normal(10), Margin(0.1, of="error"))
+    assert (shifted.test, shifted.verdict, shifted.unshared) == (PAIRED, DIFFERENT, 69)
+    assert shifted.p_difference == pytest.approx(2 / 2**10)  # every pair one sign: the exact test's least p
+    # Seeds on one side only: two samples, every run counted.
+    apart = compare_metric("test_acc", committed, rerun.set_axis(range(100, 110)) + 0.002, Margin(0.1, of="error"))
+    assert (apart.test, apart.n_a, apart.n_b, apart.unshared) == (UNPAIRED, 79, 10, 0)
 
 
 def test_independent_samples_shifted_are_different():
@@ -135,8 +151,8 @@ def test_independent_samples_shifted_are_different():
     a = pd.Series(0.97 + 0.002 * rng.standard_normal(10), index=range(10))
     b = pd.Series(0.95 + 0.002 * rng.standard_normal(10), index=range(10, 20))
     c = compare_metric("test_acc", a, b, Margin(0.005))
-    assert (c.test, c.verdict) == ("Welch", DIFFERENT)
-    assert c.ci_low < -0.015 and c.ci_high < 0 and c.p_t < 0.05
+    assert (c.test, c.verdict) == (UNPAIRED, DIFFERENT)
+    assert c.ci_low < -0.015 and c.ci_high < 0 and c.p_difference < 0.05
     assert compare_metric("test_acc", a, a.set_axis(range(10, 20)) + 1e-4, Margin(0.005)).verdict == EQUIVALENT
 
 
@@ -312,9 +328,9 @@ def test_out_writes_the_whole_comparison_and_prints_the_answer_last(registry, tm
 
 
 def test_identical_means_every_seed_alike_not_one():
-    # The first seed agrees to the last bit, the other four do not: the distributions are far apart.
-    a = pd.Series([0.97, 0.96, 0.95, 0.94, 0.93])
-    b = pd.Series([0.97, 0.80, 0.70, 0.60, 0.50])
+    # The first seed agrees to the last bit, the other six do not: the distributions are far apart.
+    a = pd.Series([0.97, 0.96, 0.95, 0.94, 0.93, 0.92, 0.91])
+    b = pd.Series([0.97, 0.80, 0.70, 0.60, 0.50, 0.40, 0.30])
     assert compare_metric("test_acc", a, b, Margin(0.005)).verdict == DIFFERENT
     assert compare_metric("test_acc", a, a.copy(), Margin(0.005)).verdict == IDENTICAL
 
@@ -334,23 +350,27 @@ def constructed_report():
     empty = pd.DataFrame()
     distribution = [
         ("iris-ce", Comparison("train_acc", 5, 5, 0.98125, 0.98125, 0.005, IDENTICAL, diff=0.0)),
-        ("iris-mse", Comparison("test_acc", 5, 5, 0.9368, 0.9421, 0.005, EQUIVALENT, test="paired", diff=0.0053,
-                                ci_low=-0.0012, ci_high=0.0118, p_t=0.09412, p_tost=0.01234)),
-        ("iris-mylinear", Comparison("test_loss", 5, 5, 0.07983, 0.07983, 1.5967e-05, EQUIVALENT, test="paired", diff=1.5e-9,
-                                     ci_low=-2.1e-8, ci_high=2.4e-8, p_t=0.8612, p_tost=1.8234e-21)),
+        ("iris-mse", Comparison("test_acc", 5, 5, 0.9368, 0.9421, 0.005, EQUIVALENT, test=PAIRED, diff=0.0053,
+                                ci_low=-0.0012, ci_high=0.0118, p_difference=0.09412, p_tost=0.01234)),
+        ("iris-mylinear", Comparison("test_loss", 5, 5, 0.07983, 0.07983, 1.5967e-05, EQUIVALENT, test=PAIRED, diff=1.5e-9,
+                                     ci_low=-2.1e-8, ci_high=2.4e-8, p_difference=0.8612, p_tost=1.8234e-21)),
+        # Paired over the seeds both hold, the others counted; a p at the random sign flips' floor said so.
+        ("iris-mylinear", Comparison("train_acc", 30, 30, 0.9412, 0.9535, 0.0059, DIFFERENT, test=PAIRED, diff=0.0123,
+                                     ci_low=0.0101, ci_high=0.0145, p_difference=0.0002, p_floor=True, p_tost=0.97,
+                                     unshared=49)),
         # An arm's verdict is its worst metric's, whatever their order and alphabet.
-        ("mnist-mlp", Comparison("test_loss", 30, 40, 0.2461, 0.2701, 0.004922, DIFFERENT, test="Welch", diff=0.024,
-                                 ci_low=0.011, ci_high=0.037, p_t=3.1234e-05, p_tost=0.9)),
-        ("mnist-mlp", Comparison("test_acc", 30, 40, 0.9281, 0.9279, 0.005, EQUIVALENT, test="Welch", diff=-0.0002,
-                                 ci_low=-0.003, ci_high=0.0026, p_t=0.85, p_tost=0.004)),
-        ("mnist-cnn", Comparison("test_acc", 2, 2, 0.96, 0.962, 0.005, UNDECIDED, test="paired", diff=0.002,
-                                 ci_low=-0.05, ci_high=0.054, p_t=0.6, p_tost=0.3, seeds_needed=23)),
+        ("mnist-mlp", Comparison("test_loss", 30, 40, 0.2461, 0.2701, 0.004922, DIFFERENT, test=UNPAIRED, diff=0.024,
+                                 ci_low=0.011, ci_high=0.037, p_difference=3.1234e-05, p_tost=0.9)),
+        ("mnist-mlp", Comparison("test_acc", 30, 40, 0.9281, 0.9279, 0.005, EQUIVALENT, test=UNPAIRED, diff=-0.0002,
+                                 ci_low=-0.003, ci_high=0.0026, p_difference=0.85, p_tost=0.004)),
+        ("mnist-cnn", Comparison("test_acc", 2, 2, 0.96, 0.962, 0.005, UNDECIDED, test=PAIRED, diff=0.002,
+                                 ci_low=-0.05, ci_high=0.054, p_difference=0.6, p_tost=0.3, seeds_needed=23)),
         ("mnist-cnn", Comparison("test_loss", 1, 1, 0.05, 0.051, 0.001, EQUIVALENT, diff=0.001, ci_low=0.001,
                                  ci_high=0.001, note="no spread")),
         ("mnist-cnn-50", Comparison("valid_acc", 1, 1, 0.9886, 0.9879, 0.005, UNDECIDED, diff=-0.0007,
                                     note="fewer than 2 seeds on a side: no spread to judge by")),
-        ("mnist-cnn-50", Comparison("test_acc", 2, 2, 0.99, 0.991, 0.005, UNDECIDED, test="Welch", diff=0.001,
-                                    ci_low=-0.02, ci_high=0.022, p_t=0.7, p_tost=0.2)),
+        ("mnist-cnn-50", Comparison("test_acc", 2, 2, 0.99, 0.991, 0.005, UNDECIDED, test=UNPAIRED, diff=0.001,
+                                    ci_low=-0.02, ci_high=0.022, p_difference=0.7, p_tost=0.2)),
     ]
     return PairReport(
         Side("results", empty, empty), Side("/tmp/quick", empty, empty),
@@ -404,7 +424,8 @@ def test_the_csv_holds_every_result_with_its_sides(registry, tmp_path):
     with open(tmp_path / "c.csv", newline="", encoding="utf-8") as f:
         header, *records = list(csv.reader(f))
     assert header == ["section", "a", "b", "metric", "value_a", "value_b", "experiment", "n_a", "n_b", "identical", "seed",
-                      "epoch", "difference", "ci_low", "ci_high", "test", "p_t", "margin", "p_tost", "verdict",
+                      "epoch", "difference", "ci_low", "ci_high", "test", "p_difference", "p_floor", "unshared", "margin",
+                      "p_tost", "verdict",
                       "seeds_needed", "ratio"]
     rows = [dict(zip(header, r)) for r in records]
     assert all(r["a"] == str(a) and r["b"] == str(b) for r in rows)
@@ -424,15 +445,16 @@ def test_the_csv_holds_every_result_with_its_sides(registry, tmp_path):
     assert (figure(bitwise["value_a"]), figure(bitwise["value_b"])) == (BASE["test_loss"][0], nudged(BASE)["test_loss"][0])
 
     distribution = [r for r in rows if r["section"] == "distribution"]
-    assert [(r["experiment"], r["metric"], r["verdict"]) for r in distribution] == [
-        (EXP, "train_acc", IDENTICAL), (EXP, "test_acc", DIFFERENT), (EXP, "test_loss", EQUIVALENT)]
+    # Five pairs moved 2 pp each way of one sign: the permutation test's least p, 2/32, decides nothing.
+    assert [(r["experiment"], r["metric"], r["verdict"], r["seeds_needed"]) for r in distribution] == [
+        (EXP, "train_acc", IDENTICAL, ""), (EXP, "test_acc", UNDECIDED, "6"), (EXP, "test_loss", EQUIVALENT, "")]
     for row, (_, c) in zip(distribution, report.distribution):
         assert (row["n_a"], row["n_b"], row["test"]) == (str(c.n_a), str(c.n_b), c.test)
-        assert [figure(row[k]) for k in ("value_a", "value_b", "difference", "ci_low", "ci_high", "p_t", "margin",
+        assert [figure(row[k]) for k in ("value_a", "value_b", "difference", "ci_low", "ci_high", "p_difference", "margin",
                                          "p_tost")] == [written(v) for v in (c.mean_a, c.mean_b, c.diff, c.ci_low, c.ci_high,
-                                                                             c.p_t, c.margin, c.p_tost)]
-        assert row["seeds_needed"] == "" and row["ratio"] == ""
-    assert distribution[0]["p_t"] == distribution[0]["ci_low"] == "" and figure(distribution[1]["p_t"]) < 0.05
+                                                                             c.p_difference, c.margin, c.p_tost)]
+        assert row["ratio"] == "" and row["unshared"] == "0" and row["p_floor"] == "false"
+    assert distribution[0]["p_difference"] == distribution[0]["ci_low"] == "" and figure(distribution[1]["p_difference"]) == 2 / 32
 
     speed = [r for r in rows if r["section"] == "speed"]
     assert [r["metric"] for r in speed] == ["train_samples_per_s", "wall_time_s"]
@@ -445,7 +467,7 @@ def test_the_csv_holds_every_result_with_its_sides(registry, tmp_path):
     write_csv([constructed_report()], tmp_path / "d.csv")
     with open(tmp_path / "d.csv", newline="", encoding="utf-8") as f:
         constructed = list(csv.DictReader(f))
-    assert [r["seeds_needed"] for r in constructed if r["section"] == "distribution"] == ["", "", "", "", "", "23", "", "", ""]
+    assert [r["seeds_needed"] for r in constructed if r["section"] == "distribution"] == ["", "", "", "", "", "", "23", "", "", ""]
     assert [(r["ratio"], r["ci_low"]) for r in constructed if r["section"] == "speed"] == [
         ("1.3601", "1.20456"), ("0.90712", "5.2134e-05"), ("0.5", "")]
 
@@ -540,7 +562,7 @@ def test_a_side_with_one_seed_or_none_is_undecided_and_says_why():
         c = compare_metric("test_acc", a, b, Margin(0.005))
         assert (c.verdict, c.note, c.test, c.n_a, c.n_b) == (UNDECIDED, "fewer than 2 seeds on a side: no spread to judge by",
                                                              "", len(a), len(b))
-        assert (c.mean_a, c.mean_b) == (pytest.approx(a.mean()), pytest.approx(b.mean())) and math.isnan(c.p_t)
+        assert (c.mean_a, c.mean_b) == (pytest.approx(a.mean()), pytest.approx(b.mean())) and math.isnan(c.p_difference)
     # A metric one side never recorded (all empty): counted as no seeds, without a warning from numpy.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -564,18 +586,22 @@ def test_shared_seeds_are_tested_as_pairs_and_only_an_undecided_verdict_counts_s
     a = pd.Series([0.90, 0.95, 0.97, 0.92, 0.99])
     b = a + [0.001, -0.001, 0.0005, 0.0, 0.0002]
     c = compare_metric("test_acc", a, b, Margin(0.005))
-    assert (c.test, c.verdict, c.seeds_needed) == ("paired", EQUIVALENT, None)
+    assert (c.test, c.verdict, c.seeds_needed) == (PAIRED, EQUIVALENT, None)
     assert c.p_tost == pytest.approx(stats.equivalence_p(a.to_numpy(), b.to_numpy(), 0.005, paired=True))
     assert stats.equivalence_p(a.to_numpy(), b.to_numpy(), 0.005, paired=False) > 0.05
-    different = compare_metric("test_acc", a, a + [0.02, 0.021, 0.019, 0.022, 0.018], Margin(0.005))
-    assert (different.verdict, different.seeds_needed) == (DIFFERENT, None)
+    # A steady 2 pp: five pairs cannot show it (least p 2/32), so they say six would; six do.
+    shift = [0.02, 0.021, 0.019, 0.022, 0.018, 0.02]
+    five = compare_metric("test_acc", a, a + shift[:5], Margin(0.005))
+    assert (five.verdict, five.p_difference, five.seeds_needed) == (UNDECIDED, pytest.approx(2 / 32), 6)
+    six = pd.Series([*a, 0.94])
+    assert compare_metric("test_acc", six, six + shift, Margin(0.005)).verdict == DIFFERENT
 
 
 def test_an_undecided_welch_comparison_counts_seeds_at_the_two_samples_pooled_spread():
     a = pd.Series([0.90, 0.95, 0.97, 0.92, 0.99], index=range(5))
     b = pd.Series([0.93, 0.96, 0.91], index=range(5, 8))
     c = compare_metric("test_acc", a, b, Margin(0.005))
-    assert (c.test, c.verdict) == ("Welch", UNDECIDED)
+    assert (c.test, c.verdict) == (UNPAIRED, UNDECIDED)
     pooled = math.sqrt((4 * np.var(a, ddof=1) + 2 * np.var(b, ddof=1)) / 6)  # each side's variance by its degrees of freedom
     assert c.seeds_needed == stats.seeds_to_decide(b.mean() - a.mean(), pooled, 0.005, paired=False)
     assert c.seeds_needed != stats.seeds_to_decide(b.mean() - a.mean(), pooled * 1.05, 0.005, paired=False)
@@ -591,7 +617,7 @@ def test_runs_alike_to_the_last_digits_compare_without_a_warning(registry, tmp_p
         warnings.simplefilter("error")
         (report,) = compare_directories([a, b], registry, {})
     assert set(verdicts([report]).values()) == {EQUIVALENT}
-    assert {c.test for _, c in report.distribution} == {"paired"}
+    assert {c.test for _, c in report.distribution} == {PAIRED}
 
 
 def test_speed_counts_positive_figures_and_gives_an_interval_where_both_sides_can():

@@ -23,7 +23,7 @@ from ..compare import margin_for
 from ..registry import differing_settings
 from ..stats import Paired, equivalence_p, paired, summarize, unpaired
 from ..stats import holm as holm_adjusted
-from ..catalogue import DASH, fmt, fmt_diff, fmt_interval, fmt_p
+from ..catalogue import DASH, fmt, fmt_diff, fmt_interval, fmt_p, fmt_p_clause
 from .formatting import mean_std, table
 from .loading import faithful_ok
 from .plots import plot_overfitting, plot_selection
@@ -92,13 +92,8 @@ def _paired_row(c: PairedOutcome) -> list:
            f"{r.wins} / {r.ties} / {r.losses}"]
     if c.not_comparable:  # the reason is in the sentence below the table
         return row + [fmt_diff(metric, r.mean), "not comparable", DASH, DASH]
-    return row + [fmt_diff(metric, r.mean), fmt_interval(metric, r.ci_low, r.ci_high, diff=True), permutation_text(r),
+    return row + [fmt_diff(metric, r.mean), fmt_interval(metric, r.ci_low, r.ci_high, diff=True), fmt_p(r.permutation_p, r.permutation_floor),
                   fmt_p(c.holm_p)]
-
-
-def permutation_text(r) -> str:
-    """The permutation p, said to be at its floor where the random sign flips could give no less."""
-    return f"≤ {fmt_p(r.permutation_p)} (floor)" if r.permutation_floor else fmt_p(r.permutation_p)
 
 
 def family_sentence(name: str, comparisons: list[PairedOutcome]) -> str:
@@ -123,8 +118,9 @@ def finding(name: str, c: PairedOutcome) -> str:
         return f"{name}: not tested, the two arms' values are not comparable ({c.not_comparable})."
     ties = f", {result.ties} of {result.n} pairs tied" if result.ties else ""
     interval = fmt_interval(metric, result.ci_low, result.ci_high, diff=True)
-    tests = f"permutation p = {permutation_text(result)} (Holm {fmt_p(c.holm_p)}), {result.n} pairs{ties}"
-    if math.isnan(result.t_p):  # every seed's difference the same: no spread
+    tests = (f"{fmt_p_clause('permutation', result.permutation_p, result.permutation_floor)} "
+             f"(Holm {fmt_p(c.holm_p)}), {result.n} pairs{ties}")
+    if result.ci_low == result.ci_high:  # every seed's difference the same: no spread
         if not result.mean:
             return f"{name} is the same as A's in every one of the {result.n} seeds."
         return f"{name} differs from A's by the same {fmt_diff(metric, result.mean)} in every one of the {result.n} seeds."
@@ -280,7 +276,7 @@ def _overfitting(registry: dict, exp, runs: pd.DataFrame, epochs: pd.DataFrame, 
                      str(r.n), f"{r.wins} / {r.ties} / {r.losses}", _fmt_outcome(metric, r.mean, diff=True),
                      "[" + ", ".join(_fmt_outcome(metric, v, diff=True) for v in (r.ci_low, r.ci_high)) + "]"
                      if not math.isnan(r.ci_low) else DASH,
-                     permutation_text(r), fmt_p(c.holm_p)])
+                     fmt_p(r.permutation_p, r.permutation_floor), fmt_p(c.holm_p)])
     labels = {e: label for e, (_, label) in selections.items()}
     last = sorted(set(plain["last_epoch"]) | set(dropout["last_epoch"])) if len(shared) else []
     lines += [

@@ -57,7 +57,10 @@ def variance_section(rows: list[dict], registry: dict, plots: safe_files.Folder)
              "`split` the train/validation/test split, `order` the shuffling, `dropout` the masks, `bit` one ulp "
              "added to one weight after init; the others held at the base seed), and as reruns with nothing "
              "changing (`none`). Per metric: the sd with its chi-square 95% interval (exact for normal data; an sd of "
-             f"exactly 0 has the interval [0, 0]), and its ratio to the all-sources sd with its 95% interval (paired by seed: Pitman and Morgan's, since a source varied alone with seed s shares that draw with the ordinary run of seed s). {NOT_ADDITIVE} "
+             "exactly 0 has the interval [0, 0]), and its ratio to the all-sources sd over the seeds both have, with "
+             "its 95% interval: paired by seed (Pitman and Morgan's), since a source varied alone with seed s shares "
+             "that draw with the ordinary run of seed s; the reruns share nothing with them (an F interval). "
+             f"{NOT_ADDITIVE} "
              "A source the recipe does not draw from (no split, no shuffling, no dropout) gives 0 by construction. "
              f"The sentences, the plot and the runs a difference needs are about {FINDINGS_METRIC}.", ""]
     panels, plan = [], []
