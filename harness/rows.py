@@ -464,6 +464,24 @@ class Counted:
                 f"`harness check --results-dir {self.directory}` lists them")
 
 
+def add_missing_cells(counted: Counted, other: Counted) -> int:
+    """Count `other`'s rows for the cells `counted` lacks (with their epoch and trace rows), of the
+    experiments it ran on the same device and engine, as where a directory re-made some of another's seeds
+    and is judged with all of them (a recipe's shortened runs too, which reach its printed epochs); how
+    many were added."""
+    def arm(row: dict) -> tuple:
+        return row["experiment"], row["device"], row["engine"]
+
+    present = {cell_key(r) for r in counted.runs}
+    ran = {arm(r) for r in counted.runs}
+    added = [r for r in other.runs if arm(r) in ran and cell_key(r) not in present]
+    ids = {r["run_id"] for r in added}
+    counted.runs += added
+    counted.epochs += [r for r in other.epochs if r["run_id"] in ids]
+    counted.trace += [r for r in other.trace if r["run_id"] in ids]
+    return len(added)
+
+
 def count(directory: Path | str, registry: dict, also: tuple[str, ...] = (), lock_held: bool = False) -> Counted:
     """The rows of `directory` that count; unreadable tables are errors (one line naming the file)."""
     tables = read(directory, lock_held)

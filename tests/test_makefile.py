@@ -29,6 +29,8 @@ def test_make_all_trains_elsewhere_and_ends_with_the_comparison(tmp_path, result
     assert commands == ["run", "report", "check"] + (["compare"] if compared else [])
     assert f"--results-dir {where}" in done.stdout
     assert (f"harness compare results {where} --out {where}/COMPARE.txt" in done.stdout) == compared
+    # Trained elsewhere, the report judges the re-made seeds with the committed ones not re-made.
+    assert (f"harness report --results-dir {where} --add-seeds-from results" in done.stdout) == compared
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

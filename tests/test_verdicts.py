@@ -154,6 +154,35 @@ def test_too_few_seeds_are_undecided_then_settle_decides_and_a_planted_figure_is
     assert "79 of 79 seeds there; 0 to run" in out and "would catch below: " in out
 
 
+def test_a_remade_subset_is_judged_with_every_committed_seed(tmp_path, capsys):
+    """`make all`'s report: the seeds re-made here, and the committed cells not re-made of the experiments
+    re-made on the same device and engine (`--add-seeds-from`), shortened runs too; nothing else."""
+    reg, committed, remade = quick_recipe(tmp_path / "reg"), tmp_path / "committed", tmp_path / "remade"
+    for where, seeds in ((committed, "0-38"), (remade, "0-4")):
+        assert harness(capsys, "run", "--seeds", seeds, "--results-dir", where, "--experiments-dir", reg)[0] == 0
+    assert harness(capsys, "run", "--seeds", "0-2", "--epochs", "50", "--results-dir", committed, "--experiments-dir", reg)[0] == 0
+
+    assert harness(capsys, "report", "--results-dir", remade, "--experiments-dir", reg)[0] == 0
+    assert first_line(remade).endswith("0 inconsistent, 0 consistent, 1 undecided.**")
+    assert harness(capsys, "report", "--results-dir", remade, "--add-seeds-from", committed, "--experiments-dir", reg)[0] == 0
+    assert first_line(remade).endswith("0 undecided.**"), first_line(remade)
+    text = (remade / "REPORT.md").read_text()
+    assert f"- 37 of those counted are `{committed}`'s: the cells not run here" in text
+    # The 50-epoch runs do not reach the printed epoch 100: described among the quick runs, not judging.
+    assert "| T1 #6 " in text and "| 39 " in text.split("## The printed runs")[1].split("###")[0]
+    assert "| iris-mylinear | cpu      | fast     | epochs=50   | 3 " in text.split("## Quick runs")[1]
+    other = tmp_path / "other"  # an experiment not re-made here adds nothing
+    (reg / "iris-ce.toml").write_text((ROOT / "experiments" / "iris-ce.toml").read_text())
+    assert harness(capsys, "run", "iris-ce", "--seeds", "0", "--epochs", "5", "--results-dir", other, "--experiments-dir", reg)[0] == 0
+    assert harness(capsys, "report", "--results-dir", remade, "--add-seeds-from", other, "--experiments-dir", reg)[0] == 0
+    assert "- 0 of those counted are" in (remade / "REPORT.md").read_text()
+    # A directory that is no results directory is one line, and nothing is written.
+    before = (remade / "REPORT.md").read_bytes()
+    assert main(["report", "--results-dir", str(remade), "--add-seeds-from", str(tmp_path / "none"), "--experiments-dir", str(reg)]) == 2
+    assert "none: no such directory; name a results directory" in capsys.readouterr().err
+    assert (remade / "REPORT.md").read_bytes() == before
+
+
 def _rows(results):
     import csv
 

@@ -40,7 +40,8 @@ def build_report(results_dir: Path, registry: dict, results: Results | None = No
     runs, epochs = results.runs, results.epochs
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     verdicts = run_verdicts(results, registry) if not runs.empty else []
-    lines = ["# Results report", "", f"Generated {now} from `{results_dir}` by `harness report`.", ""]
+    source = f"`{results_dir}`" + (f" (and `{results.added_from}` for the seeds not run there)" if results.added_from else "")
+    lines = ["# Results report", "", f"Generated {now} from {source} by `harness report`.", ""]
     lines += answer(verdicts, registry)
     lines += ["## What was read", ""] + accounting(results, registry)
     if runs.empty:
@@ -103,11 +104,15 @@ def _speed_section(runs, plots: safe_files.Folder) -> list[str]:
     return lines
 
 
-def write_report(results_dir: Path | str, registry: dict, log=print) -> int:
+def write_report(results_dir: Path | str, registry: dict, log=print, add_from: Path | str | None = None) -> int:
+    """REPORT.md and plots/ in `results_dir`, from its counted rows (and `add_from`'s, for the cells it lacks)."""
     results_dir = counted_rows.require_results(results_dir)
+    add_from = counted_rows.require_results(add_from) if add_from is not None else None
+    if add_from is not None and add_from.resolve() == results_dir.resolve():
+        add_from = None  # its own rows: nothing to add
     try:
         with ResultsStore(results_dir).locked():  # read as no run is recording; no other report writes meanwhile
-            results = load_results(results_dir, registry, lock_held=True)
+            results = load_results(results_dir, registry, lock_held=True, add_from=add_from)
             text, plots = build_report(results_dir, registry, results)
             safe_files.write_atomic(results_dir / "REPORT.md", (text + "\n").encode("utf-8"), REPORT_NOT_WRITTEN)
     except OSError as e:

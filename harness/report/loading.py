@@ -36,11 +36,15 @@ class Results:
     # they answer where the spread comes from (the variance section), not what a recipe reaches.
     rows: list = field(default_factory=list)
     varied: int = 0
+    added_from: Path | None = None  # a directory whose rows count for the cells this one lacks
+    added: int = 0
 
 
-def load_results(results_dir: Path, registry: dict, lock_held: bool = False) -> Results:
-    """The rows the report counts, and how many of the others were set aside, and why."""
+def load_results(results_dir: Path, registry: dict, lock_held: bool = False, add_from: Path | None = None) -> Results:
+    """The rows the report counts, and how many of the others were set aside, and why. `add_from`: another
+    results directory whose counted rows count too, for the cells `results_dir` lacks."""
     counted = counted_rows.count(results_dir, registry, lock_held=lock_held)
+    added = counted_rows.add_missing_cells(counted, counted_rows.count(add_from, registry)) if add_from else 0
     ordinary = [r for r in counted.runs if not is_varied(r)]
     runs = pd.DataFrame(ordinary, columns=RUN_COLUMNS)
     for column in NUMERIC_RUN_COLUMNS + ["seed"]:
@@ -55,7 +59,7 @@ def load_results(results_dir: Path, registry: dict, lock_held: bool = False) -> 
         epochs=epochs.apply(_numeric_except_run_id), trace=trace.apply(_numeric_except_run_id),
         read=counted.read, malformed=len(counted.refused), superseded=counted.superseded, stale=counted.stale,
         unregistered=counted.unregistered, orphan_epochs=counted.orphan_epochs, refused=counted.refusal_note(),
-        rows=counted.runs, varied=len(counted.runs) - len(ordinary),
+        rows=counted.runs, varied=len(counted.runs) - len(ordinary), added_from=add_from, added=added,
     )
 
 

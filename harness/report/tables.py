@@ -37,6 +37,10 @@ def _seed_count(group: pd.DataFrame, n: int) -> str:
 def accounting(results: Results, registry: dict) -> list[str]:
     r = results
     lines = [f"- {r.read} row(s) in runs.csv; {len(r.runs) + r.varied} count (the latest of each cell, current recipe)."]
+    if r.added_from is not None:
+        lines.append(f"- {r.added} of those counted are `{r.added_from}`'s: the cells not run here of the experiments run "
+                     "here on the same device and engine (`--add-seeds-from`); every verdict and table judges them alongside "
+                     "the runs made here.")
     if r.varied:
         lines.append(f"- {r.varied} of them vary one source of randomness at a time (`harness variance`): they appear "
                      "only in \"Where the spread comes from\", not in the tables of what the recipes reach.")
