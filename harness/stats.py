@@ -166,7 +166,7 @@ def seeds_needed(shift: float = 3.0, power: float = POWER) -> int | None:
     if scipy_stats.norm.cdf(shift - z) + scipy_stats.norm.cdf(-shift - z) < power:  # what unlimited seeds would give
         return None
     for n in range(RANK_MIN_VALUES, 100_000, 40):
-        if detectable_shift(n, "rank", power) <= shift:
+        if detectable_shift(n, power) <= shift:
             return n
     return None
 
@@ -185,41 +185,23 @@ def order_statistic_interval(values) -> tuple[float, float, float]:
 
 
 @functools.lru_cache(maxsize=None)
-def detectable_shift(n: int, test: str, power: float = POWER) -> float:
-    """How far from the seeds' mean must one run lie, in the seeds' standard deviations, for a test
-    against n normally spread seeds to say so with `power` (5%, two-sided)?
-
-    - "t": the prediction-interval test; its statistic (x - mean) / (s sqrt(1 + 1/n)) is noncentral t on
-      n - 1 degrees of freedom with noncentrality shift / sqrt(1 + 1/n);
-    - "rank": `rank`; with k = the most seeds that may lie at or beyond the run for p <= 5%, its power
-      is E_z[Binomial(n, P(seed beyond z + shift)).cdf(k)] over the run's own draw z, integrated numerically.
-    Infinite where no shift up to 20 sd is detected that often (the rank test below 39 seeds, the t test
-    on two); about 2.8 for either with unlimited seeds.
-    """
-    if test not in ("t", "rank"):
-        raise ValueError(f"detectable_shift: test {test!r} is neither 't' nor 'rank'")
-    if n < 2 or (test == "rank" and n < RANK_MIN_VALUES):
+def detectable_shift(n: int, power: float = POWER) -> float:
+    """How far from the seeds' mean must one run lie, in the seeds' standard deviations, for `rank` against
+    n normally spread seeds to say so with `power` (5%, two-sided)? With k = the most seeds that may lie at
+    or beyond the run for p <= 5%, its power is E_z[Binomial(n, P(seed beyond z + shift)).cdf(k)] over the
+    run's own draw z, integrated numerically. Infinite below 39 seeds, where the test cannot reject; about
+    2.8 with unlimited seeds. For planning (`seeds_needed`): a verdict reports `detectable_departure`, from
+    the seeds' own shape."""
+    if n < RANK_MIN_VALUES:
         return math.inf
-    if test == "t":
-        crit, df, scale = _t_quantile(n - 1), n - 1, math.sqrt(1 + 1 / n)
+    k = math.floor((1 - LEVEL) / 2 * (n + 1) - 1 + 1e-9)
 
-        def power_at(shift):
-            # scipy's nct.sf, written as the integral over the chi-square it is defined by: nct itself
-            # returns NaN for the large noncentralities a few seeds need.
-            nc = shift / scale
+    def power_at(shift):
+        def reject(z):
+            beyond_high, beyond_low = scipy_stats.norm.sf(z + shift), scipy_stats.norm.cdf(z + shift)
+            return scipy_stats.norm.pdf(z) * (scipy_stats.binom.cdf(k, n, beyond_high) + scipy_stats.binom.cdf(k, n, beyond_low))
+        return integrate.quad(reject, -math.inf, math.inf)[0]
 
-            def reject(v):
-                bound = crit * math.sqrt(v / df)
-                return scipy_stats.chi2.pdf(v, df) * (scipy_stats.norm.sf(bound - nc) + scipy_stats.norm.cdf(-bound - nc))
-            return integrate.quad(reject, *scipy_stats.chi2.ppf([1e-12, 1 - 1e-12], df))[0]  # where the chi-square's mass is
-    else:
-        k = math.floor((1 - LEVEL) / 2 * (n + 1) - 1 + 1e-9)
-
-        def power_at(shift):
-            def reject(z):
-                beyond_high, beyond_low = scipy_stats.norm.sf(z + shift), scipy_stats.norm.cdf(z + shift)
-                return scipy_stats.norm.pdf(z) * (scipy_stats.binom.cdf(k, n, beyond_high) + scipy_stats.binom.cdf(k, n, beyond_low))
-            return integrate.quad(reject, -math.inf, math.inf)[0]
     if not power_at(20.0) >= power:  # a shift of 20 sd stands for "none in practice"
         return math.inf
     return float(optimize.brentq(lambda shift: power_at(shift) - power, 0.0, 20.0, xtol=1e-6))

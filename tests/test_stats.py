@@ -45,7 +45,7 @@ def test_below_39_seeds_the_rank_test_cannot_reject():
     assert rank(np.linspace(0.9, 0.91, 38), 0.99).side == CONSISTENT
     assert rank(np.linspace(0.9, 0.91, 39), 0.99).side == ABOVE
     assert rank(np.linspace(0.9, 0.91, 39), 0.80).side == BELOW
-    assert detectable_shift(38, "rank") == math.inf and detectable_shift(39, "rank") < 4
+    assert detectable_shift(38) == math.inf and detectable_shift(39) < 4
 
 
 def test_a_bimodal_seed_set_is_judged_by_rank_not_by_a_normal_interval():
@@ -90,12 +90,12 @@ def test_the_range_holding_one_run_is_order_statistics_with_their_coverage():
 def test_the_detectable_shift_is_where_the_rank_test_reaches_80_percent_power():
     # Simulated: the run shifted by the answer is called out 4 times in 5.
     n, rng = 50, np.random.default_rng(5)
-    shift = detectable_shift(n, "rank")
+    shift = detectable_shift(n)
     trials = 3000
     caught = sum(rank(rng.normal(size=n), rng.normal() + shift).p <= 0.05 for _ in range(trials))
     assert abs(caught / trials - 0.8) < 3 * math.sqrt(0.16 / trials)
     # With unlimited seeds it needs about 2.8 sd: |z + shift| > 1.96 with probability 0.8.
-    assert detectable_shift(5000, "rank") == pytest.approx(1.96 + 0.8416, abs=0.03)
+    assert detectable_shift(5000) == pytest.approx(1.96 + 0.8416, abs=0.03)
 
 
 def test_one_seed_gives_no_verdict_and_a_diverged_seed_is_left_out():
@@ -287,8 +287,6 @@ def test_too_few_seeds_give_nan_where_a_statistic_needs_more():
     # j = max(1, floor(0.025 (n + 1))): 78 seeds still give j = 1 (79 / 40 < 2), 79 give j = 2.
     assert order_statistic_interval(np.arange(78.0)) == (0.0, 77.0, 77 / 79)
     assert order_statistic_interval(np.arange(79.0)) == (1.0, 77.0, 76 / 80)
-    with pytest.raises(ValueError, match="neither 't' nor 'rank'"):
-        detectable_shift(50, "RANK")
 
 
 def test_paired_and_unpaired_edges_in_every_field():

@@ -78,7 +78,7 @@ def test_below_39_seeds_nothing_can_be_caught_and_79_catch_three_sd():
     rng = np.random.default_rng(4)
     assert detectable_departure(rng.normal(size=38)) == (math.inf, math.inf)
     assert all(math.isfinite(d) for d in detectable_departure(rng.normal(size=39)))
-    assert seeds_needed(3.0) == 79 and detectable_shift(79, "rank") <= 3.0 < detectable_shift(39, "rank")
+    assert seeds_needed(3.0) == 79 and detectable_shift(79) <= 3.0 < detectable_shift(39)
     assert seeds_needed(2.86) == 199 and seeds_needed(2.5) is None  # at 80%, no count reaches below about 2.8 sd
     # The plan, by simulation: 79 normal seeds catch a run 3 sd out at least 80% of the time.
     reps = 2000

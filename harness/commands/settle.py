@@ -49,7 +49,7 @@ def run(args) -> int:
                            "--shift or a lower --power")
     if args.max_runs is not None and needed > args.max_runs:
         reach = max((n for n in range(39, args.max_runs + 1, 40)), default=None)
-        within = (f"{args.max_runs} would catch a run {detectable_shift(reach, 'rank', args.power):.2f} sd out "
+        within = (f"{args.max_runs} would catch a run {detectable_shift(reach, args.power):.2f} sd out "
                   f"{args.power:.0%} of the time (with {reach})" if reach else f"{args.max_runs} cannot reject at all (39 can)")
         raise HarnessError(f"settle: {exp.id} needs {needed} seeds to catch {args.shift:g} sd with {args.power:.0%} power; {within}; "
                            "raise --max-runs or ask less")
