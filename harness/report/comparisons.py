@@ -6,9 +6,10 @@ varies (`of`), what the pair measures, what a seed gives both arms alike, and wh
 differs between the two recipes is read off the recipes (`registry.differing_settings`).
 
 Two experiments whose runs share a seed share what that seed draws (split, initial weights, data
-order, as far as the recipes agree), so their difference is measured seed by seed: the per-seed
-difference, its mean with a 95% interval, a paired t-test, the Wilcoxon signed-rank test and the
-effect size. Runs that share nothing (MNIST against Fashion-MNIST) are compared as independent samples.
+order, as far as the recipes agree), so their difference is measured seed by seed: does B differ (the
+paired permutation test, Holm over the family), by how much (the mean difference's t interval), and,
+where no difference shows, is it within the margin (TOST)? Runs that share nothing (MNIST against
+Fashion-MNIST) are compared as independent samples: Mann-Whitney, with Welch's interval.
 """
 
 from __future__ import annotations
