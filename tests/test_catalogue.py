@@ -53,7 +53,9 @@ def test_a_metric_added_in_two_modules_reaches_rows_check_report_and_compare(tmp
 
     registry = tmp_path / "reg"
     registry.mkdir()
-    recipe = IRIS_CE.replace('[published]\nmetric = "train_acc"', '[published]\nmetric = "test_err"').replace("seeds = 50", "seeds = 3")
+    recipe = IRIS_CE.replace('primary = "curve"', 'primary = "figure"').replace('metric = "train_acc"\nvalue', 'metric = "test_err"\nvalue')
+    recipe = recipe.replace("seeds = 50", "seeds = 3")
+    assert 'primary = "figure"' in recipe and 'metric = "test_err"\nvalue' in recipe
     recipe = recipe.split("[thresholds]")[0] + "[thresholds]\ntest_err = 0.2\n[smoke]\nmin = 0.5\n"
     (registry / "iris-ce.toml").write_text(recipe)
     results = tmp_path / "res"
