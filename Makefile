@@ -25,7 +25,7 @@ RUN_ARGS = $(EXPERIMENTS) $(if $(SEEDS),--seeds $(SEEDS)) --devices $(DEVICES) -
 # Where `make results` trains before its rows replace the committed ones.
 REMAKE   ?= build/remake
 
-.PHONY: all setup setup-ray run report check compare results test test-fast lint mutate faithful bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
+.PHONY: all setup setup-ray setup-mlflow run report check compare results test test-fast lint mutate faithful bench bench-gpu gpu-check gpu-data fashion-mnist clean-venv
 
 # Train every cell into $(RESULTS), report and check there, and end with the comparison against the
 # committed results: its summary line is the answer (the whole comparison goes to $(RESULTS)/COMPARE.txt).
@@ -75,6 +75,13 @@ $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
 	touch $@
 
 setup-ray: $(VENV)/.installed-ray
+
+# Optional: MLflow and TensorBoard, for `harness export` (and Selenium, for its browser test).
+$(VENV)/.installed-mlflow: $(VENV)/.installed requirements-mlflow.txt
+	$(VENV)/bin/pip install --quiet -r requirements-mlflow.txt -c requirements.txt
+	touch $@
+
+setup-mlflow: $(VENV)/.installed-mlflow
 
 run: setup
 	$(HARNESS) run $(RUN_ARGS)

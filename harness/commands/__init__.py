@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import importlib
 
-# In the order `harness --help` lists them: look, write a recipe, check it, train, decide, study, report, compare.
-NAMES = ("list", "new", "validate", "run", "settle", "variance", "plan", "report", "bench", "compare", "check")
+# In the order `harness --help` lists them: look, write a recipe, check it, train, decide, study, report, browse, compare.
+NAMES = ("list", "new", "validate", "run", "settle", "variance", "plan", "report", "export", "bench", "compare", "check")
 
 
 def modules() -> dict:
