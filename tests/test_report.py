@@ -408,3 +408,7 @@ def test_the_speed_table_counts_runs_that_shared_the_machine():
     (row,) = speed_rows(runs)
     assert row[4:6] == [4, "2"]
     assert row[6] == "7.0 s [3.8 s, 15.0 s]" and row[7].startswith("250 [")  # median [quartiles], pandas' linear quantiles
+    # Two runs of 0.4 s one after another, stamped with the same second: not known to overlap. Two of 5 s
+    # each begun in the same second: they did.
+    quick = pd.DataFrame([run(0, 20, 0.4), run(1, 20, 0.4), run(2, 40, 5.0), run(3, 40, 5.0)])
+    assert [r[5] for r in speed_rows(quick)] == ["2"]

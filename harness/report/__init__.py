@@ -95,8 +95,8 @@ def _speed_section(runs, plots: safe_files.Folder) -> list[str]:
     shared = sum(int(r[5]) for r in rows)
     lines = ["## Speed", "",
              "A record of how long these runs took, not a benchmark: training samples per second count the training "
-             "steps only, wall time is the whole run; median [quartiles]. *Overlapped*: runs whose time span overlaps "
-             f"another run's on the same host, so that they shared its cores ({shared} of {len(runs)} here): a difference "
+             "steps only, wall time is the whole run; median [quartiles]. *Overlapped*: runs whose time span surely overlaps "
+             f"another run's on the same host (start times are to the second), so that they shared its cores ({shared} of {len(runs)} here): a difference "
              "between experiments is then partly contention. `harness bench` measures engines side by side.", "",
              table(rows, ["experiment", "device", "engine", "setting", "runs", "overlapped", "wall time", "train samples/s"]), ""]
     if plot_speed(runs, plots / "speed.png"):

@@ -265,12 +265,16 @@ def _median_quartiles(runs: pd.DataFrame, column: str) -> str:
 
 
 def _overlapping(runs: pd.DataFrame) -> pd.Series:
-    """Whether each run's time span (started_at + wall_time_s) overlaps another run's on the same host."""
+    """Whether each run's time span (started_at + wall_time_s) surely overlaps another run's on the same host.
+    `started_at` is written to the second, so a run began up to a second after it says: two spans overlap
+    for sure only where each began, at the latest, before the other ended at the earliest (runs of a
+    fraction of a second one after another, stamped with the same second, do not)."""
     start = pd.to_datetime(runs["started_at"], utc=True, errors="coerce", format="ISO8601")
     end = start + pd.to_timedelta(runs["wall_time_s"], unit="s")
+    latest_start = start + pd.Timedelta(seconds=1)
     shared = pd.Series(False, index=runs.index)
     for _, idx in runs.groupby("host").groups.items():
-        s, e = start[idx].to_numpy(), end[idx].to_numpy()
+        s, e = latest_start[idx].to_numpy(), end[idx].to_numpy()
         overlap = (s[:, None] < e[None, :]) & (s[None, :] < e[:, None])
         np.fill_diagonal(overlap, False)
         shared[idx] = overlap.any(axis=1)
