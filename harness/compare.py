@@ -129,7 +129,8 @@ def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ())
     kept = [r for r in counted.runs if r["status"] == "ok"]
     runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
     epochs = _numeric(pd.DataFrame(counted.epochs, columns=EPOCH_COLUMNS), ["epoch", *METRICS])
-    return Side(str(directory), runs, epochs[epochs["run_id"].isin(set(runs["run_id"]))], counted.refusal_note())
+    notes = "; ".join(n for n in (counted.refusal_note(), counted.unregistered_note()) if n)
+    return Side(str(directory), runs, epochs[epochs["run_id"].isin(set(runs["run_id"]))], notes)
 
 
 def split_side(runs: pd.DataFrame, epochs: pd.DataFrame, column: str, refused: str = "") -> list[Side]:
@@ -380,7 +381,7 @@ def compare_directories(dirs: list[str], registry: dict, margins: dict[str, Marg
         if len(sides) < 2:
             only = sides[0].label if sides else "no ok runs"
             raise HarnessError(f"{dirs[0]}: one {by} only ({only}): nothing to compare; run with another {by} first"
-                               + _refused_clause(sides))
+                               + _refused_clause([whole]))
     reports = [compare_sides(sides[0], other, registry, margins, by) for other in sides[1:]]
     if not any(r.bitwise for r in reports):
         raise HarnessError(f"no experiment (with the same configuration) has ok runs in both {sides[0].label} and "

@@ -455,6 +455,14 @@ class Counted:
     unregistered: dict = field(default_factory=dict)  # experiment -> rows
     orphan_epochs: int = 0  # epoch rows of no recorded run (an interrupted write)
 
+    def unregistered_note(self) -> str:
+        """Rows of experiments the registry does not hold, as a clause naming the fix; '' when there are none."""
+        if not self.unregistered:
+            return ""
+        names = ", ".join(sorted(self.unregistered)[:5]) + (", ..." if len(self.unregistered) > 5 else "")
+        return (f"{sum(self.unregistered.values())} row(s) of experiments not in this registry ({names}): "
+                "`--experiments-dir DIR` names the registry of your own recipes")
+
     def refusal_note(self) -> str:
         """What was refused, as a clause for a message; '' when nothing was."""
         if not self.refused:

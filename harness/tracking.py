@@ -175,7 +175,7 @@ def collect(results_dir: Path | str, registry: dict, plots_dir: Path | None = No
     if counted.stale:
         left_out.append(f"{sum(counted.stale.values())} of an earlier recipe")
     if counted.unregistered:
-        left_out.append(f"{sum(counted.unregistered.values())} of experiments not in the registry (--experiments-dir?)")
+        left_out.append(counted.unregistered_note())
     return Export(runs, summaries, "; ".join(left_out))
 
 

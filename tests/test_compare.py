@@ -524,10 +524,11 @@ def test_what_cannot_be_compared_is_said_in_full(registry, tmp_path):
     # A group whose value is empty (rows of a version that did not record it) is named '?'.
     blank = write_results(tmp_path / "blank", registry, cpu_capability="")
     assert refusal([blank], by="cpu_capability").startswith(f"{blank}: one cpu_capability only (cpu_capability=?)")
-    # No ok run at all; a refused row named, with where to see the rest.
+    # No ok run at all: every row refused, the first named, with where to see the rest.
     failed = write_results(tmp_path / "failed", registry, status="failed")
-    assert refusal([failed], by="engine") == (f"{failed}: one engine only (no ok runs): nothing to compare; run with another "
-                                              "engine first; no row was refused")
+    assert refusal([failed], by="engine").startswith(
+        f"{failed}: one engine only (no ok runs): nothing to compare; run with another engine first; 5 of 5 row(s) in "
+        f"{failed / 'runs.csv'} refused (first, line 2: run ")
     tear(d)
     assert refusal([d], by="engine").endswith(f"run with another engine first; {torn_note(d, 6)}")
     # Cells are matched on every cell column but the grouping one: engines on other devices share no cell.

@@ -22,6 +22,8 @@ from harness.report.tables import answer
 from harness.report.verdicts import CONSISTENT, RunVerdict
 from harness.stats import detectable_departure, rank
 
+from .conftest import ROOT
+
 T_975 = {2: 4.302652729911275, 4: 2.7764451051977987}  # Student t 97.5% quantiles by degrees of freedom
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -171,7 +173,7 @@ def test_faithful_table_latest_rows_stale_and_unregistered(registry, tmp_path):
     assert "mnist-mlp-mylinear" not in section(text, PRINTED)
     assert "1 row(s) superseded" in text
     assert "1 stale row(s) from an earlier recipe" in text and "iris-ce (1)" in text
-    assert "no longer in the registry were ignored: retired-exp (1)" in text
+    assert "not in the registry were ignored: retired-exp (1) (`--experiments-dir DIR` names the registry" in text
     assert (out / "plots" / "curves-iris-ce.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -412,3 +414,24 @@ def test_the_speed_table_counts_runs_that_shared_the_machine():
     # each begun in the same second: they did.
     quick = pd.DataFrame([run(0, 20, 0.4), run(1, 20, 0.4), run(2, 40, 5.0), run(3, 40, 5.0)])
     assert [r[5] for r in speed_rows(quick)] == ["2"]
+
+
+def test_rows_of_a_users_own_recipe_read_without_its_registry_name_the_fix(tmp_path, capsys):
+    """A user's rows read against the tutorials' registry (no --experiments-dir): the report, compare and
+    export say which experiments they are of and name --experiments-dir, rather than "nothing to report"."""
+    reg = tmp_path / "reg"
+    reg.mkdir()
+    recipe = (ROOT / "experiments" / "iris-ce.toml").read_text().replace('id = "iris-ce"', 'id = "mine"')
+    (reg / "mine.toml").write_text(recipe.split("[published]")[0] + "[smoke]\nmin = 0.5\n")
+    results = tmp_path / "res"
+    for engine in ("fast", "reference"):
+        assert main(["run", "mine", "--seeds", "0-1", "--epochs", "100", "--engine", engine, "--experiments-dir", str(reg),
+                     "--results-dir", str(results)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "no current runs to report yet (4 row(s) of experiments not in this registry (mine): `--experiments-dir DIR`" in out
+    assert "`--experiments-dir DIR` names the registry of your own recipes" in (results / "REPORT.md").read_text()
+    assert main(["compare", str(results), "--by", "engine"]) == 2
+    assert "4 row(s) of experiments not in this registry (mine): `--experiments-dir DIR`" in capsys.readouterr().err
+    assert main(["compare", str(results), "--by", "engine", "--experiments-dir", str(reg)]) == 0

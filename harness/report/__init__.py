@@ -47,8 +47,9 @@ def build_report(results_dir: Path, registry: dict, results: Results | None = No
     if runs.empty:
         lines += ["Nothing to report yet: no current runs. `harness run` records some "
                   f"(e.g. `harness run iris-ce --results-dir {results_dir}`).", ""]
-        if results.refused:
-            lines += [f"{results.refused}.", ""]
+        for note in (results.refused, results.unregistered_note):
+            if note:
+                lines += [f"{note}.", ""]
         return "\n".join(lines), []
 
     with safe_files.Folder(results_dir / "plots", REPORT_NOT_WRITTEN) as plots:
@@ -120,6 +121,6 @@ def write_report(results_dir: Path | str, registry: dict, log=print, add_from: P
     if plots:
         log(f"wrote {results_dir / 'REPORT.md'} and {len(plots)} plot(s) in {results_dir / 'plots'}")
     else:
-        refused = f" ({results.refused})" if results.refused else ""
-        log(f"wrote {results_dir / 'REPORT.md'}: no current runs to report yet{refused}")
+        notes = "; ".join(n for n in (results.refused, results.unregistered_note) if n)
+        log(f"wrote {results_dir / 'REPORT.md'}: no current runs to report yet" + (f" ({notes})" if notes else ""))
     return 0

@@ -32,6 +32,7 @@ class Results:
     unregistered: dict = field(default_factory=dict)  # experiment -> rows
     orphan_epochs: int = 0  # epoch rows of no recorded run (an interrupted write)
     refused: str = ""  # what was refused, naming the command that lists it
+    unregistered_note: str = ""  # rows of experiments the registry does not hold, naming --experiments-dir
     # Every counted run as read, those varying one source at a time included: `runs` leaves those out, since
     # they answer where the spread comes from (the variance section), not what a recipe reaches.
     rows: list = field(default_factory=list)
@@ -59,6 +60,7 @@ def load_results(results_dir: Path, registry: dict, lock_held: bool = False, add
         epochs=epochs.apply(_numeric_except_run_id), trace=trace.apply(_numeric_except_run_id),
         read=counted.read, malformed=len(counted.refused), superseded=counted.superseded, stale=counted.stale,
         unregistered=counted.unregistered, orphan_epochs=counted.orphan_epochs, refused=counted.refusal_note(),
+        unregistered_note=counted.unregistered_note(),
         rows=counted.runs, varied=len(counted.runs) - len(ordinary), added_from=add_from, added=added,
     )
 

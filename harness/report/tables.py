@@ -51,7 +51,8 @@ def accounting(results: Results, registry: dict) -> list[str]:
         lines.append(f"- {sum(r.stale.values())} stale row(s) from an earlier recipe (config_hash differs) were ignored: {detail}.")
     if r.unregistered:
         detail = ", ".join(f"{k} ({v})" for k, v in sorted(r.unregistered.items()))
-        lines.append(f"- {sum(r.unregistered.values())} row(s) of experiments no longer in the registry were ignored: {detail}.")
+        lines.append(f"- {sum(r.unregistered.values())} row(s) of experiments not in the registry were ignored: {detail} "
+                     "(`--experiments-dir DIR` names the registry of your own recipes).")
     if r.malformed:
         lines.append(f"- {r.refused}; they were ignored.")
     if r.orphan_epochs:
