@@ -4,7 +4,7 @@ Loading the registry has already imported every class path and checked its argum
 signature. This builds what a run builds, on the CPU, with the random streams set aside: the model
 (its parameters and buffers counted on the meta device first, so that a typo's billion weights is
 never allocated), the data and its split, one forward pass on one training batch, the loss on it, the
-optimiser and scheduler, and for the engine asked for, what it needs beyond that (the tensor path of
+optimiser and scheduler and one training step with them, and for the engine asked for, what it needs beyond that (the tensor path of
 `fast`, vmap for `multiseed`). The first problem is one line naming the file, the key and the fix.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .datasets import as_tensors
-from .errors import RegistryError
+from .errors import RegistryError, one_line
 from .models import build_model, parameter_count
 from .named_datasets import DATASETS, classes as named_classes
 from .training import labels_for, make_loss, make_optimizer, make_scheduler
@@ -50,23 +50,49 @@ def validate(experiment, options, engine: str = "reference") -> int:
         model.train()
         from .objects import build
 
-        with torch.no_grad():
-            outputs = build(model, {}, experiment.directory, f"{where}: a forward pass of [model] on a batch of shape {tuple(x.shape)}", x)
+        # One forward pass, as training takes it: its loss then makes the one training step below.
+        outputs = build(model, {}, experiment.directory, f"{where}: a forward pass of [model] on a batch of shape {tuple(x.shape)}", x)
         _check_outputs(experiment, outputs, x, train_set, splits)
         loss_fn = make_loss(experiment)
-        with torch.no_grad():
-            loss = build(loss_fn, {}, experiment.directory,
-                         f"{where}: [loss] {experiment.loss['class_path']} on outputs of shape {tuple(outputs.shape)} "
-                         f"and labels {tuple(y.shape)}", outputs, y)
+        loss = build(loss_fn, {}, experiment.directory,
+                     f"{where}: [loss] {experiment.loss['class_path']} on outputs of shape {tuple(outputs.shape)} "
+                     f"and labels {tuple(y.shape)}", outputs, y)
         if not (torch.is_tensor(loss) and loss.dim() == 0):
             raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} gives {getattr(loss, 'shape', type(loss).__name__)}, "
                                 "not one number; use its mean (reduction='mean')")
-        make_scheduler(experiment, make_optimizer(experiment, model.parameters()))
+        optimizer = make_optimizer(experiment, model.parameters())
+        make_scheduler(experiment, optimizer)
+        _one_step(experiment, model, loss, optimizer)
         if engine == "multiseed":
             from .engines.multiseed import check_batchable
 
             check_batchable(experiment, model, x, y)
     return count
+
+
+def _one_step(experiment, model, loss, optimizer) -> None:
+    """One training step on the batch's loss, as the loop takes it (`optimizer.step()`, no closure): an
+    optimiser that cannot step so, or settings that make the weights non-finite at once, are refused here
+    rather than failing every run."""
+    where, name = experiment.path, experiment.optimizer["class_path"]
+    optimizer.zero_grad()
+    try:
+        loss.backward()
+    except RuntimeError as e:
+        raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} cannot be differentiated through [model] "
+                            f"({one_line(str(e))}); the model must have parameters the loss depends on") from None
+    settings = experiment.optimizer.get("init_args") or {}
+    try:
+        optimizer.step()
+    except Exception as e:  # noqa: BLE001 - torch's own errors, each made one line naming the recipe's key
+        if isinstance(e, TypeError) and "closure" in str(e):
+            raise RegistryError(f"{where}: [optimizer] {name} needs a closure (it evaluates the loss more than once a step), "
+                                "and the training loop steps without one; use an optimiser that does not (SGD, Adam, ...)") from None
+        raise RegistryError(f"{where}: [optimizer] {name} {settings} cannot take a training step ({one_line(str(e))}); "
+                            "check its init_args") from None
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise RegistryError(f"{where}: one training step with [optimizer] {name} {settings} makes the weights infinite or NaN; "
+                            "check its init_args (a learning rate or weight decay far too large)")
 
 
 def _first_samples(dataset, idx, experiment, engine: str):

@@ -127,6 +127,13 @@ BAD = {
                                             "'data.init_args.seed' is not an argument of data:fixed; allowed: n"),
     "wrong output shape": (("init_args = { width = 8 }", "init_args = { width = 8, outputs = 1 }"),
                            "[model] net:Net gives 1 outputs per sample, but data:load has 2 classes"),
+    # What only a training step shows: an optimiser that needs a closure, settings that overflow or blow up.
+    "an optimiser that needs a closure": (('class_path = "SGD"', 'class_path = "LBFGS"'),
+                                          "[optimizer] torch.optim:LBFGS needs a closure"),
+    "a weight decay that overflows": (("init_args = { lr = 0.1 }", "init_args = { lr = 0.1, weight_decay = 1e300 }"),
+                                      "[optimizer] torch.optim:SGD {{'lr': 0.1, 'weight_decay': 1e+300}} cannot take a training step"),
+    "a step to infinity": (("init_args = { lr = 0.1 }", "init_args = { lr = 10.0, weight_decay = 1e38 }"),
+                           "makes the weights infinite or NaN; check its init_args"),
 }
 
 
@@ -199,9 +206,9 @@ def test_multiseed_refuses_a_model_it_cannot_batch_before_training(tmp_path, cap
 
 
 def test_multiseed_refuses_an_optimiser_that_mixes_elements(tmp_path, capsys):
-    directory = user_registry(tmp_path, recipe=RECIPE.replace('class_path = "SGD"', 'class_path = "LBFGS"'))
+    directory = user_registry(tmp_path, recipe=RECIPE.replace('class_path = "SGD"', 'class_path = "Adafactor"'))
     status, _, err = harness(capsys, "validate", "--experiments-dir", directory, "--engine", "multiseed")
-    assert status == 2 and "element-wise optimiser (torch.optim:LBFGS is not known to be one)" in err
+    assert status == 2 and "element-wise optimiser (torch.optim:Adafactor is not known to be one)" in err
 
 
 @pytest.mark.parametrize("interval,steps", [("epoch", 2), ("step", 8)])
