@@ -231,8 +231,8 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 @pytest.mark.slow
 def test_mlflow_ui_charts_the_seeds_and_their_mean(runs, tmp_path):
-    """A real browser on a real server: MLflow's chart view of iris-ce shows the four seeds' runs and the
-    summary run's mean series. A screenshot goes to build/."""
+    """A real browser on a real server: the runs exported to it over HTTP, MLflow's chart view of iris-ce
+    shows the four seeds' runs and the summary run's mean series. A screenshot goes to build/."""
     needs("mlflow", "selenium")
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         if os.environ.get("HARNESS_REQUIRE_TRACKING"):
@@ -243,14 +243,11 @@ def test_mlflow_ui_charts_the_seeds_and_their_mean(runs, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    results = tmp_path / "res"
-    shutil.copytree(runs, results)
-    assert main(["export", "mlflow", "--results-dir", str(results)]) == 0
-    experiment = client_for(results).get_experiment_by_name("iris-ce").experiment_id
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{results / 'mlflow' / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
         env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
     options = webdriver.ChromeOptions()
@@ -268,6 +265,14 @@ def test_mlflow_ui_charts_the_seeds_and_their_mean(runs, tmp_path):
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
                 time.sleep(0.5)
+        # Exported to the server as to a team's: over HTTP, the artifacts uploaded.
+        assert main(["export", "mlflow", "--results-dir", str(runs), "--tracking-uri", url]) == 0
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=url)
+        experiment = client.get_experiment_by_name("iris-ce").experiment_id
+        assert len(client.search_runs([experiment])) == 5
+        assert not (runs / "mlflow").exists()  # nothing written beside the results
         browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         browser.get(f"{url}/#/experiments/{experiment}/runs?compareRunsMode=CHART")
         wait = WebDriverWait(browser, 90)
