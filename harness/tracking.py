@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from . import rows as counted_rows
+from . import safe_files
 from .catalogue import METRIC_NAMES, TIMES, cell_key
 from .errors import HarnessError
 from .stats import summarize
@@ -256,6 +257,7 @@ def _existing(client, experiment_id: str) -> list:
 
 
 TERMINAL = ("FINISHED", "FAILED")
+OWN_FOLDER = "move it aside; the export makes it anew"
 
 
 def export_mlflow(results_dir: Path | str, registry: dict, tracking_uri: str | None = None, log=print) -> int:
@@ -264,8 +266,11 @@ def export_mlflow(results_dir: Path | str, registry: dict, tracking_uri: str | N
     export = collect(results_dir, registry, results_dir / "plots")
     local = tracking_uri is None
     tracking_uri = tracking_uri or default_mlflow_store(results_dir)
-    if local:
-        (results_dir / "mlflow").mkdir(exist_ok=True)
+    if local:  # the store is the harness's own folder in the results directory: never reached through a link
+        store = safe_files.real_dir(results_dir / "mlflow", OWN_FOLDER)
+        if (store / "mlflow.db").is_symlink():
+            raise safe_files.link_refused(store / "mlflow.db")
+        safe_files.real_dir(store / "artifacts", OWN_FOLDER)
     client = _mlflow_client(tracking_uri)
     from mlflow.entities import Metric, Param, RunTag
 
@@ -276,6 +281,8 @@ def export_mlflow(results_dir: Path | str, registry: dict, tracking_uri: str | N
     total = len(export.runs) + len(export.summaries)
     for experiment, items in by_experiment.items():
         found = client.get_experiment_by_name(experiment)
+        if local:
+            safe_files.real_dir(results_dir / "mlflow" / "artifacts" / experiment, OWN_FOLDER)
         if found is None:
             location = (results_dir / "mlflow" / "artifacts" / experiment).resolve().as_uri() if local else None
             experiment_id = client.create_experiment(experiment, artifact_location=location,
@@ -365,16 +372,29 @@ def export_tensorboard(results_dir: Path | str, registry: dict, logdir: Path | s
     (default: results_dir/tensorboard), one run directory each: <experiment>/<group>/seed-<n> and
     <experiment>/<group>/mean-over-seeds. How many were written."""
     results_dir = counted_rows.require_results(results_dir)
-    logdir = Path(logdir) if logdir is not None else results_dir / "tensorboard"
     export = collect(results_dir, registry)
     SummaryWriter, hparams = _tensorboard_writer()
+    if logdir is None:  # the harness's own folder in the results directory: never reached through a link
+        logdir = safe_files.real_dir(results_dir / "tensorboard", OWN_FOLDER)
+    else:  # where the user said, as they said it
+        logdir = Path(logdir)
+        try:
+            logdir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HarnessError(f"--logdir {logdir}: cannot create it ({e.strerror}); name a writable directory") from None
     written = kept = 0
     for item in [*export.runs, *export.summaries]:
         summary = isinstance(item, SeedSummary)
         group = item.group if summary else item.tags["harness.group"]
         leaf = "mean-over-seeds" if summary else f"seed-{item.params['seed']}"
-        final = logdir / _safe(item.experiment) / _safe(group) / leaf
+        parent = logdir
+        for name in (_safe(item.experiment), _safe(group)):
+            parent = safe_files.real_dir(parent / name, OWN_FOLDER)
+        final = parent / leaf
         partial = final.with_name(final.name + PARTIAL)
+        for path in (final, partial):
+            if path.is_symlink():
+                raise safe_files.link_refused(path)
         if final.is_dir():
             mark = final / SUMMARY_MARK
             if not summary or (mark.is_file() and mark.read_text() == item.digest):
@@ -383,7 +403,7 @@ def export_tensorboard(results_dir: Path | str, registry: dict, logdir: Path | s
             shutil.rmtree(final)  # a summary of other seeds
         if partial.exists():
             shutil.rmtree(partial)  # an interrupted export's
-        partial.mkdir(parents=True)
+        partial.mkdir()
         writer = SummaryWriter(log_dir=str(partial))
         wall = item.start_ms / 1000
         for name, points in item.series.items():

@@ -267,8 +267,12 @@ def test_crash_in_a_cell_is_recorded_and_the_matrix_continues(tmp_path, capsys, 
     from harness.models import MyLinear
 
     def broken_forward(self, x):
-        if torch.is_grad_enabled():  # a training step: `validate`'s forward pass (without gradients) gets through
-            raise RuntimeError("injected fault in MyLinear")
+        # A fault from a layer's second training step on: `validate`, which checks the recipe with a
+        # model of its own and one training step, gets through; the cell's training does not.
+        if torch.is_grad_enabled():
+            self.steps_taken = getattr(self, "steps_taken", 0) + 1
+            if self.steps_taken > 1:
+                raise RuntimeError("injected fault in MyLinear")
         return torch.nn.functional.linear(x, self.weight, self.bias)
     monkeypatch.setattr(MyLinear, "forward", broken_forward)
     results = tmp_path / "res"

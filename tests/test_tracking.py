@@ -194,6 +194,20 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     assert not (tmp_path / "r" / "mlflow" / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize("target,folder", [("mlflow", "mlflow"), ("mlflow", "mlflow/artifacts"), ("tensorboard", "tensorboard")])
+def test_a_store_folder_linked_elsewhere_is_refused_and_its_target_untouched(runs, tmp_path, capsys, target, folder):
+    needs(target)
+    results, outside = tmp_path / "res", tmp_path / "outside"
+    shutil.copytree(runs, results)
+    outside.mkdir()
+    (results / folder).parent.mkdir(parents=True, exist_ok=True)
+    (results / folder).symlink_to(outside)
+    assert main(["export", target, "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert f"{results / folder}: is a symbolic link" in err and len(err.strip().splitlines()) == 1, err
+    assert list(outside.iterdir()) == []
+
+
 def test_tensorboard_holds_every_figure_with_the_runs_settings_and_resumes(runs, tmp_path, capsys):
     needs("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
