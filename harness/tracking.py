@@ -328,7 +328,11 @@ def _log_run(client, experiment_id: str, item, key: str, Metric, Param, RunTag) 
         params = {"seeds": str(len(item.seeds)), **{f"statistic{suffix or '/mean'}": what for suffix, what, _ in SUMMARY_FIELDS}}
     else:
         tags, params = item.tags, item.params
-    run = client.create_run(experiment_id, start_time=item.start_ms, tags={"mlflow.runName": item.name}, run_name=item.name)
+    # The key goes in with the run itself, so that an export killed before the tags below leaves a run the
+    # next export recognises (and redoes), not one without a name.
+    key_tag = "harness.summary_of" if summary else "harness.run_id"
+    run = client.create_run(experiment_id, start_time=item.start_ms, tags={"mlflow.runName": item.name, key_tag: key},
+                            run_name=item.name)
     rid = run.info.run_id
     metrics = [Metric(name, value, item.start_ms, epoch) for name, points in item.series.items() for epoch, value in points]
     # MLflow takes at most 1000 metrics, 100 parameters and 100 tags in one call.

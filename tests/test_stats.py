@@ -87,6 +87,7 @@ def test_the_range_holding_one_run_is_order_statistics_with_their_coverage():
     assert set(order_statistic_interval(steps)[:2]) <= set(steps)
 
 
+@pytest.mark.slow
 def test_the_detectable_shift_is_where_the_rank_test_reaches_80_percent_power():
     # Simulated: the run shifted by the answer is called out 4 times in 5.
     n, rng = 50, np.random.default_rng(5)

@@ -67,6 +67,7 @@ def mlflow_runs(client):
     return found
 
 
+@pytest.mark.slow
 def test_mlflow_holds_every_figure_of_every_run_and_the_seeds_mean_the_report_prints(runs, tmp_path, capsys):
     needs("mlflow")
     results = tmp_path / "res"
@@ -122,6 +123,7 @@ def test_mlflow_holds_every_figure_of_every_run_and_the_seeds_mean_the_report_pr
     assert names.count("mean ± sd over 5 seeds [cpu, fast, epochs=300]") == 1 and len(names) == 7
 
 
+@pytest.mark.slow
 def test_rows_check_refuses_are_not_exported_and_counted(runs, tmp_path, capsys):
     needs("mlflow")
     results = tmp_path / "res"
@@ -173,6 +175,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line(runs, tmp_path, capsys):
     needs("mlflow")
     for args, message in (

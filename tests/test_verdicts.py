@@ -39,6 +39,7 @@ DRAWS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(DRAWS))
 def test_one_more_draw_is_rejected_at_most_five_percent_of_the_time(kind):
     rng, draw, reps = np.random.default_rng(1), DRAWS[kind], 4000
@@ -46,6 +47,7 @@ def test_one_more_draw_is_rejected_at_most_five_percent_of_the_time(kind):
     assert np.mean(rejected) <= monte_carlo_bound(ALPHA, reps)
 
 
+@pytest.mark.slow
 def test_one_more_curve_is_rejected_at_most_five_percent_of_the_time():
     """Curves whose epochs are strongly correlated (a random walk around a rising mean), 13 epochs."""
     rng, reps = np.random.default_rng(2), 1000
@@ -57,6 +59,7 @@ def test_one_more_curve_is_rejected_at_most_five_percent_of_the_time():
     assert np.mean(rejected) <= monte_carlo_bound(ALPHA, reps)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(DRAWS))
 def test_a_run_moved_by_the_departure_reported_is_caught_about_four_times_in_five(kind):
     """detectable_departure reads the seeds present; a fresh run moved by what it reports is caught about 80% of
@@ -74,6 +77,7 @@ def test_a_run_moved_by_the_departure_reported_is_caught_about_four_times_in_fiv
     assert np.mean(halfway) < np.mean(caught) - 0.15
 
 
+@pytest.mark.slow
 def test_below_39_seeds_nothing_can_be_caught_and_79_catch_three_sd():
     rng = np.random.default_rng(4)
     assert detectable_departure(rng.normal(size=38)) == (math.inf, math.inf)
@@ -154,6 +158,7 @@ def test_too_few_seeds_are_undecided_then_settle_decides_and_a_planted_figure_is
     assert "79 of 79 seeds there; 0 to run" in out and "would catch below: " in out
 
 
+@pytest.mark.slow
 def test_a_remade_subset_is_judged_with_every_committed_seed(tmp_path, capsys):
     """`make all`'s report: the seeds re-made here, and the committed cells not re-made of the experiments
     re-made on the same device and engine (`--add-seeds-from`), shortened runs too; nothing else."""
@@ -190,6 +195,7 @@ def _rows(results):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", [ROOT / "experiments" / "iris-ce.toml", ROOT / "examples" / "digits-mlp" / "digits-mlp.toml"],
                          ids=["no scheduler", "cosine scheduler"])
 def test_a_run_stopped_at_a_printed_epoch_is_the_full_run_on_those_epochs(tmp_path, recipe):
