@@ -98,7 +98,7 @@ compare: setup
 test: setup
 	$(PY) -m pytest -q
 
-# The inner loop: every test but those marked slow (MNIST training, processes of their own), in about a minute.
+# The inner loop: every test but those marked slow (MNIST training, processes of their own, simulations, MLflow), under two minutes.
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
