@@ -10,6 +10,7 @@ Plain data: no torch, no pandas.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from .errors import HarnessError, did_you_mean
@@ -177,6 +178,19 @@ LOSSES = (*(m for m in METRIC_NAMES if METRICS[m].kind is LOSS), "running_loss")
 FLOATS = (*METRIC_NAMES, *TIMES, "running_loss")
 INTEGERS = ("seed", "epochs", "epoch", "step", "samples", "threads", "diverged_epoch", *SEED_COLUMNS)
 BOOLEANS = ("faithful",)
+# What pandas, a spreadsheet or the csv module's readers take for a number rather than text.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+ID_WIDTH = 12  # hex digits of a run_id and a git_commit
+
+
+def id_prefix(hex_digits: str, width: int = ID_WIDTH) -> str:
+    """The first `width` hex digits of an identifier, and more while they would read as a number: a re-save
+    by pandas or a spreadsheet keeps `9361700204e6a` as written, where `9361700204e6` became
+    9361700204000000.0 and `76658e040003` infinity."""
+    for end in range(width, len(hex_digits) + 1):
+        if not NUMBER.fullmatch(hex_digits[:end]):
+            return hex_digits[:end]
+    return hex_digits
 # What identifies a run: never empty in a row the harness wrote.
 REQUIRED = ("run_id", "experiment", "seed", "device", "engine", "epochs", "faithful", "status", "config_hash", "started_at")
 # What names a cell of the matrix: a finished one is not run again. Its seed aside (SAMPLE), what makes

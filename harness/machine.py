@@ -12,17 +12,20 @@ from pathlib import Path
 
 import torch
 
+from .catalogue import id_prefix
+
 
 @functools.lru_cache(maxsize=None)
 def git_commit() -> str:
-    """The commit of the code; '+dirty' where the harness or registry differ from it."""
+    """The commit of the code, its first 12 hex digits or more (`catalogue.id_prefix`); '+dirty' where the
+    harness or registry differ from it."""
     root = Path(__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return "unknown"
         dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "harness", "experiments"], cwd=root, timeout=10)
-        return commit.stdout.strip() + ("+dirty" if dirty.returncode else "")
+        return id_prefix(commit.stdout.strip()) + ("+dirty" if dirty.returncode else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
 from .catalogue import (BOOLEANS, EARLIEST_COLUMNS, FLOATS, INTEGERS, LOSSES, MAX_FIELD, METRIC_NAMES, METRICS,
-                        REQUIRED, RUN_COLUMNS, SEED_COLUMNS, TABLES, TIMES, cell_key)
+                        NUMBER, REQUIRED, RUN_COLUMNS, SEED_COLUMNS, TABLES, TIMES, cell_key)
 from .seeds import SOURCES, VARIED, source_seeds
 from .errors import HarnessError
 from .schema import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
@@ -41,7 +41,6 @@ STARTED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\
 _VARIANTS = sorted({name for names in VARIANT_DATASETS.values() for name in names})
 EXPERIMENT = re.compile(rf"{ID_PATTERN.pattern}(?:{VARIANT_SEPARATOR}(?:{'|'.join(map(re.escape, _VARIANTS))}))?")
 SHA256 = re.compile(r"[0-9a-f]{64}")
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -59,7 +58,7 @@ def canonical(column: str, text: str) -> str:
         return text
     if column in BOOLEANS and text.lower() in ("true", "false"):
         return text.lower()
-    if column in INTEGERS and _NUMBER.fullmatch(text) and not text.isdigit():
+    if column in INTEGERS and NUMBER.fullmatch(text) and not text.isdigit():
         value = float(text)
         return str(int(value)) if value.is_integer() and value >= 0 else text
     return text

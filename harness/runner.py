@@ -32,7 +32,7 @@ from .options import RunOptions
 from .objects import describe
 from .errors import HarnessError, is_signal
 from .progress import MatrixProgress, work
-from .catalogue import FREE_TEXT_COLUMNS, METRIC_NAMES, cell_key
+from .catalogue import FREE_TEXT_COLUMNS, METRIC_NAMES, cell_key, id_prefix
 from .results import ResultsStore, free_text, overrides_json
 from .training import RunOutcome, state_sha256
 from .validate import validate
@@ -117,7 +117,7 @@ def plan(experiments, seeds, devices, engine, options: RunOptions, finished: set
 
 
 def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOutcome, started_at: str, wall: float, env: dict):
-    run_id = uuid.uuid4().hex[:12]
+    run_id = id_prefix(uuid.uuid4().hex)
     final = outcome.final
     run = {
         "run_id": run_id, "experiment": exp.id, "seed": seed, "device": device, "device_name": device_name(device),

@@ -4,10 +4,13 @@ same; what changed is refused with one line naming it and the command that lists
 import csv
 import io
 import shutil
+import uuid
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
+from harness.catalogue import id_prefix
 from harness.cli import main
 from harness.registry import load_registry
 from harness.rows import canonical, count
@@ -67,6 +70,25 @@ def test_a_pandas_resave_reads_as_before(written, registry_dir, tmp_path, capsys
     assert main(["check", "--results-dir", str(resaved), *reg]) == 1  # thresholds: no faithful runs; nothing else
     out = capsys.readouterr().out
     assert all("no faithful results" in line for line in out.splitlines()), out
+
+
+def test_identifiers_are_written_so_that_a_resave_keeps_them_as_text(registry_dir, tmp_path, monkeypatch):
+    """Twelve hex digits can be all digits, or digits around one `e`: pandas then reads a number
+    (`76658e040003` became infinity, `012345678901` lost its zero). Such a run_id or commit is written
+    one digit longer, and the rows survive a resave as they were."""
+    planted = iter(["76658e040003" + "f" * 20, "012345678901" + "2a" * 10])
+    monkeypatch.setattr("harness.runner.uuid", SimpleNamespace(uuid4=lambda: uuid.UUID(hex=next(planted))))
+    out = tmp_path / "res"
+    assert main(["run", EXP, "--seeds", "0,1", "--epochs", "20", "--results-dir", str(out), "--experiments-dir", str(registry_dir)]) == 0
+    written = [r["run_id"] for r in csv.DictReader(open(out / "runs.csv"))]
+    assert written == ["76658e040003f", "0123456789012a"]
+    assert id_prefix("9361700204e6" + "d" * 28) == "9361700204e6d"  # a commit's, as git_commit records it
+    resaved = tmp_path / "resaved"
+    shutil.copytree(out, resaved)
+    resave_with_pandas(resaved)
+    registry = load_registry(registry_dir)
+    before, after = count(out, registry), count(resaved, registry)
+    assert not after.refused and after.runs == before.runs and after.epochs == before.epochs
 
 
 def test_a_changed_value_is_refused_and_compare_says_how_many_and_where(written, registry_dir, tmp_path, capsys):
