@@ -156,6 +156,12 @@ def detectable_departure(values, power: float = POWER, bounds: tuple[float, floa
     return found[0], found[1]
 
 
+def full_seed_counts(most: int) -> range:
+    """The seed counts up to `most` whose n + 1 is a multiple of 40 (39, 79, 119, ...): the rank test's
+    power is a sawtooth in n, and these use it fully."""
+    return range(RANK_MIN_VALUES, most + 1, RANK_MIN_VALUES + 1)
+
+
 def seeds_needed(shift: float = 3.0, power: float = POWER) -> int | None:
     """The fewest seeds at which `rank` catches one run `shift` standard deviations from normally spread
     seeds with `power` (`detectable_shift`), taken among counts whose n + 1 is a multiple of 40 (39, 79,
@@ -165,7 +171,7 @@ def seeds_needed(shift: float = 3.0, power: float = POWER) -> int | None:
     z = scipy_stats.norm.ppf((1 + LEVEL) / 2)
     if scipy_stats.norm.cdf(shift - z) + scipy_stats.norm.cdf(-shift - z) < power:  # what unlimited seeds would give
         return None
-    for n in range(RANK_MIN_VALUES, 100_000, 40):
+    for n in full_seed_counts(100_000):
         if detectable_shift(n, power) <= shift:
             return n
     return None

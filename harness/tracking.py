@@ -39,6 +39,7 @@ from . import rows as counted_rows
 from . import safe_files
 from .catalogue import METRIC_NAMES, TIMES, cell_key
 from .errors import HarnessError
+from .results import overrides_text
 from .stats import summarize
 
 # The statistics of a summary run, each a series per metric: (suffix, what it is, how it is computed
@@ -124,10 +125,8 @@ def _flattened(config: dict, prefix: str = "") -> dict[str, str]:
 
 
 def _group_label(row: dict) -> str:
-    extra = [row["device"], row["engine"]]
-    if row.get("overrides"):
-        extra.append(", ".join(f"{k}={v}" for k, v in sorted(json.loads(row["overrides"]).items())))
-    return ", ".join(extra)
+    """'cpu, fast', or 'cpu, fast, epochs=1': what sets a group apart within its experiment."""
+    return ", ".join(filter(None, (row["device"], row["engine"], overrides_text(row["overrides"]))))
 
 
 def collect(results_dir: Path | str, registry: dict, plots_dir: Path | None = None) -> Export:
@@ -150,7 +149,7 @@ def collect(results_dir: Path | str, registry: dict, plots_dir: Path | None = No
             value = _number(row[name])
             if value is not None:
                 series[name] = [(last, value)]
-        start = _ms(row["started_at"])
+        start, group = _ms(row["started_at"]), _group_label(row)
         params = {**_flattened(exp.config), "seed": row["seed"], "device": row["device"], "engine": row["engine"],
                   "threads": row["threads"], "epochs": row["epochs"], "faithful": row["faithful"],
                   "overrides": row["overrides"] or "(none)"}
@@ -160,8 +159,8 @@ def collect(results_dir: Path | str, registry: dict, plots_dir: Path | None = No
                 "harness.host": row["host"], "harness.device_name": row["device_name"],
                 "harness.torch_version": row["torch_version"], "harness.python_version": row["python_version"],
                 "harness.cpu_capability": row["cpu_capability"], "harness.message": row["message"],
-                "harness.group": _group_label(row)}
-        tracked = TrackedRun(row["experiment"], row["run_id"], f"seed {row['seed']} [{_group_label(row)}]", row["status"],
+                "harness.group": group}
+        tracked = TrackedRun(row["experiment"], row["run_id"], f"seed {row['seed']} [{group}]", row["status"],
                              params, {k: v for k, v in tags.items() if v}, series, start,
                              start + int(1000 * (_number(row["wall_time_s"]) or 0)), exp.path)
         runs.append(tracked)

@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..bounds import MAX_SEEDS, check_count
     from ..registry import load_registry, select
-    from ..stats import detectable_shift, seeds_needed
+    from ..stats import RANK_MIN_VALUES, detectable_shift, full_seed_counts, seeds_needed
 
     if not (math.isfinite(args.shift) and args.shift > 0):
         raise HarnessError(f"--shift must be a number of standard deviations above 0, got {args.shift}")
@@ -48,9 +48,10 @@ def run(args) -> int:
                            "(one run is a blunt probe: at 80% the rank test's reach ends near 2.8 sd); ask a larger "
                            "--shift or a lower --power")
     if args.max_runs is not None and needed > args.max_runs:
-        reach = max((n for n in range(39, args.max_runs + 1, 40)), default=None)
+        reach = max(full_seed_counts(args.max_runs), default=None)
         within = (f"{args.max_runs} would catch a run {detectable_shift(reach, args.power):.2f} sd out "
-                  f"{args.power:.0%} of the time (with {reach})" if reach else f"{args.max_runs} cannot reject at all (39 can)")
+                  f"{args.power:.0%} of the time (with {reach})" if reach
+                  else f"{args.max_runs} cannot reject at all ({RANK_MIN_VALUES} can)")
         raise HarnessError(f"settle: {exp.id} needs {needed} seeds to catch {args.shift:g} sd with {args.power:.0%} power; {within}; "
                            "raise --max-runs or ask less")
 
@@ -65,7 +66,8 @@ def run(args) -> int:
           + (f"missing seeds train to epoch {stop}, the last printed" if stop else "missing seeds train the whole recipe"))
     status = execute(args, functools.partial(_run_missing, exp=exp, needed=needed, options=options,
                                              results_dir=args.results_dir, run_matrix=run_matrix))
-    return max(status, _print_verdicts(exp, args.results_dir, args.experiments_dir))
+    _print_verdicts(exp, args.results_dir)
+    return status
 
 
 def _run_missing(exp, needed: int, options, results_dir, run_matrix, engine, devices, execute=None) -> int:
@@ -90,7 +92,7 @@ def _run_missing(exp, needed: int, options, results_dir, run_matrix, engine, dev
     return status
 
 
-def _print_verdicts(exp, results_dir, experiments_dir) -> int:
+def _print_verdicts(exp, results_dir) -> None:
     from ..report.loading import load_results
     from ..report.tables import verdict_sentence
     from ..report.verdicts import run_verdicts
@@ -98,4 +100,3 @@ def _print_verdicts(exp, results_dir, experiments_dir) -> int:
     results = load_results(Path(results_dir), {exp.id: exp})
     for v in run_verdicts(results, {exp.id: exp}):
         print(verdict_sentence(v))
-    return 0
