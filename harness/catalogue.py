@@ -3,7 +3,7 @@
 A metric's kind (an accuracy, a loss) says what its values can be, which way is better, how far two
 means may lie apart and still count as equivalent, and how it reads; the tables, plots, margins,
 checks and readers take all of it from here (as pytest-benchmark's `Stats.fields` serves its table and
-its storage alike). Adding a metric touches the training loop, which computes it, and this file.
+its storage alike). Adding a measure touches the training loop, which computes it (`training.batch_sums`), and this file.
 Plain data: no torch, no pandas.
 """
 
@@ -39,6 +39,11 @@ ACCURACY = Kind("accuracy", 0.0, 1.0, higher_is_better=True, margin=0.1, margin_
 LOSS = Kind("loss", 0.0, math.inf, higher_is_better=False, margin=0.02, margin_of="mean", percent=False)
 
 
+# R², the share of the targets' variance a regression explains: 1 at best, unbounded below (a model worse
+# than predicting the mean). Its margin, like an accuracy's, is a tenth of what A leaves unexplained.
+R2 = Kind("R²", -math.inf, 1.0, higher_is_better=True, margin=0.1, margin_of="error", percent=False)
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -46,15 +51,52 @@ class Metric:
     label: str  # in a sentence: "test accuracy"
 
 
+@dataclass(frozen=True)
+class Measure:
+    """What a run measures on each split, after each epoch (`<split>_<short>` names the figure)."""
+
+    short: str
+    kind: Kind
+    label: str
+    targets: tuple[str, ...]  # the recipes it applies to, by `data.targets`: "classes", "values"
+    declared: bool = False  # recorded only where the recipe names it in `training.metrics`
+
+
 SPLITS = ("train", "valid", "test")
 SPLIT_LABELS = {"train": "training", "valid": "validation", "test": "test"}
-# Each split's mean loss and accuracy after an epoch, in the order of the results files' columns.
+# The loss is every run's; accuracy a classifier's; mean squared and absolute error and R² a regression's
+# (data.targets = "values"), as its recipe declares them (training.metrics). Their order is the columns'.
+MEASURES = {m.short: m for m in (
+    Measure("loss", LOSS, "loss", ("classes", "values")),
+    Measure("acc", ACCURACY, "accuracy", ("classes",)),
+    Measure("mse", LOSS, "mean squared error", ("values",), declared=True),
+    Measure("mae", LOSS, "mean absolute error", ("values",), declared=True),
+    Measure("r2", R2, "R²", ("values",), declared=True),
+)}
 METRICS: dict[str, Metric] = {
-    f"{split}_{short}": Metric(f"{split}_{short}", kind, f"{SPLIT_LABELS[split]} {kind.name}")
-    for split in SPLITS for short, kind in (("loss", LOSS), ("acc", ACCURACY))
+    f"{split}_{m.short}": Metric(f"{split}_{m.short}", m.kind, f"{SPLIT_LABELS[split]} {m.label}")
+    for m in MEASURES.values() for split in SPLITS
 }
-METRIC_NAMES = tuple(METRICS)
-DEFAULT_METRIC = "test_acc"  # what a recipe that printed nothing is read by: how its model generalises
+DECLARED_MEASURES = tuple(m.short for m in MEASURES.values() if m.declared)  # what `training.metrics` may name
+
+
+def measures_recorded(targets: str, declared=()) -> tuple[str, ...]:
+    """The measures a recipe's runs record: those of its kind of targets that need no declaring, then the ones it
+    declares, its loss last (a classifier: acc, loss; a regression declaring mse: mse, loss)."""
+    always = [m.short for m in MEASURES.values() if targets in m.targets and not m.declared and m.short != "loss"]
+    return (*always, *declared, "loss")
+
+
+# Each split's loss and accuracy: the columns every version of the harness wrote, in their places.
+FIRST_METRICS = tuple(f"{split}_{short}" for split in SPLITS for short in ("loss", "acc"))
+LATER_METRICS = tuple(m for m in METRICS if m not in FIRST_METRICS)  # added after them, at each table's end
+METRIC_NAMES = (*FIRST_METRICS, *LATER_METRICS)
+DEFAULT_METRIC = "test_acc"  # what a classifier that printed nothing is read by: how its model generalises
+
+
+def measure_of(name: str) -> Measure:
+    """The measure a metric name reads (`test_mse` -> mse)."""
+    return MEASURES[metric(name).name.partition("_")[2]]
 
 
 def metric(name: str) -> Metric:
@@ -149,7 +191,7 @@ def fmt_runs(value: float) -> str:
 
 RUN_COLUMNS = [
     "run_id", "experiment", "seed", "device", "device_name", "engine", "epochs", "faithful", "status",
-    *METRIC_NAMES,
+    *FIRST_METRICS,
     "wall_time_s", "train_time_s", "train_samples_per_s", "started_at", "config_hash", "git_commit",
     "torch_version", "python_version", "host",
     # What else it takes to re-create or explain a row.
@@ -163,13 +205,16 @@ RUN_COLUMNS = [
     # Each source's seed where the run seeds them one by one (`--vary`, docs/variance.md); all empty under the
     # tutorials' scheme, where `seed` alone drives every draw. seed_bit: which weight got one ulp (empty: none).
     *SEED_COLUMNS,
+    # A regression's declared metrics (empty where a recipe does not declare them).
+    *LATER_METRICS,
 ]
-EPOCH_COLUMNS = ["run_id", "epoch", *METRIC_NAMES, "epoch_time_s", "samples_per_s"]
+EPOCH_COLUMNS = ["run_id", "epoch", *FIRST_METRICS, "epoch_time_s", "samples_per_s", *LATER_METRICS]
 TRACE_COLUMNS = ["run_id", "epoch", "step", "samples", "running_loss"]
 TABLES = {"epochs.csv": EPOCH_COLUMNS, "trace.csv": TRACE_COLUMNS, "runs.csv": RUN_COLUMNS}  # write order
 # The columns every version of the harness wrote: a table with these and fewer than today's columns is an
 # earlier version's (the later columns read empty); one with fewer is no results table.
-EARLIEST_COLUMNS = {"runs.csv": RUN_COLUMNS[: RUN_COLUMNS.index("host") + 1], "epochs.csv": EPOCH_COLUMNS,
+EARLIEST_COLUMNS = {"runs.csv": RUN_COLUMNS[: RUN_COLUMNS.index("host") + 1],
+                    "epochs.csv": EPOCH_COLUMNS[: EPOCH_COLUMNS.index("samples_per_s") + 1],
                     "trace.csv": TRACE_COLUMNS}
 
 # What the values of a column are (every other column is text).

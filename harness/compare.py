@@ -38,7 +38,8 @@ from tabulate import tabulate
 from . import rows as counted_rows
 from . import stats
 from .errors import HarnessError
-from .catalogue import DASH, DEFAULT_METRIC, EPOCH_COLUMNS, SAMPLE, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt, fmt_diff, fmt_interval, fmt_p, fmt_speed, kind_of
+from .catalogue import (DASH, DEFAULT_METRIC, EPOCH_COLUMNS, MEASURES, SAMPLE, SPLITS, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt, fmt_diff,
+                        fmt_interval, fmt_p, fmt_speed, kind_of)
 from .results import csv_text, overrides_text
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
@@ -87,8 +88,9 @@ def parse_margins(texts: list[str]) -> dict[str, Margin]:
         except ValueError:
             value = math.nan
         if not m or m.group(1) not in METRICS or not (math.isfinite(value) and value >= 0):
-            raise HarnessError(f"--margin {text!r}: expected METRIC=VALUE or METRIC=VALUE% with METRIC one of "
-                               f"{', '.join(METRICS)} and VALUE a number >= 0 (e.g. test_acc=0.01, test_loss=2%)")
+            raise HarnessError(f"--margin {text!r}: expected METRIC=VALUE or METRIC=VALUE% with METRIC a split ({', '.join(SPLITS)}) "
+                               f"and a measure ({', '.join(MEASURES)}) joined by _ and VALUE a number >= 0 (e.g. test_acc=0.01, "
+                               "test_loss=2%)")
         margins[m.group(1)] = Margin(value / 100, of="mean") if m.group(3) else Margin(value)
     return margins
 
@@ -279,9 +281,11 @@ def compare_metric(metric: str, a: pd.Series, b: pd.Series, margin: Margin) -> C
 
 
 def headline_metrics(exp) -> list[str]:
-    """The recipe's headline metric, then the final test accuracy and loss."""
-    headline = exp.headline_metric if exp is not None else DEFAULT_METRIC
-    return list(dict.fromkeys([headline, "test_acc", "test_loss"]))
+    """The recipe's headline metric, then each final test metric its runs record (a classifier's accuracy and
+    loss; a regression's declared metrics and loss)."""
+    if exp is None:
+        return [DEFAULT_METRIC, "test_loss"]
+    return list(dict.fromkeys([exp.headline_metric, *(m for m in exp.metrics if m.startswith("test_"))]))
 
 
 def distribution_rows(arm: Arm, margins: dict[str, Margin]) -> list[tuple[str, Comparison]]:

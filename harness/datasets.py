@@ -19,6 +19,7 @@ import os
 import shutil
 import zlib
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +238,14 @@ def _sklearn_table(name: str):
 # What the engines consume: a recipe's datasets, before its train/validation split
 
 
+@dataclass(frozen=True)
+class FreshBatches:
+    """A training split drawn afresh, one batch per call of `draw` (`training.batches_per_epoch` calls an epoch)."""
+
+    draw: Callable[[], tuple]
+    where: str  # the recipe's file and key, for errors
+
+
 @dataclass
 class Datasets:
     """A recipe's data as torch Datasets: `train` (which a validation split, if any, is taken from),
@@ -271,7 +280,8 @@ def _tabular(experiment, seed: int) -> Datasets:
     table = _sklearn_table(name)
     x_train, x_test, y_train, y_test = train_test_split(table.data, table.target, test_size=experiment.data["test_fraction"],
                                                         random_state=seed)
-    as_x, as_y = (lambda a: torch.from_numpy(a).float()), torch.from_numpy  # noqa: E731
+    dtype = getattr(torch, experiment.training["dtype"])
+    as_x, as_y = (lambda a: torch.from_numpy(a).to(dtype)), torch.from_numpy  # noqa: E731
     return Datasets(TensorDataset(as_x(x_train), as_y(y_train)), TensorDataset(as_x(x_test), as_y(y_test)),
                     md5=dataset_md5(name), seeded=True)
 
@@ -310,6 +320,7 @@ def _from_callable(experiment, seed: int) -> Datasets:
     takes_seed = objects.accepts(spec, "dataset", experiment, "seed")
     returned = objects.instantiate(spec, "dataset", "data", experiment, **({"seed": seed} if takes_seed else {}))
     where = f"{experiment.path}: 'data.dataset' {spec['class_path']}"
+    dtype = getattr(torch, experiment.training["dtype"])  # floating inputs and real targets: the recipe's type
     fix = 'return a dict {"train": (x, y), "test": (x, y)} of tensors (or torch Datasets); "valid" may be given too'
     if not isinstance(returned, dict) or "train" not in returned or set(returned) - set(SPLIT_NAMES):
         shown = sorted(returned) if isinstance(returned, dict) else type(returned).__name__
@@ -319,17 +330,37 @@ def _from_callable(experiment, seed: int) -> Datasets:
         if isinstance(value, Dataset):
             made[split] = value
             continue
+        if split == "train" and callable(value):  # a function drawing one fresh batch per call
+            made[split] = FreshBatches(value, where)
+            continue
         if not (isinstance(value, (tuple, list)) and len(value) == 2):
             raise RegistryError(f"{where} returned a {type(value).__name__} for {split!r}; {fix}")
         x, y = (_numbers(v, f"{where}: the {what} of {split!r}") for v, what in zip(value, ("inputs", "labels")))
         if len(x) != len(y) or len(x) == 0:
             raise RegistryError(f"{where}: {split!r} has {len(x)} inputs and {len(y)} labels; give as many of each, at least one")
-        if y.dtype.is_floating_point:
-            raise RegistryError(f"{where}: the labels of {split!r} are {y.dtype}; give class indices as integers")
-        x = x.float() if x.dtype == torch.float64 else x
-        made[split] = TensorDataset(x, y.to(torch.int64))
+        if experiment.real_targets:
+            y = y.to(dtype) if y.is_floating_point() else y
+        elif y.dtype.is_floating_point:
+            raise RegistryError(f"{where}: the labels of {split!r} are {y.dtype}: class indices are integers; for real-valued "
+                                "targets (a regression) set 'data.targets' = \"values\"")
+        else:
+            y = y.to(torch.int64)
+        x = x.to(dtype) if x.is_floating_point() else x
+        made[split] = TensorDataset(x, y)
         parts += [x, y]
     return Datasets(made["train"], made.get("test"), made.get("valid"), md5=tensors_md5(*parts) if parts else "", seeded=takes_seed)
+
+
+def fresh_batch(experiment, batches: FreshBatches) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch drawn by a recipe's training-split function: (inputs, targets) of numbers, as many of each."""
+    drawn = objects.build(batches.draw, {}, experiment.directory, f"{batches.where}: drawing a training batch")
+    if not (isinstance(drawn, (tuple, list)) and len(drawn) == 2):
+        raise RegistryError(f"{batches.where}: its training split's function returned a {type(drawn).__name__}; return one batch "
+                            "as an (inputs, targets) pair of tensors")
+    x, y = (_numbers(v, f"{batches.where}: the {what} of a drawn training batch") for v, what in zip(drawn, ("inputs", "targets")))
+    if len(x) != len(y) or len(x) == 0:
+        raise RegistryError(f"{batches.where}: a drawn training batch has {len(x)} inputs and {len(y)} targets; give as many of each")
+    return x, y
 
 
 def _numbers(value, what: str) -> torch.Tensor:

@@ -40,6 +40,7 @@ NAMESPACES = {
     "scheduler": ("torch.optim.lr_scheduler",),
     "dataset": ("torchvision.datasets",),
     "transform": ("torchvision.transforms",),
+    "step": (),  # a step of the recipe's own: only a function beside it
 }
 # slot -> where a full class path outside the registry directory may point, and where the object it
 # reaches must itself be defined (its `__module__`)
@@ -47,7 +48,7 @@ SLOTS = {**NAMESPACES, "scheduler": ("torch.optim",)}  # torch.optim.swa_utils:S
 # slot -> what a class it names must be a subclass of, as text for messages
 KINDS = {"model": "torch.nn.Module", "loss": "torch.nn.Module", "optimizer": "torch.optim.Optimizer",
          "scheduler": "torch.optim.lr_scheduler.LRScheduler", "dataset": "torch.utils.data.Dataset",
-         "transform": "a torchvision.transforms class"}
+         "transform": "a torchvision.transforms class", "step": "function"}
 # The only functions a recipe may name outside its registry directory (a function can do anything).
 FUNCTIONS = {"model": ("harness.models:mlp",)}
 _PACKAGE_PREFIX = "harness_registry_"
@@ -137,6 +138,8 @@ def canonical_path(class_path: str, slot: str, where: str, directory: Path | Non
 
 def allowed(slot: str) -> str:
     """What a slot may name, as the end of a refusal."""
+    if slot == "step":
+        return "allowed: a function defined in a module beside the recipe ('steps:training_step'), or a method of the model"
     functions = "".join(f", the function {f}" for f in FUNCTIONS.get(slot, ()))
     kind = KINDS[slot] if slot == "transform" else f"a {KINDS[slot]} class"
     return (f"allowed: {kind} from {' or '.join(SLOTS[slot])}{functions}, "
@@ -218,8 +221,8 @@ def _check_kind(target, slot: str, where: str, directory: Path | None) -> None:
         return
     name = getattr(target, "__qualname__", None) or type(target).__name__
     if not _within(home, SLOTS[slot]) or any(_TEST_PART.fullmatch(part) for part in home.split(".")):
-        raise RegistryError(f"{where} is {home or 'an object'}.{name}, defined outside {' and '.join(SLOTS[slot])} and the recipe's "
-                            f"own modules; {allowed(slot)}")
+        outside = " and ".join((*SLOTS[slot], "the recipe's own modules"))
+        raise RegistryError(f"{where} is {home or 'an object'}.{name}, defined outside {outside}; {allowed(slot)}")
     if name.startswith("_"):
         raise RegistryError(f"{where} is a private name ({home}.{name}); {allowed(slot)}")
     if inspect.isclass(target):

@@ -14,11 +14,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalogue import DEFAULT_METRIC
 from .errors import RegistryError, did_you_mean
 from .named_datasets import DATASETS
 from .schema import (FIGURE, MAX_LR, OBJECT_SECTIONS, RECIPE_SECTIONS, REGRESSION_LOSSES, SCHEMA, VARIANT_DATASETS,
-                     VARIANT_SEPARATOR, parse_recipe)
+                     VARIANT_SEPARATOR, parse_recipe, recorded_metrics)
 
 @dataclass(frozen=True)
 class Experiment:
@@ -29,7 +28,7 @@ class Experiment:
     seeds: int
     data: dict
     model: dict
-    loss: dict
+    loss: dict | None  # None: the recipe's own training step computes its loss ([steps])
     optimizer: dict
     scheduler: dict | None  # None: the learning rate stays as the optimiser sets it
     training: dict
@@ -44,6 +43,7 @@ class Experiment:
     ablation: dict | None = None  # {of, about, shared, metrics, outcomes}: the report pairs it with `of`
     # SHA-256 of the Python files beside the recipe, where it names any of them (else ""): part of its config.
     code_sha256: str = ""
+    steps: dict | None = None  # {training, evaluation, epoch_end, reduction}: steps of the recipe's own
 
     @property
     def directory(self) -> Path:
@@ -71,9 +71,27 @@ class Experiment:
         return self.data["dataset"]
 
     @property
+    def real_targets(self) -> bool:
+        """Whether the targets are real values of any shape (a regression), not class indices."""
+        return self.data["targets"] == "values"
+
+    @property
     def regression(self) -> bool:
         """Whether the loss regresses the class index as one float output (T1's MSE recipes)."""
-        return self.loss["class_path"] in REGRESSION_LOSSES
+        return not self.real_targets and self.loss is not None and self.loss["class_path"] in REGRESSION_LOSSES
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The metrics its runs record on every split: loss and accuracy, or a regression's loss and declared metrics."""
+        return recorded_metrics({"data": self.data, "training": self.training, "steps": self.steps})
+
+    @property
+    def summed_loss(self) -> bool:
+        """Whether the loss sums over the batch (`reduction = "sum"`): its figures are then the sum over the
+        split divided by its samples, as a script that sums its losses prints them."""
+        if self.steps:
+            return self.steps["reduction"] == "sum"
+        return self.loss["init_args"].get("reduction") == "sum"
 
     def config_hash(self, overrides: dict | None = None) -> str:
         payload = dict(self.config)
@@ -97,8 +115,11 @@ class Experiment:
 
     @property
     def headline_metric(self) -> str:
-        """The metric a recipe is read by: the one its tutorial printed as its result, else the test accuracy."""
-        return self.published["metric"] if self.published else DEFAULT_METRIC
+        """The metric a recipe is read by: the one its tutorial printed as its result, else the test accuracy (a
+        regression: its first declared metric, else its loss)."""
+        if self.published:
+            return self.published["metric"]
+        return self.metrics[0].replace("train_", "test_", 1)  # test_acc for a classifier
 
     @property
     def published_text(self) -> str:
@@ -136,6 +157,17 @@ def _resolve_objects(exp: dict, path: Path) -> str:
         target = objects.resolve(spec["class_path"], slot, where, directory)
         objects.check_arguments(target, spec["init_args"], HARNESS_ARGUMENTS[slot], path, key, spec["class_path"])
         uses_user_code |= objects.is_user_module(spec["class_path"].rpartition(":")[0], directory)
+    for key, name in (exp["steps"] or {}).items():
+        if key == "reduction" or name is None:
+            continue
+        where = f"{path}: 'steps.{key}'"
+        if ":" not in name:  # a method of the model, looked up once the model is built (harness validate)
+            if not name.isidentifier() or name.startswith("_"):
+                raise RegistryError(f"{where} is {name!r}: name a public method of the model ('training_step') or a function "
+                                    "beside the recipe ('steps:training_step')")
+            continue
+        objects.resolve(name, "step", where, directory)
+        uses_user_code = True
     lr = exp["optimizer"]["init_args"].get("lr")
     if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 < lr <= MAX_LR):
         raise RegistryError(f"{path}: 'optimizer.init_args.lr' is {lr!r}; allowed: a number above 0, at most {MAX_LR}")

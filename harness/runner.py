@@ -32,7 +32,7 @@ from .options import RunOptions
 from .objects import describe
 from .errors import HarnessError, is_signal
 from .progress import MatrixProgress, work
-from .catalogue import FREE_TEXT_COLUMNS, METRIC_NAMES, cell_key, id_prefix
+from .catalogue import FREE_TEXT_COLUMNS, MEASURES, METRIC_NAMES, cell_key, id_prefix
 from .results import ResultsStore, free_text, overrides_json
 from .training import RunOutcome, state_sha256
 from .validate import validate
@@ -419,7 +419,11 @@ def save_weights(results_dir: Path, runs: list[dict]) -> None:
 
 def summary_line(run: dict, progress: MatrixProgress) -> str:
     """A finished run, and where the matrix stands."""
-    headline = "  ".join(f"{m} {run[m]:.4f}" for m in ("valid_acc", "test_acc") if run.get(m) is not None)
+    # The accuracy of a classifier, the first declared metric of a regression (else its loss).
+    measured = [short for short in MEASURES if short != "loss" and run.get(f"test_{short}") is not None]
+    short = measured[0] if measured else "loss"
+    shown = [m for m in (f"valid_{short}", f"test_{short}") if run.get(m) is not None] or [f"train_{short}"]  # no held-out split
+    headline = "  ".join(f"{m} {run[m]:.4f}" for m in shown if run.get(m) is not None)
     counts, rest = progress.status(with_cells=False)
     return (f"[{counts}] {run['experiment']} seed={run['seed']} {run['device']} {run['engine']}: "
             f"{run['status']}  {headline}  ({run['wall_time_s']:.1f} s; {rest})")

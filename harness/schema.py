@@ -15,10 +15,15 @@ from typing import Any
 
 from . import safe_files
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
-from .catalogue import METRIC_NAMES
+from .catalogue import DECLARED_MEASURES, MEASURES, METRIC_NAMES, METRICS, measures_recorded
 from .errors import RegistryError, did_you_mean
 from .named_datasets import DATASETS, TABLES, split_counts
 
+# What a dataset's targets are: class indices (a classifier, scored by accuracy), or real values of any shape
+# (a regression, scored by the metrics it declares).
+TARGETS = ("classes", "values")
+# The floating-point type of the model's parameters and of the data's floating inputs and real targets.
+DTYPES = ("float32", "float64")
 SCHEDULER_INTERVALS = ("epoch", "step")  # step the scheduler after each epoch's evaluation, or after each optimiser step
 # torch.nn losses that regress the class index as one float output (T1's MSE nets): labels become a
 # float column and a prediction counts as correct when `(output + 0.5).int()` equals the label.
@@ -51,7 +56,9 @@ OBJECT: dict[str, dict] = {
     "class_path": _key(str),
     "init_args": _key(dict, {}),
 }
-RECIPE_SECTIONS = ("data", "model", "loss", "optimizer", "scheduler", "training")  # what determines a run's numbers
+RECIPE_SECTIONS = ("data", "model", "loss", "optimizer", "scheduler", "training", "steps")  # what determines a run's numbers
+# How a step of the recipe's own reports its loss: the batch's mean, or its sum over the batch's samples.
+STEP_REDUCTIONS = ("mean", "sum")
 OBJECT_SECTIONS = ("model", "loss", "optimizer", "scheduler")
 
 
@@ -81,6 +88,13 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "split_seed": _key(int, None),
         # Batch of the evaluation passes (absent: the training batch size).
         "eval_batch_size": _key(int, None, positive=True),
+        # Whether the evaluation loaders shuffle (mnist_rnn's test loader does), drawing from the RNG as a
+        # shuffled DataLoader draws; the figures are sums over the split, so only the draws and rounding move.
+        "eval_shuffle": _key(bool, False),
+        # Class indices, or real values of any shape (a regression); see TARGETS.
+        "targets": _key(str, "classes", choices=TARGETS),
+        # Build the data before the model (a script that draws its data, or its target function, first).
+        "before_model": _key(bool, False),
     },
     # The model: any nn.Module class (or function returning one), built after seeding, before the split.
     "model": OBJECT,
@@ -89,6 +103,16 @@ SCHEMA: dict[str, dict[str, dict]] = {
     "optimizer": OBJECT,
     # An optional LR scheduler over that optimiser; `interval` says when it steps.
     "scheduler": {**OBJECT, "interval": _key(str, "epoch", choices=SCHEDULER_INTERVALS)},
+    # Steps of the recipe's own, where the standard one (outputs = model(x), loss(outputs, y)) does not fit: a
+    # model returning a tuple, a loss over the inputs (autoencoders, VAEs), several losses. Each names a
+    # function beside the recipe ("vae:training_step", called with (model, batch)) or a method of the model
+    # ("training_step", called with (batch)); a batch is the (inputs, targets) pair the loaders give.
+    "steps": {
+        "training": _key(str),  # returns the loss to minimise on the batch
+        "evaluation": _key(str, None),  # returns the batch's loss without gradients; absent: the training step's
+        "epoch_end": _key(str, None),  # called with the model after each epoch's evaluation (a script's sampling)
+        "reduction": _key(str, "mean", choices=STEP_REDUCTIONS),  # the steps' loss: a batch mean, or a sum
+    },
     "training": {
         "batch_size": _key(int, positive=True, default=None),  # absent: full batch
         # Whether the training loader shuffles (pytorch/examples' mnist does not on a CPU-only machine).
@@ -103,6 +127,17 @@ SCHEMA: dict[str, dict[str, dict]] = {
         # alone, so that training draws exactly what the tutorial's code draws.
         "tutorial_valid": _key(str, "every-epoch", choices=EVALUATION_TIMES),
         "tutorial_test": _key(str, "every-epoch", choices=EVALUATION_TIMES),
+        # Where a dataset callable's training split is a function drawing one fresh batch per call: the batches an
+        # epoch takes (pytorch/examples' regression draws one per step).
+        "batches_per_epoch": _key(int, None, positive=True),
+        # Stop once `stop_metric` is better than `stop_at` (a loss below it, an accuracy above it), as well as after
+        # `epochs`: pytorch/examples' regression stops when its loss falls below 1e-3.
+        "stop_metric": _key(str, None, choices=METRIC_NAMES),
+        "stop_at": _key(float, None),
+        # The model's and the data's floating-point type (time_sequence_prediction trains in float64).
+        "dtype": _key(str, "float32", choices=DTYPES),
+        # What a regression measures on each split besides its loss (data.targets = "values"): "mse", "mae", "r2".
+        "metrics": _key((str,), ()),
     },
     "published": {
         # The headline figure: `metric` after `epoch` was `value` (one unseeded run of the tutorial).
@@ -130,8 +165,11 @@ SCHEMA: dict[str, dict[str, dict]] = {
     "smoke": {
         "epochs": _key(int, 1, positive=True),
         "train_limit": _key(int, None, positive=True),
-        "metric": _key(str, "test_acc", choices=METRIC_NAMES),
-        "min": _key(float),
+        # Absent: the test accuracy (a classifier), or a regression's first declared metric, else its loss.
+        "metric": _key(str, None, choices=METRIC_NAMES),
+        # The worst value it may reach: `min` for a metric where higher is better, `max` for one where lower is.
+        "min": _key(float, None),
+        "max": _key(float, None),
     },
 }
 # The same recipe on Fashion-MNIST: its thresholds and smoke run (MNIST experiments only).
@@ -154,7 +192,7 @@ SCHEMA["ablation"] = {
     # metric -> why its values mean different things in the two arms: shown, not tested
     "not_comparable": _key(dict, {}),
 }
-OPTIONAL_SECTIONS = {"scheduler", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
+OPTIONAL_SECTIONS = {"scheduler", "steps", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
 # Optional sections of per-metric values: absent means none set.
 METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
 
@@ -318,13 +356,78 @@ def _validate_together(exp: dict, path: Path) -> None:
         for key, epoch in named:
             _check_logged_epoch(epoch, training, path, key)
     for name in ("smoke", "fashion_smoke"):
+        if exp.get(name) and exp[name]["metric"] is None:
+            exp[name]["metric"] = recorded_metrics(exp)[0].replace("train_", "test_", 1)
+    _validate_metrics(exp, path)
+    if (training["stop_metric"] is None) != (training["stop_at"] is None):
+        raise RegistryError(f"{path}: 'training.stop_metric' and 'training.stop_at' go together: the metric, and the value "
+                            "it must pass to stop the run (e.g. stop_metric = \"train_loss\", stop_at = 0.001)")
+    stop = training["stop_metric"]
+    if stop and not stop.startswith("train_") and training["log_every"] != 1:
+        raise RegistryError(f"{path}: 'training.stop_metric' {stop!r} is evaluated on logged epochs only: set 'training.log_every' = 1, "
+                            "or stop on a training metric")
+    for name in ("smoke", "fashion_smoke"):
         metric = exp[name]["metric"] if exp.get(name) else ""
         if metric.startswith("valid") and not data["valid_fraction"]:
             raise RegistryError(f"{path}: '{name}.metric' {metric!r} needs a validation split")
+        if metric:
+            better_high = METRICS[metric].kind.higher_is_better
+            bound, other = ("min", "max") if better_high else ("max", "min")
+            if exp[name][bound] is None or exp[name][other] is not None:
+                raise RegistryError(f"{path}: '{name}.metric' is {metric!r} (better {'higher' if better_high else 'lower'}): give "
+                                    f"'{name}.{bound}', the worst value its short run may reach, and no '{name}.{other}'")
     if data["dataset"] not in VARIANT_DATASETS:
         for name in ("fashion_thresholds", "fashion_smoke"):
             if exp.get(name):
                 raise RegistryError(f"{path}: [{name}] applies to MNIST experiments only (they also run on Fashion-MNIST)")
+
+
+def recorded_metrics(exp: dict) -> tuple[str, ...]:
+    """The metrics a recipe's runs record, every split: its loss, its accuracy (a classifier) or the metrics it
+    declares (a regression); a recipe with steps of its own, the loss they return."""
+    shorts = ("loss",) if exp.get("steps") else measures_recorded(exp["data"]["targets"], exp["training"]["metrics"])
+    return tuple(f"{split}_{short}" for short in shorts for split in ("train", "valid", "test"))
+
+
+def _validate_metrics(exp: dict, path: Path) -> None:
+    """A regression declares only the measures a regression has, and every metric the recipe names elsewhere
+    (its published figures, thresholds, margins, smoke run, ablation) is one its runs record."""
+    targets, declared = exp["data"]["targets"], exp["training"]["metrics"]
+    if exp.get("steps"):
+        if declared:
+            raise RegistryError(f"{path}: 'training.metrics' with [steps]: a step of the recipe's own reports its loss only, "
+                                "which every split records; remove 'training.metrics'")
+        if exp.get("loss"):
+            raise RegistryError(f"{path}: [loss] with [steps]: the training step computes the loss itself; remove [loss]")
+    for short in declared:
+        if short not in DECLARED_MEASURES:
+            raise RegistryError(f"{path}: 'training.metrics' names {short!r}; allowed: {', '.join(DECLARED_MEASURES)}"
+                                f"{did_you_mean(short, DECLARED_MEASURES)}")
+        if targets not in MEASURES[short].targets:
+            raise RegistryError(f"{path}: 'training.metrics' names {short!r}, a regression's; set 'data.targets' = \"values\" "
+                                "(real-valued targets), or remove it (a classifier records its loss and accuracy)")
+    if len(set(declared)) != len(declared):
+        raise RegistryError(f"{path}: 'training.metrics' names a metric twice: {list(declared)}")
+    recorded = recorded_metrics(exp)
+    named = [(f"{name}.{key}", metric) for name in ("thresholds", "fashion_thresholds", "margins") for key, metric in
+             ((k, k) for k in exp.get(name) or {})]
+    named += [(f"{name}.metric", exp[name]["metric"]) for name in ("smoke", "fashion_smoke") if exp.get(name)]
+    named += [("training.stop_metric", exp["training"]["stop_metric"])] if exp["training"]["stop_metric"] else []
+    published = exp.get("published")
+    if published:
+        named += [("published.metric", published["metric"])]
+        named += [(f"published.figures[{i}].metric", f["metric"]) for i, f in enumerate(published["figures"])]
+        named += [("published.curve_metric", published["curve_metric"])] if published["curve_metric"] else []
+    if exp.get("ablation"):
+        named += [("ablation.metrics", m) for m in exp["ablation"]["metrics"]]
+        if exp["ablation"]["outcomes"] == "over-fitting" and targets != "classes":
+            raise RegistryError(f"{path}: 'ablation.outcomes' 'over-fitting' reads a classifier's validation accuracy; pair a "
+                                "regression's final figures instead (outcomes = \"final\", metrics = [\"test_mse\"])")
+    for key, metric in named:
+        if metric not in recorded:
+            what = ("a classifier's runs record" if targets == "classes"
+                    else "this regression's runs record (its loss and 'training.metrics')")
+            raise RegistryError(f"{path}: '{key}' is {metric!r}, which no run of this recipe records; {what}: {', '.join(recorded)}")
 
 
 def is_logged_epoch(epoch: int, log_every: int, epochs: int) -> bool:
@@ -401,7 +504,7 @@ def parse_recipe(path: Path) -> dict:
     exp: dict[str, Any] = _section(top, "", path)
     for name in sections:
         if name not in raw:
-            if name in OPTIONAL_SECTIONS:
+            if name in OPTIONAL_SECTIONS or (name == "loss" and "steps" in raw):  # a step of its own computes its loss
                 exp[name] = {} if name in METRIC_SECTIONS else None  # none set
                 continue
             raise RegistryError(f"{path}: missing section [{name}]")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import math
 import os
 import time
@@ -21,7 +22,9 @@ import torch
 from torch import nn
 
 from .models import build_model
-from .objects import accepts, instantiate
+from .catalogue import METRICS
+from .errors import RegistryError, did_you_mean
+from .objects import accepts, instantiate, resolve
 from .schema import is_logged_epoch
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -53,9 +56,23 @@ def make_scheduler(experiment, optimizer: torch.optim.Optimizer):
     return instantiate(experiment.scheduler, "scheduler", "scheduler", experiment, optimizer)
 
 
-def labels_for(regression: bool, y: torch.Tensor) -> torch.Tensor:
-    """T1's MSE recipes regress the class index as a float column; classification uses int64."""
-    return y.to(torch.float32).reshape(-1, 1) if regression else y.to(torch.int64)
+def dtype_of(experiment) -> torch.dtype:
+    """The recipe's floating-point type (`training.dtype`), of its model, floating inputs and real targets."""
+    return getattr(torch, experiment.training["dtype"])
+
+
+def inputs_for(experiment, x: torch.Tensor) -> torch.Tensor:
+    """A batch's inputs in the recipe's floating-point type (integer inputs, token ids say, stay as they are)."""
+    dtype = dtype_of(experiment)
+    return x.to(dtype) if x.is_floating_point() and x.dtype != dtype else x
+
+
+def labels_for(experiment, y: torch.Tensor) -> torch.Tensor:
+    """A batch's targets as the loss takes them: real values in the recipe's type, shape kept (a regression);
+    the class index as a float column (T1's MSE recipes); class indices as int64 (a classifier)."""
+    if experiment.real_targets:
+        return y.to(dtype_of(experiment))
+    return y.to(dtype_of(experiment)).reshape(-1, 1) if experiment.regression else y.to(torch.int64)
 
 
 def count_correct(outputs: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
@@ -65,47 +82,90 @@ def count_correct(outputs: torch.Tensor, labels: torch.Tensor, regression: bool)
     return (torch.max(outputs, 1).indices == labels).sum()
 
 
-class EpochTally:
-    """Per-batch losses and correct counts, kept on the device (no sync per step) and summed once.
+class Scorer:
+    """What a run measures on each batch besides its loss, as sums kept on the device (no sync per step), and a
+    split's figures from a tally of them (`catalogue.MEASURES`): a classifier's correct count; a regression's
+    squared and absolute errors and its targets' mean and spread. Pure tensor functions, so that multiseed
+    maps `sums` over its lanes."""
 
-    The loss reported is the usual sample mean: each batch mean weighted by its batch size. Losses
-    and counts are scalars for one run, or vectors with one entry per seed for seeds trained together.
+    def __init__(self, experiment):
+        self.regression, self.values = experiment.regression, experiment.real_targets
+        self.declared, self.summed_loss = experiment.training["metrics"], experiment.summed_loss
+        self.loss_only = experiment.steps is not None
+
+    def sums(self, outputs: torch.Tensor | None, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.loss_only:  # steps of the recipe's own report their loss alone
+            return ()
+        if not self.values:
+            return (count_correct(outputs, labels, self.regression),)
+        error, target = (outputs.detach() - labels).double(), labels.double()
+        mean = target.mean()
+        # The batch's own mean and sum of squares about it: combined exactly over batches (Chan et al.), where
+        # sums of y and y² would lose R²'s denominator to cancellation.
+        return (error.square().sum(), error.abs().sum(), mean, (target - mean).square().sum())
+
+    def figures(self, losses: torch.Tensor, sums: list[torch.Tensor], sizes: list[int], elements: list[int]) -> list[dict]:
+        """Each lane's figures: `losses` and each of `sums` are (lanes, batches); `elements`: target values a batch."""
+        n = sum(sizes)
+        weights = torch.tensor(sizes, dtype=torch.float64)
+        # A mean loss is weighted by its batch's samples; a summed one is already the batch's total.
+        loss = (losses.sum(-1) if self.summed_loss else (losses * weights).sum(-1)) / n
+        out = [{"loss": float(value)} for value in loss]
+        if self.loss_only:
+            return out
+        if not self.values:
+            for row, correct in zip(out, sums[0].sum(-1)):
+                row["acc"] = int(correct) / n
+            return out
+        squared, absolute, means, spreads = sums
+        counts = torch.tensor(elements, dtype=torch.float64)
+        total = counts.sum()
+        grand_mean = (means * counts).sum(-1, keepdim=True) / total
+        spread = spreads.sum(-1) + ((means - grand_mean).square() * counts).sum(-1)
+        for lane, row in enumerate(out):
+            sse = float(squared[lane].sum())
+            # R² is undefined where the targets do not vary (no spread to explain): empty, as a metric that does not apply.
+            found = {"mse": sse / float(total), "mae": float(absolute[lane].sum()) / float(total),
+                     "r2": 1 - sse / float(spread[lane]) if spread[lane] > 0 else None}
+            row.update({short: found[short] for short in self.declared})
+        return out
+
+
+class EpochTally:
+    """Per-batch losses and measure sums (`Scorer.sums`), kept on the device and summed once.
+
+    Losses and sums are scalars for one run, or vectors with one entry per seed for seeds trained together.
     """
 
-    def __init__(self):
+    def __init__(self, scorer: Scorer):
+        self.scorer = scorer
         self.losses: list[torch.Tensor] = []
-        self.correct: list[torch.Tensor] = []
+        self.sums: list[tuple[torch.Tensor, ...]] = []
         self.sizes: list[int] = []
+        self.elements: list[int] = []  # target values per lane in each batch
 
-    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int) -> None:
+    def add(self, loss: torch.Tensor, sums: tuple[torch.Tensor, ...], size: int, elements: int) -> None:
         self.losses.append(loss.detach())
-        self.correct.append(correct)
+        self.sums.append(sums)
         self.sizes.append(size)
+        self.elements.append(elements)
 
-    def batch_losses(self) -> list:
-        """One float per batch; for seeds trained together, one list per seed."""
+    def batch_losses(self) -> list[list[float]]:
+        """Each lane's losses, one float per batch."""
         if not self.losses:
-            return []
-        return torch.stack(self.losses, dim=-1).double().cpu().tolist()
+            return [[]]
+        losses = torch.stack(self.losses, dim=-1).double().cpu()
+        return losses.reshape(-1, losses.shape[-1]).tolist()
 
-    def summary(self) -> tuple[float, float]:
-        n = sum(self.sizes)
-        if n == 0:
-            return math.nan, math.nan
-        losses = torch.stack(self.losses).double().cpu()
-        sizes = torch.tensor(self.sizes, dtype=torch.float64)
-        loss = float((losses * sizes).sum() / n)
-        correct = int(torch.stack(self.correct).sum().cpu())
-        return loss, correct / n
-
-    def summaries(self) -> list[tuple[float, float]]:
-        """`summary()` for each seed of vector-valued tallies."""
-        n = sum(self.sizes)
-        losses = torch.stack(self.losses, dim=-1).double().cpu()  # (seeds, batches)
-        sizes = torch.tensor(self.sizes, dtype=torch.float64)
-        loss = (losses * sizes).sum(-1) / n
-        correct = torch.stack(self.correct, dim=-1).sum(-1).cpu()
-        return [(float(seed_loss), int(c) / n) for seed_loss, c in zip(loss, correct)]
+    def summaries(self) -> list[dict]:
+        """Each lane's figures ({"loss": ..., "acc": ...}, or a regression's loss and declared metrics)."""
+        if not self.sizes:
+            return [{}]
+        losses = torch.stack(self.losses, dim=-1).double().cpu()
+        lanes = losses.shape[0] if losses.dim() > 1 else 1
+        sums = [torch.stack([batch[i] for batch in self.sums], dim=-1).cpu().reshape(lanes, -1)
+                for i in range(len(self.sums[0]))]
+        return self.scorer.figures(losses.reshape(lanes, -1), sums, self.sizes, self.elements)
 
 
 def trace_rows(losses: list[float], sizes: list[int], trace_every: int, epoch: int, steps_before: int) -> list[dict]:
@@ -205,32 +265,95 @@ def evaluation_scope(training: dict, split: str, epoch: int, epochs: int, genera
     return random_streams_kept(generators)
 
 
-def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: nn.Module, regression: bool) -> EpochTally:
-    """Each batch's loss and correct count; `summary()` gives the split's loss and accuracy."""
+Forward = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor | None, torch.Tensor]]  # a batch's (outputs, loss)
+
+
+def standard_forward(model: nn.Module, loss_fn: nn.Module) -> Forward:
+    """The tutorials' forward pass: outputs = model(x), loss(outputs, y)."""
+
+    def forward(x: torch.Tensor, y: torch.Tensor):
+        outputs = model(x)
+        return outputs, loss_fn(outputs, y)
+
+    return forward
+
+
+def step_of_its_own(experiment, model: nn.Module, key: str) -> Callable | None:
+    """The step a recipe names in `[steps]` (`key`: training, evaluation, epoch_end), bound to `model`: a function
+    beside the recipe, called with (model, ...), or a method of the model; None where it names none."""
+    name = (experiment.steps or {}).get(key)
+    if name is None:
+        return None
+    where = f"{experiment.path}: 'steps.{key}'"
+    if ":" in name:
+        function = resolve(name, "step", where, experiment.directory)
+        return lambda *args: function(model, *args)
+    method = getattr(model, name, None)
+    if not callable(method):
+        methods = [m for m in dir(model) if not m.startswith("_") and callable(getattr(model, m, None))]
+        raise RegistryError(f"{where} is {name!r}, but [model] {experiment.model['class_path']} has no method {name!r}"
+                            f"{did_you_mean(name, methods)}; define it, or name a function beside the recipe ('steps:{name}')")
+    return method
+
+
+def forwards(experiment, model: nn.Module) -> tuple[Forward, Forward]:
+    """The forward passes of training and of evaluation: the standard one over the recipe's loss, or its own steps
+    (each given the batch, returning its loss; evaluation by the training step where it names no other)."""
+    if not experiment.steps:
+        forward = standard_forward(model, make_loss(experiment))
+        return forward, forward
+    training = step_of_its_own(experiment, model, "training")
+    evaluation = step_of_its_own(experiment, model, "evaluation") or training
+    return (lambda x, y: (None, training((x, y)))), (lambda x, y: (None, evaluation((x, y))))
+
+
+def evaluate(model: nn.Module, batches: Iterable[Batch], forward: Forward, scorer: Scorer) -> EpochTally:
+    """Each batch's loss and measure sums; `summaries()` gives the split's figures."""
     model.eval()
-    tally = EpochTally()
+    tally = EpochTally(scorer)
     with torch.no_grad():
         for x, y in batches:
-            outputs = model(x)
-            tally.add(loss_fn(outputs, y), count_correct(outputs, y, regression), len(y))
+            outputs, loss = forward(x, y)
+            tally.add(loss, scorer.sums(outputs, y), len(y), y.numel())
     return tally
 
 
-StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor | None, torch.Tensor]]
 
 
-def eager_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer) -> StepFn:
-    """The tutorials' step: zero_grad, forward, loss, backward, step."""
+def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the optimiser's `step` requires a closure (LBFGS re-evaluates the loss within a step)."""
+    closure = inspect.signature(type(optimizer).step).parameters.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty
+
+
+def eager_step(forward: Forward, optimizer: torch.optim.Optimizer) -> StepFn:
+    """The tutorials' step: zero_grad, forward and loss, backward, step. An optimiser that needs a closure is
+    stepped with one doing the same (as time_sequence_prediction steps LBFGS); the step reports the closure's
+    first evaluation, before any update, as the plain step reports its forward pass."""
 
     def step(x: torch.Tensor, y: torch.Tensor):
         optimizer.zero_grad()
-        outputs = model(x)
-        loss = loss_fn(outputs, y)
+        outputs, loss = forward(x, y)
         loss.backward()
         optimizer.step()
         return outputs, loss
 
-    return step
+    def step_with_closure(x: torch.Tensor, y: torch.Tensor):
+        first = []
+
+        def closure():
+            optimizer.zero_grad()
+            outputs, loss = forward(x, y)
+            loss.backward()
+            if not first:
+                first.append((None if outputs is None else outputs.detach(), loss.detach()))
+            return loss
+
+        optimizer.step(closure)
+        return first[0]
+
+    return step_with_closure if needs_closure(optimizer) else step
 
 
 class Lanes(Protocol):
@@ -239,6 +362,7 @@ class Lanes(Protocol):
 
     count: int
     scheduler: object | None  # the LR scheduler of the lanes' optimiser, if the recipe has one
+    epoch_end: Callable[[], None] | None  # the recipe's own step after each epoch's evaluation, if it names one
 
     def train_mode(self) -> None: ...
 
@@ -248,10 +372,6 @@ class Lanes(Protocol):
 
     def evaluate(self, batches: Iterable[Batch]) -> EpochTally: ...
 
-    def summaries(self, tally: EpochTally) -> list[tuple[float, float]]: ...  # (loss, accuracy) per lane
-
-    def batch_losses(self, tally: EpochTally) -> list[list[float]]: ...  # per lane
-
     def state(self, lane: int) -> dict[str, torch.Tensor]: ...
 
 
@@ -260,23 +380,18 @@ class OneModel:
 
     count = 1
 
-    def __init__(self, model: nn.Module, loss_fn: nn.Module, regression: bool, step: StepFn, scheduler=None):
-        self.model, self.loss_fn, self.regression, self.step, self.scheduler = model, loss_fn, regression, step, scheduler
+    def __init__(self, model: nn.Module, forward: Forward, scorer: Scorer, step: StepFn, scheduler=None, epoch_end=None):
+        self.model, self.forward, self.scorer, self.step, self.scheduler = model, forward, scorer, step, scheduler
+        self.epoch_end = epoch_end
 
     def train_mode(self) -> None:
         self.model.train()
 
     def tally(self, tally: EpochTally, outputs, y, loss) -> None:
-        tally.add(loss, count_correct(outputs, y, self.regression), len(y))
+        tally.add(loss, self.scorer.sums(outputs, y), len(y), y.numel())
 
     def evaluate(self, batches) -> EpochTally:
-        return evaluate(self.model, batches, self.loss_fn, self.regression)
-
-    def summaries(self, tally: EpochTally) -> list[tuple[float, float]]:
-        return [tally.summary()]
-
-    def batch_losses(self, tally: EpochTally) -> list[list[float]]:
-        return [tally.batch_losses()]
+        return evaluate(self.model, batches, self.forward, self.scorer)
 
     def state(self, lane: int) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
@@ -292,15 +407,15 @@ def train(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> RunOutcome:
     """One seed's run: `train_lanes` with the model as its one lane (the recipe's eager step by default)."""
-    loss_fn = make_loss(experiment)
+    train_forward, eval_forward = forwards(experiment, model)
     scheduler = None
     if step is None:
         optimizer = make_optimizer(experiment, model.parameters())
         scheduler = make_scheduler(experiment, optimizer)
-        step = eager_step(model, loss_fn, optimizer)
+        step = eager_step(train_forward, optimizer)
     elif experiment.scheduler is not None:
         raise ValueError("a step supplied from outside has no scheduler to step: build it eagerly")
-    lanes = OneModel(model, loss_fn, experiment.regression, step, scheduler)
+    lanes = OneModel(model, eval_forward, Scorer(experiment), step, scheduler, step_of_its_own(experiment, model, "epoch_end"))
     return train_lanes(lanes, source, experiment, epochs, device, on_epoch)[0]
 
 
@@ -312,7 +427,8 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
     training = experiment.training
     log_every, trace_every = training["log_every"], training["trace_every"]
     generators = getattr(source, "generators", None) or ()  # per-seed stand-ins for the global RNG, if any
-    scheduler = lanes.scheduler
+    scheduler, scorer = lanes.scheduler, Scorer(experiment)
+    stop = (training["stop_metric"], training["stop_at"]) if training["stop_metric"] else None
     per_step = scheduler is not None and experiment.scheduler["interval"] == "step"
     outcomes = [RunOutcome() for _ in range(lanes.count)]
     live = list(range(lanes.count))
@@ -323,40 +439,42 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
         start = time.perf_counter()
         timer.start()
         lanes.train_mode()
-        tally = EpochTally()
+        tally = EpochTally(scorer)
         for x, y in source.train_batches():
             outputs, loss = lanes.step(x, y)
             if per_step:
                 scheduler.step()
             lanes.tally(tally, outputs, y, loss)
         train_time = timer.stop() / lanes.count  # one device's time shared by the lanes: each its share
-        train = lanes.summaries(tally)
-        batch_losses = lanes.batch_losses(tally) if trace_every else None
+        train = tally.summaries()
+        batch_losses = tally.batch_losses() if trace_every else None
         logged = is_logged_epoch(epoch, log_every, epochs)
-        evaluated = logged or any(not math.isfinite(train[s][0]) for s in live)
+        # A lane that reaches the recipe's bound on a training metric stops here: this epoch is its last, logged.
+        stopping = {s for s in live if stop and stop[0].startswith("train_") and passed(stop, train[s].get(stop[0].removeprefix("train_")))}
+        evaluated = logged or bool(stopping) or any(not math.isfinite(train[s]["loss"]) for s in live)
         scores: dict[str, tuple | None] = {}
         if evaluated:
             for split in ("valid", "test"):
                 with evaluation_scope(training, split, epoch, epochs, generators):
                     batches = source.eval_batches(split)
                     tallied = lanes.evaluate(batches) if batches is not None else None
-                scores[split] = (lanes.summaries(tallied), lanes.batch_losses(tallied)) if tallied else None
+                scores[split] = (tallied.summaries(), tallied.batch_losses()) if tallied else None
             _sync(device)
         epoch_time = (time.perf_counter() - start) / lanes.count
         for s in list(live):
-            outcome, (train_loss, train_acc) = outcomes[s], train[s]
+            outcome, train_loss = outcomes[s], train[s]["loss"]
             outcome.epoch_train_s.append(train_time)
             outcome.train_time_s += train_time
             outcome.train_samples += sum(tally.sizes)
             if batch_losses is not None:
                 outcome.trace += trace_rows(batch_losses[s], tally.sizes, trace_every, epoch, steps_done)
-            if not (logged or not math.isfinite(train_loss)):
+            if not (logged or s in stopping or not math.isfinite(train_loss)):
                 continue
-            row = {"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc}
+            row = {"epoch": epoch, **{f"train_{short}": value for short, value in train[s].items()}}
             eval_losses = {}
             for split in ("valid", "test"):
                 summaries, losses = scores[split] or (None, None)
-                row[f"{split}_loss"], row[f"{split}_acc"] = summaries[s] if summaries else (None, None)
+                row.update({f"{split}_{short}": value for short, value in (summaries[s] if summaries else {}).items()})
                 if summaries:
                     eval_losses[split] = losses[s]
             outcome.eval_batch_losses.append(eval_losses)
@@ -367,12 +485,18 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
                 on_epoch(row)
             # The last step of an epoch can break the weights after its training loss was taken:
             # a non-finite evaluation loss is divergence too (on the last epoch, nothing else would see it).
-            bad = next((k for k in ("train_loss", "valid_loss", "test_loss") if row[k] is not None and not math.isfinite(row[k])), None)
+            bad = next((k for k in ("train_loss", "valid_loss", "test_loss") if row.get(k) is not None and not math.isfinite(row[k])), None)
             if bad:
                 outcome.status, outcome.diverged_epoch = "diverged", epoch
                 outcome.message = f"{bad} became {row[bad]} at epoch {epoch}"
                 live.remove(s)
+            elif stop and passed(stop, row.get(stop[0])):
+                outcome.message = f"stopped after epoch {epoch}: {stop[0]} {row[stop[0]]!r} passed {stop[1]!r}"
+                live.remove(s)
         steps_done += len(tally.sizes)
+        epoch_end = getattr(lanes, "epoch_end", None)
+        if epoch_end is not None:
+            epoch_end()  # after the evaluation, on the run's own random stream, as the script does it
         if scheduler is not None and not per_step:
             scheduler.step()  # after the epoch's evaluation, as pytorch/examples' mnist steps its StepLR
         if not live:
@@ -380,6 +504,15 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
     for s, outcome in enumerate(outcomes):
         outcome.state = lanes.state(s)
     return outcomes
+
+
+def passed(stop: tuple[str, float], value: float | None) -> bool:
+    """Whether a value of the recipe's stopping metric passes its bound (`training.stop_metric`, `stop_at`):
+    strictly better than it, a loss below it, an accuracy above it."""
+    metric, bound = stop
+    if value is None or not math.isfinite(value):
+        return False
+    return value > bound if METRICS[metric].kind.higher_is_better else value < bound
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:

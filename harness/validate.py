@@ -4,19 +4,20 @@ Loading the registry has already imported every class path and checked its argum
 signature. This builds what a run builds, on the CPU, with the random streams set aside: the model
 (its parameters and buffers counted on the meta device first, so that a typo's billion weights is
 never allocated), the data and its split, one forward pass on one training batch, the loss on it, the
-optimiser and scheduler and one training step with them, and for the engine asked for, what it needs beyond that (the tensor path of
-`fast`, vmap for `multiseed`). The first problem is one line naming the file, the key and the fix.
+optimiser and scheduler and one training step with them (through a closure where the optimiser needs
+one), and for the engine asked for, what it needs beyond that (the tensor path of `fast`, vmap for
+`multiseed`). The first problem is one line naming the file, the key and the fix.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .datasets import as_tensors
+from .datasets import as_tensors, fresh_batch
 from .errors import RegistryError, one_line
 from .models import build_model, parameter_count
 from .named_datasets import DATASETS, classes as named_classes
-from .training import labels_for, make_loss, make_optimizer, make_scheduler
+from .training import inputs_for, labels_for, make_loss, make_optimizer, make_scheduler, needs_closure, step_of_its_own
 
 MAX_PARAMETERS = 100_000_000  # the largest tutorial recipe has 535,818
 PROBE_SAMPLES = 256  # at most this many samples in the one batch checked
@@ -39,27 +40,33 @@ def validate(experiment, options, engine: str = "reference") -> int:
         model = build_model(experiment)
         splits = load_splits(experiment, 0, options)
         train_set, train_idx = splits.split("train")
-        if not train_idx:
-            raise RegistryError(f"{where}: the training split is empty; check [data]")
-        batch, _ = batch_sizes_of(experiment)
-        if batch is not None and batch > len(train_idx):
-            raise RegistryError(f"{where}: 'training.batch_size' is {batch}; allowed: 1 to {len(train_idx)} (the samples it trains on)")
-        n = min(batch or len(train_idx), PROBE_SAMPLES)
-        x, y = _first_samples(train_set, train_idx[:n], experiment, engine)
-        y = labels_for(experiment.regression, y)
+        if splits.fresh is not None:  # a training split drawn batch by batch: one batch drawn
+            x, y = fresh_batch(experiment, splits.fresh)
+        else:
+            if not train_idx:
+                raise RegistryError(f"{where}: the training split is empty; check [data]")
+            batch, _ = batch_sizes_of(experiment)
+            if batch is not None and batch > len(train_idx):
+                raise RegistryError(f"{where}: 'training.batch_size' is {batch}; allowed: 1 to {len(train_idx)} (the samples it trains on)")
+            n = min(batch or len(train_idx), PROBE_SAMPLES)
+            x, y = _first_samples(train_set, train_idx[:n], experiment, engine)
+        x, y = inputs_for(experiment, x), labels_for(experiment, y)
         model.train()
         from .objects import build
 
         # One forward pass, as training takes it: its loss then makes the one training step below.
-        outputs = build(model, {}, experiment.directory, f"{where}: a forward pass of [model] on a batch of shape {tuple(x.shape)}", x)
-        _check_outputs(experiment, outputs, x, train_set, splits)
-        loss_fn = make_loss(experiment)
-        loss = build(loss_fn, {}, experiment.directory,
-                     f"{where}: [loss] {experiment.loss['class_path']} on outputs of shape {tuple(outputs.shape)} "
-                     f"and labels {tuple(y.shape)}", outputs, y)
-        if not (torch.is_tensor(loss) and loss.dim() == 0):
-            raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} gives {getattr(loss, 'shape', type(loss).__name__)}, "
-                                "not one number; use its mean (reduction='mean')")
+        if experiment.steps:
+            loss = _steps_of_its_own(experiment, model, x, y)
+        else:
+            outputs = build(model, {}, experiment.directory, f"{where}: a forward pass of [model] on a batch of shape {tuple(x.shape)}", x)
+            _check_outputs(experiment, outputs, x, y, train_set, splits)
+            loss_fn = make_loss(experiment)
+            loss = build(loss_fn, {}, experiment.directory,
+                         f"{where}: [loss] {experiment.loss['class_path']} on outputs of shape {tuple(outputs.shape)} "
+                         f"and labels {tuple(y.shape)}", outputs, y)
+            if not (torch.is_tensor(loss) and loss.dim() == 0):
+                raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} gives {getattr(loss, 'shape', type(loss).__name__)}, "
+                                    "not one number; use its mean (reduction='mean')")
         optimizer = make_optimizer(experiment, model.parameters())
         make_scheduler(experiment, optimizer)
         _one_step(experiment, model, loss, optimizer)
@@ -70,24 +77,69 @@ def validate(experiment, options, engine: str = "reference") -> int:
     return count
 
 
+def _steps_of_its_own(experiment, model, x, y):
+    """The recipe's own steps on the batch: the evaluation step (in eval mode, without gradients) and the
+    epoch-end step each once, then the training step, whose loss makes the training step below; each must
+    give one number, the training step's one the model's parameters lead to."""
+    from .objects import build
+
+    where = experiment.path
+    for key in ("evaluation", "epoch_end"):
+        step = step_of_its_own(experiment, model, key)
+        if step is None:
+            continue
+        model.eval()
+        with torch.no_grad():
+            found = build(step, {}, experiment.directory, f"{where}: 'steps.{key}' {experiment.steps[key]}", *(((x, y),) if key == "evaluation" else ()))
+        model.train()
+        if key == "evaluation" and not (torch.is_tensor(found) and found.dim() == 0):
+            raise RegistryError(f"{where}: 'steps.evaluation' {experiment.steps[key]} gives {_shown(found)}, not one number; "
+                                "return the batch's loss (a tensor of one value)")
+    loss = build(step_of_its_own(experiment, model, "training"), {}, experiment.directory,
+                 f"{where}: 'steps.training' {experiment.steps['training']} on a batch of shape {tuple(x.shape)}", (x, y))
+    if not (torch.is_tensor(loss) and loss.dim() == 0 and loss.requires_grad):
+        raise RegistryError(f"{where}: 'steps.training' {experiment.steps['training']} gives {_shown(loss)}, not one number that "
+                            "the model's parameters lead to; return the batch's loss to minimise (a tensor of one value)")
+    return loss
+
+
+def _shown(value) -> str:
+    if torch.is_tensor(value):
+        return f"a tensor of shape {tuple(value.shape)}" + ("" if value.requires_grad else " without gradients")
+    return f"a {type(value).__name__}"
+
+
+class _FirstUpdateTaken(Exception):
+    pass
+
+
 def _one_step(experiment, model, loss, optimizer) -> None:
-    """One training step on the batch's loss, as the loop takes it (`optimizer.step()`, no closure): an
-    optimiser that cannot step so, or settings that make the weights non-finite at once, are refused here
+    """One training step on the batch's loss, as the loop takes it (with a closure where the optimiser needs
+    one): settings torch cannot step with, or that make the weights non-finite at once, are refused here
     rather than failing every run."""
     where, name = experiment.path, experiment.optimizer["class_path"]
+    settings = experiment.optimizer.get("init_args") or {}
     optimizer.zero_grad()
     try:
         loss.backward()
     except RuntimeError as e:
-        raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} cannot be differentiated through [model] "
+        what = f"'steps.training' {experiment.steps['training']}" if experiment.steps else f"[loss] {experiment.loss['class_path']}"
+        raise RegistryError(f"{where}: {what} cannot be differentiated through [model] "
                             f"({one_line(str(e))}); the model must have parameters the loss depends on") from None
-    settings = experiment.optimizer.get("init_args") or {}
+    unused = [loss]
+
+    def closure():
+        # The probe's loss, its gradients taken. An optimiser with a closure evaluates again only after its
+        # first update (LBFGS up to 25 times a step, each on the whole batch): that update is all the probe needs.
+        if unused:
+            return unused.pop()
+        raise _FirstUpdateTaken
+
     try:
-        optimizer.step()
+        optimizer.step(closure) if needs_closure(optimizer) else optimizer.step()
+    except _FirstUpdateTaken:
+        pass
     except Exception as e:  # noqa: BLE001 - torch's own errors, each made one line naming the recipe's key
-        if isinstance(e, TypeError) and "closure" in str(e):
-            raise RegistryError(f"{where}: [optimizer] {name} needs a closure (it evaluates the loss more than once a step), "
-                                "and the training loop steps without one; use an optimiser that does not (SGD, Adam, ...)") from None
         raise RegistryError(f"{where}: [optimizer] {name} {settings} cannot take a training step ({one_line(str(e))}); "
                             "check its init_args") from None
     if not all(torch.isfinite(p).all() for p in model.parameters()):
@@ -109,8 +161,14 @@ def _first_samples(dataset, idx, experiment, engine: str):
     return default_collate(samples)[:2]
 
 
-def _check_outputs(experiment, outputs, x, train_set, splits) -> None:
+def _check_outputs(experiment, outputs, x, y, train_set, splits) -> None:
     where, model = experiment.path, experiment.model["class_path"]
+    if experiment.real_targets:
+        if not torch.is_tensor(outputs) or outputs.shape != y.shape:
+            shape = tuple(outputs.shape) if torch.is_tensor(outputs) else type(outputs).__name__
+            raise RegistryError(f"{where}: [model] {model} gives {shape} for targets of shape {tuple(y.shape)}; a regression's "
+                                "outputs must have its targets' shape (the errors are taken element by element)")
+        return
     if not torch.is_tensor(outputs) or outputs.dim() != 2 or outputs.shape[0] != x.shape[0]:
         shape = tuple(outputs.shape) if torch.is_tensor(outputs) else type(outputs).__name__
         raise RegistryError(f"{where}: [model] {model} gives {shape} for a batch of {x.shape[0]}; "
@@ -119,9 +177,12 @@ def _check_outputs(experiment, outputs, x, train_set, splits) -> None:
     if experiment.regression:
         if width != 1:
             raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} regresses the class index, so [model] must give "
-                                f"1 output per sample, not {width}")
+                                f"1 output per sample, not {width}; for real-valued targets set 'data.targets' = \"values\"")
         return
-    classes = named_classes(experiment.dataset) if experiment.dataset in DATASETS else _classes(train_set, splits)
+    if experiment.dataset in DATASETS:
+        classes = named_classes(experiment.dataset)
+    else:  # the largest label + 1: of the drawn batch, where the split is drawn batch by batch
+        classes = int(y.max()) + 1 if splits.fresh is not None else _classes(train_set, splits)
     if width < classes:
         raise RegistryError(f"{where}: [model] {model} gives {width} outputs per sample, but {experiment.dataset} has {classes} classes: "
                             f"a classifier needs an output per class ({classes} or more)")

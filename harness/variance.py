@@ -22,7 +22,18 @@ from .seeds import SOURCES
 from .stats import RunsNeeded, Spread, paired_sd_ratio_interval, runs_needed, sd_interval, sd_ratio_interval
 
 ALL, NONE = "all", "none"
-METRICS = ("valid_acc", "test_acc", "test_loss")
+
+
+def measured(exp) -> str:
+    """The figure that says how a recipe's model generalises, which the findings and plans are about: its test
+    accuracy (a classifier), or a regression's first declared metric, else its loss."""
+    return exp.metrics[0].replace("train_", "test_", 1)
+
+
+def metrics_of(exp) -> tuple[str, ...]:
+    """What a variance design tabulates: `measured`, on the validation split too, and the test loss."""
+    test = measured(exp)
+    return tuple(dict.fromkeys((test.replace("test_", "valid_", 1), test, "test_loss")))
 
 
 @dataclass(frozen=True)

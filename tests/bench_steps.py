@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness.registry import load_registry
-from harness.training import eager_step, fresh_model, labels_for, make_loss, make_optimizer
+from harness.training import eager_step, fresh_model, labels_for, make_loss, make_optimizer, standard_forward
 
 from .conftest import ROOT
 
@@ -20,8 +20,8 @@ def test_training_step(benchmark, exp_id):
     exp = REGISTRY[exp_id]
     training = exp.training
     model = fresh_model(exp, 0, torch.device("cpu"))
-    step = eager_step(model, make_loss(exp), make_optimizer(exp, model.parameters()))
+    step = eager_step(standard_forward(model, make_loss(exp)), make_optimizer(exp, model.parameters()))
     x = torch.randn(training["batch_size"], 1, 28, 28)
-    y = labels_for(exp.regression, torch.randint(0, 10, (training["batch_size"],)))
+    y = labels_for(exp, torch.randint(0, 10, (training["batch_size"],)))
     outputs, loss = benchmark(step, x, y)
     assert torch.isfinite(loss)

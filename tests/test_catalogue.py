@@ -3,6 +3,7 @@ training loop reaches the rows, check, the report and compare, with no other mod
 
 import csv
 import filecmp
+import math
 import re
 import os
 import shutil
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 
-from harness.catalogue import ACCURACY, LOSS, METRICS, fmt, fmt_diff, kind_of
+from harness.catalogue import ACCURACY, LOSS, METRICS, R2, fmt, fmt_diff, kind_of
 from harness.errors import HarnessError
 
 from .conftest import ROOT
@@ -19,10 +20,10 @@ from .conftest import ROOT
 IRIS_CE = (ROOT / "experiments" / "iris-ce.toml").read_text()
 NEW_METRIC = '''
 ERROR = Kind("error", 0.0, 1.0, higher_is_better=False, margin=0.1, margin_of="mean", percent=True)
-METRICS["test_err"] = Metric("test_err", ERROR, "test error")
+MEASURES["err"] = Measure("err", ERROR, "error", ("classes",))
 '''
 COMPUTED = '''
-            row["test_err"] = None if row["test_acc"] is None else 1 - row["test_acc"]'''
+                row["err"] = 1 - row["acc"]'''
 
 
 def changed_files(a, b) -> list[str]:
@@ -43,10 +44,11 @@ def test_a_metric_added_in_two_modules_reaches_rows_check_report_and_compare(tmp
     package = tmp_path / "harness"
     shutil.copytree(ROOT / "harness", package, ignore=shutil.ignore_patterns("__pycache__"))
     catalogue = (package / "catalogue.py").read_text()
-    anchor = "METRIC_NAMES = tuple(METRICS)"
+    anchor = "METRICS: dict[str, Metric] = {"
+    assert anchor in catalogue
     (package / "catalogue.py").write_text(catalogue.replace(anchor, NEW_METRIC.strip() + "\n" + anchor))
     training = (package / "training.py").read_text()
-    anchor = '            outcome.eval_batch_losses.append(eval_losses)'
+    anchor = '                row["acc"] = int(correct) / n'
     assert anchor in training
     (package / "training.py").write_text(training.replace(anchor, anchor + COMPUTED))
     assert changed_files(package, ROOT / "harness") == ["catalogue.py", "training.py"]
@@ -84,8 +86,10 @@ def test_a_metric_added_in_two_modules_reaches_rows_check_report_and_compare(tmp
 
 
 def test_every_metric_has_a_kind_and_reads_as_its_kind_says():
-    assert {m: kind_of(m) for m in METRICS} == {
-        "train_loss": LOSS, "train_acc": ACCURACY, "valid_loss": LOSS, "valid_acc": ACCURACY, "test_loss": LOSS, "test_acc": ACCURACY}
+    kinds = {"loss": LOSS, "acc": ACCURACY, "mse": LOSS, "mae": LOSS, "r2": R2}
+    assert {m: kind_of(m) for m in METRICS} == {f"{split}_{short}": kind for short, kind in kinds.items()
+                                                for split in ("train", "valid", "test")}
+    assert (R2.least, R2.most, R2.higher_is_better) == (-math.inf, 1.0, True)
     assert (fmt("test_acc", 0.98765), fmt("test_loss", 0.98765)) == ("98.77%", "0.9877")
     assert (fmt_diff("test_acc", -0.0012), fmt_diff("test_loss", 2e-9), fmt_diff("test_acc", 0.005, sign=False)) == (
         "-0.12 pp", "+2.0e-09", "0.50 pp")

@@ -480,9 +480,10 @@ def test_a_margin_is_a_number_in_any_spelling_zero_included():
         "test_acc": Margin(0.01), "test_loss": Margin(0.005, of="mean"), "valid_acc": Margin(0.0)}
     with pytest.raises(HarnessError) as err:
         parse_margins(["test_acc=0.01", "accuracy=1"])
-    assert str(err.value) == ("--margin 'accuracy=1': expected METRIC=VALUE or METRIC=VALUE% with METRIC one of train_loss, "
-                              "train_acc, valid_loss, valid_acc, test_loss, test_acc and VALUE a number >= 0 (e.g. "
+    assert str(err.value) == ("--margin 'accuracy=1': expected METRIC=VALUE or METRIC=VALUE% with METRIC a split (train, valid, "
+                              "test) and a measure (loss, acc, mse, mae, r2) joined by _ and VALUE a number >= 0 (e.g. "
                               "test_acc=0.01, test_loss=2%)")
+    assert parse_margins(["test_r2=0.01"]) == {"test_r2": Margin(0.01)}
 
 
 @pytest.mark.parametrize("make, message", [

@@ -127,9 +127,12 @@ BAD = {
                                             "'data.init_args.seed' is not an argument of data:fixed; allowed: n"),
     "wrong output shape": (("init_args = { width = 8 }", "init_args = { width = 8, outputs = 1 }"),
                            "[model] net:Net gives 1 outputs per sample, but data:load has 2 classes"),
-    # What only a training step shows: an optimiser that needs a closure, settings that overflow or blow up.
-    "an optimiser that needs a closure": (('class_path = "SGD"', 'class_path = "LBFGS"'),
-                                          "[optimizer] torch.optim:LBFGS needs a closure"),
+    "a regression's outputs unlike its targets": ((('dataset = "data:load"', 'dataset = "data:load"\ntargets = "values"'),
+                                                   ("min = 0.5", "max = 10.0")),
+                                                  "[model] net:Net gives (16, 2) for targets of shape (16,); a regression's outputs must have"),
+    "a regression scored by accuracy": (('dataset = "data:load"', 'dataset = "data:load"\ntargets = "values"'),
+                                        "'smoke.metric' is 'test_loss' (better lower): give 'smoke.max'"),
+    # What only a training step shows: settings that overflow or blow up.
     "a weight decay that overflows": (("init_args = { lr = 0.1 }", "init_args = { lr = 0.1, weight_decay = 1e300 }"),
                                       "[optimizer] torch.optim:SGD {{'lr': 0.1, 'weight_decay': 1e+300}} cannot take a training step"),
     "a step to infinity": (("init_args = { lr = 0.1 }", "init_args = { lr = 10.0, weight_decay = 1e38 }"),
@@ -139,9 +142,12 @@ BAD = {
 
 @pytest.mark.parametrize("case", list(BAD))
 def test_each_bad_recipe_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, case):
-    (old, new), expect = BAD[case]
-    assert old in RECIPE
-    directory = user_registry(tmp_path, recipe=RECIPE.replace(old, new), data=DATA + "\n\ndef fixed(n=64):\n    return load(0, n)\n")
+    replacements, expect = BAD[case]
+    text = RECIPE
+    for old, new in replacements if isinstance(replacements[0], tuple) else (replacements,):
+        assert old in text
+        text = text.replace(old, new)
+    directory = user_registry(tmp_path, recipe=text, data=DATA + "\n\ndef fixed(n=64):\n    return load(0, n)\n")
     results = tmp_path / "res"
     for command in (["validate"], ["run", "--results-dir", results]):
         status, out, err = harness(capsys, *command, "--experiments-dir", directory)

@@ -515,7 +515,9 @@ def test_stale_row_superseded_by_a_current_run_is_history(clean_results, tmp_pat
 def test_one_loop_for_many_seeds_ends_each_where_its_own_loss_breaks(registry):
     """Seeds trained together go through the single-seed loop: a seed whose evaluation loss breaks (its
     training loss still finite) ends there, diverged, with the single-seed message; the others go on."""
-    from harness.training import EpochTally, train_lanes
+    from harness.training import EpochTally, Scorer, train_lanes
+
+    experiment = registry["mnist-sequential-adam"]
 
     class TwoLanes:
         count = 2
@@ -529,19 +531,13 @@ def test_one_loop_for_many_seeds_ends_each_where_its_own_loss_breaks(registry):
             return x, torch.tensor([0.5, 0.25])
 
         def tally(self, tally, outputs, y, loss):
-            tally.add(loss, torch.tensor([1, 1]), 1)
+            tally.add(loss, (torch.tensor([1, 1]),), 1, 1)
 
         def evaluate(self, batches):
-            tally = EpochTally()
+            tally = EpochTally(Scorer(experiment))
             broken = float("nan") if self.epoch >= 2 else 0.75  # lane 1's test loss breaks at epoch 2
-            tally.add(torch.tensor([0.75, broken]), torch.tensor([1, 0]), 1)
+            tally.add(torch.tensor([0.75, broken]), (torch.tensor([1, 0]),), 1, 1)
             return tally
-
-        def summaries(self, tally):
-            return tally.summaries()
-
-        def batch_losses(self, tally):
-            return tally.batch_losses()
 
         def state(self, lane):
             return {"lane": torch.tensor(lane)}
@@ -556,7 +552,7 @@ def test_one_loop_for_many_seeds_ends_each_where_its_own_loss_breaks(registry):
             return self.train_batches() if split == "test" else None
 
     heard = []
-    kept, broken = train_lanes(TwoLanes(), OneSample(), registry["mnist-sequential-adam"], 4, torch.device("cpu"), on_epoch=heard.append)
+    kept, broken = train_lanes(TwoLanes(), OneSample(), experiment, 4, torch.device("cpu"), on_epoch=heard.append)
     assert kept.status == "ok" and [row["epoch"] for row in kept.epochs] == [1, 2, 3, 4] and len(heard) == 4
     assert broken.status == "diverged" and broken.diverged_epoch == 2 and broken.message == "test_loss became nan at epoch 2"
     assert [row["epoch"] for row in broken.epochs] == [1, 2] and broken.epochs[0]["test_acc"] == 0.0

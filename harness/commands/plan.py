@@ -15,7 +15,8 @@ def add_arguments(p) -> None:
     add_common(p)
     p.add_argument("ids", nargs="+", help="one experiment, or two (A B) to compare, paired over their shared seeds")
     p.add_argument("--delta", type=float, required=True, help="the difference to detect, in the metric's units (0.001 = 0.1 pp)")
-    p.add_argument("--metric", default=None, help="default: the published metric, else test_acc")
+    p.add_argument("--metric", default=None,
+                   help="default: the recipe's headline metric (the published one, else test_acc; a regression's first declared metric)")
     p.add_argument("--power", type=float, default=0.8, help="default 0.8")
     p.add_argument("--device", default="cpu", help="the runs' device (default cpu)")
     p.add_argument("--engine", default="fast", help="the runs' engine (default fast)")

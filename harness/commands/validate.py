@@ -26,7 +26,8 @@ def run(args) -> int:
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
     for exp in experiments:
         count = validate(exp, options, engine)
-        print(f"ok {exp.id}: {exp.model['class_path']} ({count:,} parameters) on {exp.dataset}, {exp.loss['class_path']}, "
+        print(f"ok {exp.id}: {exp.model['class_path']} ({count:,} parameters) on {exp.dataset}, "
+              f"{exp.loss['class_path'] if exp.loss else 'steps ' + exp.steps['training']}, "
               f"{exp.optimizer['class_path']}" + (f", {exp.scheduler['class_path']}" if exp.scheduler else ""))
     print(f"{len(experiments)} recipe(s) valid for the {engine} engine")
     return 0

@@ -48,12 +48,12 @@ def run(args) -> int:
 def print_variance(results_dir, registry, experiments, options, base_seed, devices, engine) -> int:
     from tabulate import tabulate
 
-    from ..variance import METRICS, NOT_ADDITIVE, SPREAD_HEADERS, spread_rows, variance_tables
+    from ..variance import NOT_ADDITIVE, SPREAD_HEADERS, metrics_of, spread_rows, variance_tables
     from ..catalogue import fmt_spread
 
     found, problems = variance_tables(results_dir, registry, experiments, options, base_seed, devices, engine)
     for design, groups in found:
-        for metric in METRICS:
+        for metric in metrics_of(registry[design.experiment]):
             rows = spread_rows(groups, metric, lambda v, m=metric: fmt_spread(m, v))
             if rows:
                 print(f"\n{design.label}: {metric}")

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from ..datasets import as_tensors
-from ..training import RunOutcome, StepFn, eager_step, labels_for, make_loss, make_optimizer
+from ..training import RunOutcome, StepFn, eager_step, inputs_for, labels_for, make_loss, make_optimizer, needs_closure, standard_forward
 from . import graphs
 from ..options import RunOptions
-from .sources import Splits, batch_sizes_of, run_each_seed
+from .sources import Splits, batch_sizes_of, drawn_batches, run_each_seed
 
 
 def _draw_loader_seed(generator: torch.Generator | None = None) -> int:
@@ -60,11 +60,18 @@ def loader_order(n: int, shuffle: bool, generator: torch.Generator | None = None
     return torch.arange(n)
 
 
-def in_batches(x: torch.Tensor, y: torch.Tensor, batch: int | None, generator: torch.Generator | None = None):
-    """An evaluation split in order, as an unshuffled DataLoader gives it (drawing its one seed); with no
-    batch size, the whole split at once and no draw (no loader)."""
+def in_batches(x: torch.Tensor, y: torch.Tensor, batch: int | None, generator: torch.Generator | None = None,
+               shuffle: bool = False, owned: bool = False):
+    """An evaluation split as its DataLoader gives it: in order after its one draw, or shuffled as a shuffled
+    one draws (`loader_order`); with no batch size, the whole split at once and no draw (no loader)."""
     if batch is None:
         yield x, y
+        return
+    if shuffle:
+        order = loader_order(len(y), True, generator, owned).to(y.device)
+        for i in range(0, len(y), batch):
+            idx = order[i : i + batch]
+            yield x[idx], y[idx]
         return
     _draw_loader_seed(generator)
     for i in range(0, len(y), batch):
@@ -76,7 +83,7 @@ class TensorSource:
 
     def __init__(self, experiment, splits: Splits, device: torch.device, order: torch.Generator | None = None):
         self.batch, self.eval_batch = batch_sizes_of(experiment)
-        self.shuffle = experiment.training["shuffle"]
+        self.shuffle, self.eval_shuffle = experiment.training["shuffle"], experiment.data["eval_shuffle"]
         self.device = device
         self.order = order
         self.generators = [order] if order is not None else []
@@ -85,9 +92,11 @@ class TensorSource:
             if found is None:
                 return None
             x, y = as_tensors(*found, experiment)
-            return x.to(device), labels_for(experiment.regression, y).to(device)
+            return inputs_for(experiment, x).to(device), labels_for(experiment, y).to(device)
 
-        self.train = resident(splits.split("train"))
+        # A training split drawn batch by batch: what `drawn_batches` needs to draw an epoch of it.
+        self.fresh = None if splits.fresh is None else (experiment, splits.fresh, experiment.training["batches_per_epoch"])
+        self.train = None if self.fresh else resident(splits.split("train"))
         self.n_train = len(splits.train_idx)
         self.splits = {name: resident(splits.split(name)) for name in ("valid", "test")}
 
@@ -97,6 +106,11 @@ class TensorSource:
         return [(x[:size], y[:size]) for size in batch_sizes(self.n_train, self.batch)]
 
     def train_batches(self):
+        if self.fresh:  # drawn as it trains: each batch moved to the device as it comes
+            experiment = self.fresh[0]
+            for x, y in drawn_batches(*self.fresh):
+                yield inputs_for(experiment, x).to(self.device), labels_for(experiment, y).to(self.device)
+            return
         x, y = self.train
         if self.batch is None:
             yield x, y
@@ -110,19 +124,22 @@ class TensorSource:
         tensors = self.splits[split]
         if tensors is None:
             return None
-        return in_batches(*tensors, self.eval_batch, self.order)
+        return in_batches(*tensors, self.eval_batch, self.order, self.eval_shuffle, owned=self.order is not None)
 
 
 def make_step(model: nn.Module, experiment, source) -> StepFn | None:
     """On CUDA the eager step captured in CUDA graphs; elsewhere None, which gives `train`'s eager step.
 
     A recipe with an LR scheduler steps eagerly: a captured step would replay the learning rate it was
-    recorded with."""
+    recorded with; so does an optimiser that needs a closure, whose step runs a data-dependent number of
+    evaluations (LBFGS's line search)."""
     device = next(model.parameters()).device
-    if not graphs.enabled(device) or experiment.scheduler is not None:
-        return None
+    if not graphs.enabled(device) or experiment.scheduler is not None or experiment.steps or source.fresh:
+        return None  # steps of the recipe's own may do anything a graph cannot replay: they run eagerly
     optimizer = make_optimizer(experiment, model.parameters(), capturable=True)
-    step = eager_step(model, make_loss(experiment), optimizer)
+    if needs_closure(optimizer):
+        return None
+    step = eager_step(standard_forward(model, make_loss(experiment)), optimizer)
     model.train()
     return graphs.graphed_step(step, source.example_batches(), list(model.state_dict().values()), optimizer)
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from functools import partial
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
@@ -38,7 +37,7 @@ from torch import nn
 
 from ..datasets import as_tensors
 from ..errors import HarnessError
-from ..training import (EpochTally, RunOutcome, count_correct, labels_for, make_loss, make_optimizer, make_scheduler,
+from ..training import (EpochTally, RunOutcome, Scorer, inputs_for, labels_for, make_loss, make_optimizer, make_scheduler,
                         train_lanes)
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_order
@@ -78,7 +77,7 @@ class StackedSource:
         self.splits, self.generators = splits, generators  # split -> (x pool, y pool, (seeds, n) rows) or None
         self.owned = owned  # the generators are the loaders' own (per-source seeds), not stand-ins for the global RNG
         self.batch, self.eval_batch = batch_sizes_of(experiment)
-        self.shuffle = experiment.training["shuffle"]
+        self.shuffle, self.eval_shuffle = experiment.training["shuffle"], experiment.data["eval_shuffle"]
         self.n_train = splits["train"][2].shape[1]
 
     @staticmethod
@@ -108,8 +107,12 @@ class StackedSource:
         rows = pool[2]
         if self.eval_batch is None:
             return iter([self._gather(pool, rows)])
-        for g in self.generators:
-            _draw_loader_seed(g)
+        if self.eval_shuffle:
+            orders = torch.stack([loader_order(rows.shape[1], True, g, self.owned) for g in self.generators]).to(rows.device)
+            rows = rows.gather(1, orders)
+        else:
+            for g in self.generators:
+                _draw_loader_seed(g)
         return (self._gather(pool, rows[:, i : i + self.eval_batch]) for i in range(0, rows.shape[1], self.eval_batch))
 
 
@@ -126,6 +129,9 @@ def start_seeds(experiment, seeds, device, options: RunOptions):
     models, per_seed, shared = [], [], None
     for seed in seeds:
         model, splits, order = seeded_model_and_splits(experiment, seed, device, options, shared)
+        if splits.fresh is not None:
+            raise HarnessError(f"{experiment.id}: the multiseed engine stacks every seed's samples once, up front; a training split "
+                               "drawn batch by batch draws them as it trains: use --engine fast or reference")
         models.append(model)
         shared = None if splits.datasets.seeded else splits.datasets
         per_seed.append((splits, order if order is not None else _rng_follower()))
@@ -150,8 +156,8 @@ def _stacked(experiment, per_seed: list, device, owned: bool = False) -> Stacked
         x, y = as_tensors(dataset, used, experiment)
         lookup = torch.full((len(dataset),), -1, dtype=torch.int64)
         lookup[torch.tensor(used, dtype=torch.int64)] = torch.arange(start, start + len(used))
-        xs.append(x)
-        ys.append(labels_for(experiment.regression, y))
+        xs.append(inputs_for(experiment, x))
+        ys.append(labels_for(experiment, y))
         lookups[key], start = lookup, start + len(used)
     x_pool, y_pool = torch.cat(xs).to(device), torch.cat(ys).to(device)
     stacked = {}
@@ -177,6 +183,9 @@ METRIC_SCHEDULERS = {"torch.optim.lr_scheduler:ReduceLROnPlateau"}
 
 def refusal(experiment) -> str | None:
     """Why multiseed cannot run this recipe, judged from the recipe alone (None: it can)."""
+    if experiment.steps:
+        return (f"{experiment.id}: the multiseed engine batches S seeds' models with torch.func, through the standard forward "
+                "pass and loss; steps of the recipe's own are written for one model: use --engine fast or reference")
     optimizer = experiment.optimizer["class_path"]
     if optimizer not in ELEMENTWISE_OPTIMIZERS:
         return (f"{experiment.id}: the multiseed engine trains S seeds with one optimiser over their stacked weights, "
@@ -224,7 +233,8 @@ class BatchedSeeds:
             return loss_fn(outputs, y), outputs
 
         self.batched = vmap(loss_and_outputs, randomness=randomness)
-        self.correct = vmap(partial(count_correct, regression=experiment.regression))
+        self.scorer = Scorer(experiment)
+        self.sums = vmap(self.scorer.sums)
         graphed = graphs.enabled(device) and experiment.scheduler is None  # a captured step replays its learning rate
         optimizer = make_optimizer(experiment, self.params.values(), capturable=graphed)
         self.scheduler = make_scheduler(experiment, optimizer)
@@ -245,23 +255,17 @@ class BatchedSeeds:
         self.base.train()
 
     def tally(self, tally: EpochTally, outputs, y, losses) -> None:
-        tally.add(losses, self.correct(outputs, y), y.shape[1])
+        tally.add(losses, self.sums(outputs, y), y.shape[1], y[0].numel())
 
     def evaluate(self, batches) -> EpochTally:
         self.base.eval()
-        tally = EpochTally()
+        tally = EpochTally(self.scorer)
         with torch.no_grad():
             for x, y in batches:
                 losses, outputs = self.batched(self.params, self.buffers, x, y)
                 self.tally(tally, outputs, y, losses)
         self.base.train()
         return tally
-
-    def summaries(self, tally: EpochTally) -> list[tuple[float, float]]:
-        return tally.summaries()
-
-    def batch_losses(self, tally: EpochTally) -> list[list[float]]:
-        return tally.batch_losses()
 
     def state(self, lane: int) -> dict[str, torch.Tensor]:
         return {name: t[lane].detach() for name, t in {**self.params, **self.buffers}.items()}

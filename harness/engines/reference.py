@@ -6,25 +6,27 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..datasets import as_tensors
-from ..training import RunOutcome, labels_for
+from ..training import RunOutcome, inputs_for, labels_for
 from ..options import RunOptions
-from .sources import Splits, batch_sizes_of, run_each_seed
+from .sources import Splits, batch_sizes_of, drawn_batches, run_each_seed
 
 
 class LoaderSource:
-    """Each split through a DataLoader (the training one shuffling where the recipe does); a recipe
+    """Each split through a DataLoader (shuffling where the recipe says: `training.shuffle`, `data.eval_shuffle`); a recipe
     without a batch size takes the whole split at once, as T1's iris code does, with no loader. `order`:
     the loaders' own generator under per-source seeds (None: they draw from the global RNG)."""
 
     def __init__(self, experiment, splits: Splits, device: torch.device, order: torch.Generator | None = None):
-        self.device, self.regression = device, experiment.regression
+        self.device, self.experiment = device, experiment
         self.generators = [order] if order is not None else []
         batch, eval_batch = batch_sizes_of(experiment)
         self.n_train = len(splits.train_idx)
         self.batches = {}
+        # A training split drawn batch by batch: what `drawn_batches` needs to draw an epoch of it.
+        self.fresh = None if splits.fresh is None else (experiment, splits.fresh, experiment.training["batches_per_epoch"])
         for name in ("train", "valid", "test"):
             found = splits.split(name)
-            if found is None:
+            if found is None or (name == "train" and self.fresh):
                 self.batches[name] = None
                 continue
             dataset, idx = found
@@ -33,14 +35,16 @@ class LoaderSource:
                 self.batches[name] = [as_tensors(dataset, idx, experiment)]
                 continue
             subset = Subset(dataset, idx) if len(idx) < len(dataset) else dataset
-            self.batches[name] = DataLoader(subset, batch_size=size, shuffle=name == "train" and experiment.training["shuffle"],
-                                            generator=order)
+            shuffle = experiment.training["shuffle"] if name == "train" else experiment.data["eval_shuffle"]
+            self.batches[name] = DataLoader(subset, batch_size=size, shuffle=shuffle, generator=order)
 
     def _moved(self, batches):
         for x, y in batches:
-            yield x.to(self.device), labels_for(self.regression, y).to(self.device)
+            yield inputs_for(self.experiment, x).to(self.device), labels_for(self.experiment, y).to(self.device)
 
     def train_batches(self):
+        if self.fresh:
+            return self._moved(drawn_batches(*self.fresh))
         return self._moved(self.batches["train"])
 
     def eval_batches(self, split: str):

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import random_split
 
-from ..datasets import Datasets, load_datasets
+from ..datasets import Datasets, FreshBatches, fresh_batch, load_datasets
+from ..errors import RegistryError
 from ..named_datasets import train_share
+from ..models import build_model
 from ..options import RunOptions
 from ..training import RunOutcome, fresh_model, nudge_one_weight, set_determinism, train
 
@@ -40,6 +42,11 @@ class Splits:
     test_idx: list[int]
 
     @property
+    def fresh(self) -> FreshBatches | None:
+        """The function drawing each training batch, where the training split is drawn batch by batch."""
+        return self.datasets.train if isinstance(self.datasets.train, FreshBatches) else None
+
+    @property
     def valid_set(self):
         return self.datasets.valid if self.datasets.valid is not None else self.datasets.train
 
@@ -57,6 +64,19 @@ def load_splits(experiment, seed: int, options: RunOptions, datasets: Datasets |
     limits. The split may draw from the global RNG (or `generator`): call it after building the model."""
     data = experiment.data
     datasets = datasets or load_datasets(experiment, seed, options.data_dir, options.mirror)
+    drawn, per_epoch = isinstance(datasets.train, FreshBatches), experiment.training["batches_per_epoch"]
+    if drawn != (per_epoch is not None):
+        raise RegistryError(f"{experiment.path}: 'training.batches_per_epoch' " + (
+            "is missing: the dataset's training split is a function drawing fresh batches; say how many make an epoch"
+            if drawn else "applies to a training split drawn batch by batch (a function in the dataset's 'train')"))
+    if drawn:
+        if data["valid_fraction"] or experiment.training["batch_size"] is not None or options.train_limit is not None:
+            raise RegistryError(f"{experiment.path}: a training split drawn batch by batch has no samples to hold out, batch or "
+                                "limit: remove 'data.valid_fraction' and 'training.batch_size' (and --train-limit); its function "
+                                "draws each batch whole")
+        test_idx = list(range(len(datasets.test))) if datasets.test is not None else []
+        valid_idx = list(range(len(datasets.valid))) if datasets.valid is not None else []
+        return Splits(datasets, [], valid_idx[: options.eval_limit], test_idx[: options.eval_limit])
     if datasets.valid is not None:
         train_idx, valid_idx = list(range(len(datasets.train))), list(range(len(datasets.valid)))
     else:
@@ -64,6 +84,12 @@ def load_splits(experiment, seed: int, options: RunOptions, datasets: Datasets |
     test_idx = list(range(len(datasets.test))) if datasets.test is not None else []
     # Slicing with None keeps everything: no limit, the whole split.
     return Splits(datasets, train_idx[: options.train_limit], valid_idx[: options.eval_limit], test_idx[: options.eval_limit])
+
+
+def drawn_batches(experiment, fresh: FreshBatches, count: int):
+    """An epoch of a training split drawn batch by batch: `count` calls of its function, each a fresh batch."""
+    for _ in range(count):
+        yield fresh_batch(experiment, fresh)
 
 
 def batch_sizes_of(experiment) -> tuple[int | None, int | None]:
@@ -87,6 +113,10 @@ def seeded_model_and_splits(experiment, seed: int, device, options: RunOptions, 
     set_determinism(options.vary != "kernels")
     seeds = options.seeds_of(seed)
     if seeds is None:
+        if experiment.data["before_model"]:  # the script draws its data first: seed, data, model
+            torch.manual_seed(seed)
+            splits = load_splits(experiment, seed, options, datasets)
+            return build_model(experiment).to(device), splits, None
         model = fresh_model(experiment, seed, device)
         return model, load_splits(experiment, seed, options, datasets), None
     model = fresh_model(experiment, seeds["init"], device)

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .. import safe_files  # noqa: E402
-from ..catalogue import ACCURACY, LOSS, METRICS, Kind, is_accuracy, kind_of, metric_range  # noqa: E402
+from ..catalogue import ACCURACY, MEASURES, SPLITS, Kind, is_accuracy, kind_of, measure_of, metric_range  # noqa: E402
 from ..stats import order_statistic_interval  # noqa: E402
 from .formatting import short_source  # noqa: E402
 from .loading import at_epoch  # noqa: E402
@@ -73,31 +73,35 @@ def _save(fig, path: safe_files.FolderFile, title: str | None = None) -> None:
 
 
 def plot_learning_curves(exp, selection: pd.DataFrame, label: str, epochs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
+    """A panel per measure the runs record (a classifier's loss and accuracy; a regression's loss and declared
+    metrics), each split a color, each group of runs a line style."""
     rows = epochs[epochs["run_id"].isin(selection["run_id"])]
     if rows.empty:
         return False
     groups = _groups(selection)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, kind in zip(axes, (LOSS, ACCURACY)):
-        of_kind = [m for m in METRICS.values() if m.kind is kind]
+    measures = [m for m in MEASURES.values()
+                if any(f"{split}_{m.short}" in rows and rows[f"{split}_{m.short}"].notna().any() for split in SPLITS)]
+    fig, axes = plt.subplots(1, len(measures), figsize=(5 * len(measures), 3.8), squeeze=False)
+    for ax, measure in zip(axes[0], measures):
+        kind = measure.kind
         for style, (group_label, group) in zip(GROUP_STYLES * 4, groups):
             mine = rows[rows["run_id"].isin(group["run_id"])]
-            for m, color in zip(of_kind, SPLIT_COLORS.values()):
-                stats = _mean_std_over_runs(mine, "epoch", m.name)
+            for split, color in zip(SPLITS, SPLIT_COLORS.values()):
+                stats = _mean_std_over_runs(mine, "epoch", f"{split}_{measure.short}")
                 if not stats.empty:
                     suffix = f" ({group_label})" if len(groups) > 1 else ""
-                    _band(ax, stats, "epoch", color, style, f"{m.name.rpartition('_')[0]}{suffix}", (kind.least, kind.most))
+                    _band(ax, stats, "epoch", color, style, f"{split}{suffix}", (kind.least, kind.most))
         published = exp.published
-        if published and published["curve_epochs"] and kind_of(published["curve_metric"]) is kind:
+        if published and published["curve_epochs"] and measure_of(published["curve_metric"]) is measure:
             ax.plot(published["curve_epochs"], published["curve_values"], "kx", markersize=7,
                     label=f"published {published['curve_metric']} ({short_source(exp.source)})")
-        judged = [f for f in exp.published_figures if kind_of(f["metric"]) is kind]
+        judged = [f for f in exp.published_figures if measure_of(f["metric"]) is measure]
         if judged:  # the figures the verdict table judges, at their epochs
             ax.plot([f["epoch"] for f in judged], [f["value"] for f in judged], "*", color="C3", markersize=10,
                     linestyle="none", label="published figures judged")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_ylabel(f"mean {kind.name}" if not kind.percent else kind.name)
+        ax.set_ylabel("mean loss" if measure.short == "loss" else measure.label)
         _percent_axis(ax, kind)
         if ax.has_data():
             ax.legend(fontsize=8)

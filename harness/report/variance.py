@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from .. import safe_files
 from ..compare import margin_for
-from ..variance import (ALL, METRICS, NONE, NOT_ADDITIVE, SPREAD_HEADERS, design_groups, designs, metric_values,
+from ..variance import (ALL, NONE, NOT_ADDITIVE, SPREAD_HEADERS, design_groups, designs, measured, metric_values, metrics_of,
                         plan_from_values, reruns_problem, spread_rows, spreads)
 from ..catalogue import fmt, fmt_diff, fmt_spread, is_accuracy, fmt_runs
 from .formatting import table
 from .plots import plot_source_spreads
 
-FINDINGS_METRIC = "test_acc"  # the figure that says how the model generalises, recorded by every recipe
 PLAN_HEADERS = ["metric", "difference δ", "from", "sd", "two-sample t: runs per arm", "paired t: seeds"]
 PLAN_RULES = (
     "Runs needed to detect a difference δ of the means at 5% two-sided with 80% power, at the spread these runs "
@@ -62,21 +61,23 @@ def variance_section(rows: list[dict], registry: dict, plots: safe_files.Folder)
              "that draw with the ordinary run of seed s; the reruns share nothing with them (an F interval). "
              f"{NOT_ADDITIVE} "
              "A source the recipe does not draw from (no split, no shuffling, no dropout) gives 0 by construction. "
-             f"The sentences, the plot and the runs a difference needs are about {FINDINGS_METRIC}.", ""]
+             "The sentences, the plot and the runs a difference needs are about the test accuracy (a regression: its "
+             "first declared metric, else its loss).", ""]
     panels, plan = [], []
     for design in found:
         groups = design_groups(rows, design)
         exp = registry[design.experiment]
+        findings = measured(exp)
         lines += [f"### {design.label}", "", _ran_on(groups), ""]
         table_rows = []
-        for metric in METRICS:
+        for metric in metrics_of(exp):
             table_rows += [[metric, *row] for row in spread_rows(groups, metric, lambda v, m=metric: fmt_spread(m, v))]
         lines += [table(table_rows, ["metric", *SPREAD_HEADERS]), ""]
-        lines += [f"- {sentence}" for sentence in _findings(groups, design, FINDINGS_METRIC)] + [""]
+        lines += [f"- {sentence}" for sentence in _findings(groups, design, findings)] + [""]
         lines += [f"Re-create: `{_command(design, groups)}`.", ""]
-        panels.append((design.label, FINDINGS_METRIC, spreads(groups, FINDINGS_METRIC)))
+        panels.append((design.label, findings, spreads(groups, findings)))
         plan += [[design.experiment, *row]
-                 for row in plan_rows(exp, FINDINGS_METRIC, metric_values(groups.get(ALL, []), FINDINGS_METRIC))]
+                 for row in plan_rows(exp, findings, metric_values(groups.get(ALL, []), findings))]
     if plot_source_spreads(panels, plots / "variance.png"):
         lines += ["![sd per source of randomness](plots/variance.png)", ""]
     if plan:
