@@ -44,6 +44,7 @@ class Experiment:
     # SHA-256 of the Python files beside the recipe, where it names any of them (else ""): part of its config.
     code_sha256: str = ""
     steps: dict | None = None  # {training, evaluation, epoch_end, reduction}: steps of the recipe's own
+    script: dict | None = None  # script mode: the script run once per seed, and how it reports (docs/scripts.md)
 
     @property
     def directory(self) -> Path:
@@ -83,7 +84,7 @@ class Experiment:
     @property
     def metrics(self) -> tuple[str, ...]:
         """The metrics its runs record on every split: loss and accuracy, or a regression's loss and declared metrics."""
-        return recorded_metrics({"data": self.data, "training": self.training, "steps": self.steps})
+        return recorded_metrics({"data": self.data, "training": self.training, "steps": self.steps, "script": self.script})
 
     @property
     def summed_loss(self) -> bool:
@@ -91,7 +92,7 @@ class Experiment:
         split divided by its samples, as a script that sums its losses prints them."""
         if self.steps:
             return self.steps["reduction"] == "sum"
-        return self.loss["init_args"].get("reduction") == "sum"
+        return self.loss is not None and self.loss["init_args"].get("reduction") == "sum"
 
     def config_hash(self, overrides: dict | None = None) -> str:
         payload = dict(self.config)
@@ -119,6 +120,8 @@ class Experiment:
         regression: its first declared metric, else its loss)."""
         if self.published:
             return self.published["metric"]
+        if self.script:  # its first test metric, else the first it reports
+            return next((m for m in self.metrics if m.startswith("test_")), self.metrics[0])
         return self.metrics[0].replace("train_", "test_", 1)  # test_acc for a classifier
 
     @property
@@ -148,6 +151,11 @@ def _resolve_objects(exp: dict, path: Path) -> str:
     from . import objects
 
     directory = path.parent
+    if exp["script"]:
+        script = directory / exp["script"]["path"]
+        if not script.is_file():
+            raise RegistryError(f"{path}: 'script.path' {exp['script']['path']!r}: no such file beside the recipe ({script})")
+        return objects.code_digest(directory)  # the script's digest (and its siblings', each file checked) is part of its config
     named: list[tuple[str, dict, str]] = [(section, exp[section], section) for section in OBJECT_SECTIONS if exp[section]]
     named += [(f"data.transforms[{i}]", t, "transform") for i, t in enumerate(exp["data"]["transforms"] or ())]
     uses_user_code = False

@@ -124,7 +124,8 @@ def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOut
         "engine": engine, "epochs": final.get("epoch", 0), "faithful": not options.overrides, "status": outcome.status,
         **{m: final.get(m) for m in METRIC_NAMES},
         "wall_time_s": wall, "train_time_s": outcome.train_time_s,
-        "train_samples_per_s": outcome.train_samples / outcome.train_time_s if outcome.train_time_s else None,
+        # None where nothing counted the samples (a script's run)
+        "train_samples_per_s": outcome.train_samples / outcome.train_time_s if outcome.train_time_s and outcome.train_samples else None,
         "started_at": started_at, "config_hash": exp.config_hash(options.overrides),
         **env,
         "overrides": overrides_json(options.overrides),

@@ -56,7 +56,10 @@ OBJECT: dict[str, dict] = {
     "class_path": _key(str),
     "init_args": _key(dict, {}),
 }
-RECIPE_SECTIONS = ("data", "model", "loss", "optimizer", "scheduler", "training", "steps")  # what determines a run's numbers
+RECIPE_SECTIONS = ("data", "model", "loss", "optimizer", "scheduler", "training", "steps", "script")  # what determines a run's numbers
+# What a script recipe leaves to its script: these sections are refused beside [script].
+SCRIPT_LEAVES = ("data", "model", "loss", "optimizer", "scheduler", "steps", "training", "smoke", "fashion_smoke", "fashion_thresholds")
+SCRIPT_PLACEHOLDERS = ("{seed}", "{epochs}", "{device}")
 # How a step of the recipe's own reports its loss: the batch's mean, or its sum over the batch's samples.
 STEP_REDUCTIONS = ("mean", "sum")
 OBJECT_SECTIONS = ("model", "loss", "optimizer", "scheduler")
@@ -112,6 +115,21 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "evaluation": _key(str, None),  # returns the batch's loss without gradients; absent: the training step's
         "epoch_end": _key(str, None),  # called with the model after each epoch's evaluation (a script's sampling)
         "reduction": _key(str, "mean", choices=STEP_REDUCTIONS),  # the steps' loss: a batch mean, or a sum
+    },
+    # Script mode: a Python script beside the recipe, run unchanged once per seed as a subprocess, its figures read
+    # from what it prints (docs/scripts.md). A script recipe has no [data], [model], [loss] or [optimizer].
+    "script": {
+        "path": _key(str),  # the script, beside the recipe ("train.py")
+        "args": _key((str,), ()),  # its arguments; {seed}, {epochs} and {device} are replaced by the run's
+        "seed_env": _key(str, None),  # an environment variable that carries the seed too
+        "epochs": _key(int, positive=True),  # the epochs it trains (and reports) with these arguments
+        "metrics": _key((str,), ()),  # the catalogue's metrics it reports (test_acc, train_loss, ...)
+        # How it reports: regular expressions over each line of its output, their named groups `epoch` and the
+        # metrics (a pattern with no `epoch` group reads the last epoch seen); or JSON lines ({"epoch": 1, ...}).
+        "patterns": _key((str,), ()),
+        "json_lines": _key(bool, False),
+        "scale": _key(dict, {}),  # metric -> factor its printed value is multiplied by (0.01 for a percentage)
+        "timeout": _key(float, 3600.0, positive=True),  # seconds a run may take before it is stopped, an error
     },
     "training": {
         "batch_size": _key(int, positive=True, default=None),  # absent: full batch
@@ -192,7 +210,7 @@ SCHEMA["ablation"] = {
     # metric -> why its values mean different things in the two arms: shown, not tested
     "not_comparable": _key(dict, {}),
 }
-OPTIONAL_SECTIONS = {"scheduler", "steps", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
+OPTIONAL_SECTIONS = {"scheduler", "steps", "script", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
 # Optional sections of per-metric values: absent means none set.
 METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
 
@@ -385,6 +403,8 @@ def _validate_together(exp: dict, path: Path) -> None:
 def recorded_metrics(exp: dict) -> tuple[str, ...]:
     """The metrics a recipe's runs record, every split: its loss, its accuracy (a classifier) or the metrics it
     declares (a regression); a recipe with steps of its own, the loss they return."""
+    if exp.get("script"):
+        return tuple(exp["script"]["metrics"])  # what the script reports, as it declares it
     shorts = ("loss",) if exp.get("steps") else measures_recorded(exp["data"]["targets"], exp["training"]["metrics"])
     return tuple(f"{split}_{short}" for short in shorts for split in ("train", "valid", "test"))
 
@@ -425,8 +445,8 @@ def _validate_metrics(exp: dict, path: Path) -> None:
                                 "regression's final figures instead (outcomes = \"final\", metrics = [\"test_mse\"])")
     for key, metric in named:
         if metric not in recorded:
-            what = ("a classifier's runs record" if targets == "classes"
-                    else "this regression's runs record (its loss and 'training.metrics')")
+            what = ("this script reports ('script.metrics')" if exp.get("script") else "a classifier's runs record"
+                    if targets == "classes" else "this regression's runs record (its loss and 'training.metrics')")
             raise RegistryError(f"{path}: '{key}' is {metric!r}, which no run of this recipe records; {what}: {', '.join(recorded)}")
 
 
@@ -502,6 +522,8 @@ def parse_recipe(path: Path) -> dict:
             raise RegistryError(f"{path}: unknown section [{name}]{did_you_mean(name, sorted(sections))}; "
                                 f"allowed: {', '.join(sorted(sections))}")
     exp: dict[str, Any] = _section(top, "", path)
+    if "script" in raw:
+        return _script_recipe(raw, exp, path)
     for name in sections:
         if name not in raw:
             if name in OPTIONAL_SECTIONS or (name == "loss" and "steps" in raw):  # a step of its own computes its loss
@@ -509,6 +531,14 @@ def parse_recipe(path: Path) -> dict:
                 continue
             raise RegistryError(f"{path}: missing section [{name}]")
         exp[name] = _section(raw[name], name, path)
+    _check_id(exp, path)
+    for name in METRIC_SECTIONS:
+        exp[name] = {k: v for k, v in exp[name].items() if v is not None}
+    _validate_together(exp, path)
+    return exp
+
+
+def _check_id(exp: dict, path: Path) -> None:
     if exp["id"] != path.stem:
         raise RegistryError(f"{path}: 'id' is {exp['id']!r} but the file is named {path.name}; make them agree")
     if VARIANT_SEPARATOR in exp["id"]:
@@ -516,7 +546,66 @@ def parse_recipe(path: Path) -> dict:
     if not ID_PATTERN.fullmatch(exp["id"]):
         raise RegistryError(f"{path}: 'id' {exp['id']!r} is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, "
                             "starting with a letter or digit")
-    for name in METRIC_SECTIONS:
-        exp[name] = {k: v for k, v in exp[name].items() if v is not None}
-    _validate_together(exp, path)
+
+
+def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
+    """A script recipe: [script] and what judges its runs; the sections that say what trains are the script's own."""
+    leaves = [name for name in SCRIPT_LEAVES if name in raw]
+    if leaves:
+        raise RegistryError(f"{path}: [{leaves[0]}] beside [script]: a script says itself what it trains; keep [script] and what "
+                            "judges its runs ([published], [thresholds], [margins]), or write a recipe without [script]")
+    _check_id(exp, path)
+    script = _section(raw["script"], "script", path)
+    name = script["path"]
+    if Path(name).is_absolute() or ".." in Path(name).parts or not name.endswith(".py") or Path(name).name != name:
+        raise RegistryError(f"{path}: 'script.path' is {name!r}: name a Python file beside the recipe (e.g. \"train.py\")")
+    if not any("{seed}" in a for a in script["args"]) and not script["seed_env"]:
+        raise RegistryError(f"{path}: [script] passes the script no seed: put {{seed}} in 'script.args' (e.g. [\"--seed\", "
+                            "\"{seed}\"]) or name an environment variable in 'script.seed_env'")
+    for arg in script["args"]:
+        stray = [w for w in re.findall(r"\{[^{}]*\}", arg) if w not in SCRIPT_PLACEHOLDERS]
+        if stray:
+            raise RegistryError(f"{path}: 'script.args' {arg!r} holds {stray[0]}; the placeholders are {', '.join(SCRIPT_PLACEHOLDERS)}")
+    if script["seed_env"] is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", script["seed_env"]):
+        raise RegistryError(f"{path}: 'script.seed_env' {script['seed_env']!r} is not an environment variable's name")
+    unknown = [m for m in script["metrics"] if m not in METRIC_NAMES]
+    if unknown or not script["metrics"]:
+        raise RegistryError(f"{path}: 'script.metrics' " + (f"names {unknown[0]!r}{did_you_mean(unknown[0], METRIC_NAMES)}" if unknown
+                            else "is empty") + f"; name the metrics the script reports, from: {', '.join(METRIC_NAMES)}")
+    if bool(script["patterns"]) == script["json_lines"]:
+        raise RegistryError(f"{path}: [script] reads its output one way: give 'script.patterns' (regular expressions) or set "
+                            "'script.json_lines' = true, not both")
+    named = set()
+    for i, pattern in enumerate(script["patterns"]):
+        try:
+            groups = set(re.compile(pattern).groupindex)
+        except re.error as e:
+            raise RegistryError(f"{path}: 'script.patterns[{i}]' is not a regular expression ({e})") from None
+        stray = groups - {"epoch", *script["metrics"]}
+        if stray or not groups - {"epoch"}:
+            raise RegistryError(f"{path}: 'script.patterns[{i}]' " + (f"has a group {sorted(stray)[0]!r}" if stray else "reads no metric")
+                                + f"; its named groups are `epoch` and metrics of 'script.metrics': {', '.join(script['metrics'])}")
+        named |= groups
+    missing = [m for m in script["metrics"] if script["patterns"] and m not in named]
+    if missing:
+        raise RegistryError(f"{path}: 'script.metrics' names {missing[0]!r}, which no pattern reads: add a group (?P<{missing[0]}>...)")
+    for metric, factor in script["scale"].items():
+        if metric not in script["metrics"] or not isinstance(factor, (int, float)) or isinstance(factor, bool) or not factor > 0:
+            raise RegistryError(f"{path}: 'script.scale.{metric}' must map a metric of 'script.metrics' to a number above 0 "
+                                "(0.01 for a percentage)")
+    exp.update({name: None for name in ("model", "loss", "optimizer", "scheduler", "steps", "smoke", "fashion_smoke")})
+    # What the rest of the harness reads of any recipe: its data named after the script, its epochs and logging.
+    exp["data"] = {key: rule["default"] for key, rule in SCHEMA["data"].items()} | {"dataset": f"script:{name}"}
+    exp["training"] = {key: rule["default"] for key, rule in SCHEMA["training"].items()} | {"epochs": script["epochs"]}
+    exp["script"] = script
+    for section in ("published", "thresholds", "margins", "ablation", "fashion_thresholds"):
+        exp[section] = _section(raw[section], section, path) if section in raw else ({} if section in METRIC_SECTIONS else None)
+    for section in METRIC_SECTIONS:
+        exp[section] = {k: v for k, v in exp[section].items() if v is not None}
+    _validate_metrics(exp, path)
+    published = exp.get("published")
+    if published:
+        for key, epoch in [("published.epoch", published["epoch"])] + [(f"published.figures[{i}].epoch", f["epoch"])
+                                                                        for i, f in enumerate(published["figures"])]:
+            _check_logged_epoch(epoch, exp["training"], path, key)
     return exp

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from .datasets import as_tensors, fresh_batch
-from .errors import RegistryError, one_line
+from .errors import HarnessError, RegistryError, one_line
 from .models import build_model, parameter_count
 from .named_datasets import DATASETS, classes as named_classes
 from .training import inputs_for, labels_for, make_loss, make_optimizer, make_scheduler, needs_closure, step_of_its_own
@@ -25,8 +25,18 @@ PROBE_SAMPLES = 256  # at most this many samples in the one batch checked
 
 def validate(experiment, options, engine: str = "reference") -> int:
     """Raise a one-line HarnessError at the first thing in `experiment` a run would fail on; else return
-    the model's parameter count."""
+    the model's parameter count (0 for a script, whose model is its own)."""
+    from .engines import SCRIPT_ENGINE
     from .engines.sources import batch_sizes_of, load_splits
+
+    if (engine == SCRIPT_ENGINE) != bool(experiment.script):
+        raise HarnessError(f"{experiment.id}: " + (f"a script recipe runs on the {SCRIPT_ENGINE} engine only (not --engine {engine})"
+                           if experiment.script else f"--engine {SCRIPT_ENGINE} runs script recipes ([script]) only"))
+    if experiment.script:
+        from .engines.script import check
+
+        check(experiment, options)
+        return 0
 
     where = experiment.path
     with torch.random.fork_rng(devices=[]):

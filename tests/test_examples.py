@@ -40,6 +40,14 @@ def _one_thread(script, *args, **kwargs):
         torch.set_num_threads(threads)
 
 
+def _assert_same_weights(weights: dict, model) -> None:
+    """The harness's saved weights are the script's model's, tensor by tensor, names in the same order."""
+    theirs = model.state_dict()
+    assert list(weights) == list(theirs)
+    for name, value in theirs.items():
+        assert torch.equal(weights[name], value), name
+
+
 @pytest.mark.parametrize("engine", ["reference", "fast"])
 def test_pytorch_time_sequence_recipe_ends_with_the_scripts_weights(tmp_path, engine):
     """`harness run pytorch-time-sequence --seeds 0 --epochs 2` on waves of 200 steps (the recipe's one change:
@@ -61,10 +69,8 @@ def test_pytorch_time_sequence_recipe_ends_with_the_scripts_weights(tmp_path, en
     toml.write_text(text.replace('targets = "values"\n', 'targets = "values"\ninit_args = { length = 200 }  # shortened\n'))
     run, epochs, weights = _harness_run(recipe, "pytorch-time-sequence", tmp_path / "R", "--seeds", "0", "--epochs", "2", "--engine", engine)
 
-    theirs = seq.state_dict()
-    assert list(weights) == list(theirs)
-    for name, value in theirs.items():
-        assert value.dtype == torch.float64 and torch.equal(weights[name], value), name
+    _assert_same_weights(weights, seq)
+    assert all(value.dtype == torch.float64 for value in weights.values())
     assert [int(e["epoch"]) for e in epochs] == [1, 2]
     train_n, test_n = 97, 3
     for row in epochs:
@@ -96,10 +102,7 @@ def test_pytorch_mnist_rnn_recipe_ends_with_the_scripts_weights(tmp_path, data_d
     figures, net = _one_thread(script, 1, epochs=2, root=str(data_dir), train_limit=2560)
     run, epochs, weights = _harness_run(ROOT / "examples" / "pytorch-mnist-rnn", "pytorch-mnist-rnn", tmp_path / "R", "--seeds", "1",
                                         "--epochs", "2", "--train-limit", "2560", "--engine", engine, "--data-dir", str(data_dir))
-    theirs = net.state_dict()
-    assert list(weights) == list(theirs)
-    for name, value in theirs.items():
-        assert torch.equal(weights[name], value), name
+    _assert_same_weights(weights, net)
     assert [round(float(e["test_acc"]) * 10000) for e in epochs] == [figures[1]["test_correct"], figures[2]["test_correct"]]
     assert [f"{float(e['test_loss']):.4f}" for e in epochs] == [figures[1]["test_loss"], figures[2]["test_loss"]]
 
@@ -131,10 +134,7 @@ def test_pytorch_vae_recipe_ends_with_the_scripts_weights(tmp_path, data_dir, mn
     figures, net = _one_thread(script, 1, epochs=2, root=str(data_dir), train_limit=2560)
     run, epochs, weights = _harness_run(ROOT / "examples" / "pytorch-vae", "pytorch-vae", tmp_path / "R", "--seeds", "1",
                                         "--epochs", "2", "--train-limit", "2560", "--engine", engine, "--data-dir", str(data_dir))
-    theirs = net.state_dict()
-    assert list(weights) == list(theirs)
-    for name, value in theirs.items():
-        assert torch.equal(weights[name], value), name
+    _assert_same_weights(weights, net)
     for row in epochs:
         printed = figures[int(row["epoch"])]
         assert f"{float(row['train_loss']):.4f}" == printed["train_loss"]

@@ -272,13 +272,13 @@ LOGGED = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5")
 
 @pytest.mark.parametrize("old,new,name,expect", [
     ("[smoke]", "[smok]", "exp", "unknown section [smok] (did you mean 'smoke'?); allowed: ablation, data, fashion_smoke, "
-     "fashion_thresholds, loss, margins, model, optimizer, published, scheduler, smoke, thresholds, training"),
+     "fashion_thresholds, loss, margins, model, optimizer, published, scheduler, script, smoke, steps, thresholds, training"),
     ('[loss]\nclass_path = "MSELoss"\n', "", "exp", "missing section [loss]"),
     ("", "", "-rm", "'id' '-rm' is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit"),
     ('title = "t"', 'title = "t"\ntitel = "x"', "exp", "unknown key 'titel' (did you mean 'title'?); allowed: id, title, source, notes, seeds"),
     ("epochs = 10", "epochs = 10\nloss = 1", "exp",
-     "unknown key 'training.loss'; allowed: batch_size, shuffle, epochs, log_every, trace_every, tutorial_valid, tutorial_test, dtype, "
-     "metrics"),
+     "unknown key 'training.loss'; allowed: batch_size, shuffle, epochs, log_every, trace_every, tutorial_valid, tutorial_test, "
+     "batches_per_epoch, stop_metric, stop_at, dtype, metrics"),
 ])
 def test_a_file_of_the_wrong_shape_is_the_whole_message(tmp_path, old, new, name, expect):
     assert refusal(write(tmp_path, GOOD.replace(old, new, 1), name)) == expect

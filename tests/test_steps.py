@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from .test_recipes import DATA, harness, user_registry
+from .test_recipes import DATA, RECIPE as BASE, harness, user_registry
 
 NET = '''import torch
 from torch import nn
@@ -52,33 +52,9 @@ def broken(model, batch):
     raise ValueError("the batch has no images")
 '''
 
-RECIPE = '''id = "mine"
-title = "t"
-source = "s"
-seeds = 2
-
-[data]
-dataset = "data:load"
-
-[model]
-class_path = "net:Net"
-init_args = { width = 8 }
-
-[steps]
-training = "training_step"
-evaluation = "validation_step"
-
-[optimizer]
-class_path = "SGD"
-init_args = { lr = 0.1 }
-
-[training]
-batch_size = 16
-epochs = 3
-
-[smoke]
-max = 1.0
-'''
+# The user recipe of test_recipes with steps of its own in place of its loss.
+RECIPE = (BASE.replace('[loss]\nclass_path = "CrossEntropyLoss"', '[steps]\ntraining = "training_step"\nevaluation = "validation_step"')
+          .replace("epochs = 2", "epochs = 3").replace("min = 0.5", "max = 1.0"))
 
 
 def registry(tmp_path, recipe=RECIPE):

@@ -49,7 +49,7 @@ def add_training(p: argparse.ArgumentParser) -> None:
 def add_where(p: argparse.ArgumentParser) -> None:
     """Where runs train and are recorded, and by which executor."""
     p.add_argument("--devices", default="cpu", help="cpu, cuda, cuda:N, comma lists, or auto (default cpu)")
-    p.add_argument("--engine", default="fast", help="reference, fast or multiseed (default fast)")
+    p.add_argument("--engine", default=None, help="reference, fast or multiseed (default fast; script recipes run on script)")
     p.add_argument("--results-dir", type=path, default="results", help="where runs.csv and epochs.csv go (default results)")
     add_data(p)
     p.add_argument("--jobs", type=int, default=None, metavar="N",
@@ -95,6 +95,21 @@ def training_setup(args):
                          eval_limit=args.eval_limit, save_weights=getattr(args, "save_weights", False),
                          vary=getattr(args, "vary", None), base_seed=args.base_seed)
     return registry, experiments, options
+
+
+def engine_for(args, experiments) -> str:
+    """The engine asked for, else the experiments' own: fast for recipes, script for scripts; a selection of both
+    is refused, since one command runs one engine, and so are scripts on Ray."""
+    from ..engines import SCRIPT_ENGINE
+    from ..runner import check_engine
+
+    scripts = [e.id for e in experiments if e.script]
+    if scripts and len(scripts) < len(experiments):
+        raise HarnessError(f"{', '.join(scripts)} {'is a script' if len(scripts) == 1 else 'are scripts'} and run on the {SCRIPT_ENGINE} "
+                           "engine, the other recipes on another: name the scripts in a command of their own")
+    if scripts and args.executor == "ray":
+        raise HarnessError(f"{', '.join(scripts)}: a script runs on the local executor (--jobs N runs N at once), not on Ray")
+    return check_engine(args.engine or (SCRIPT_ENGINE if scripts else "fast"))
 
 
 def execute(args, run) -> int:

@@ -21,6 +21,10 @@ def run(args) -> int:
     shown = {**registry, **variants(registry)} if args.variants else registry
     rows = []
     for exp in shown.values():
+        if exp.script:  # its model and optimiser are the script's own
+            rows.append([exp.id, exp.source, "(script)", f"script {exp.script['path']}", "(script)", exp.training["epochs"], exp.seeds,
+                         exp.published_text])
+            continue
         model = exp.model["class_path"].rpartition(":")[2]
         arguments = " ".join(f"{k}={short(v)}" for k, v in exp.model["init_args"].items())
         optimizer = exp.optimizer["class_path"].rpartition(":")[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from ..bounds import parse_seeds
-from .arguments import add_training, execute, path, training_setup
+from .arguments import add_training, engine_for, execute, path, training_setup
 
 HELP = "run experiments x seeds x devices and record the results"
 
@@ -28,6 +28,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None  # None: each experiment's own default
     _, experiments, options = training_setup(args)
+    args.engine = engine_for(args, experiments)
 
     from ..runner import run_matrix
 

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 from ..errors import HarnessError
-from .arguments import add_common, add_where, execute
+from .arguments import add_common, add_where, engine_for, execute
 
 HELP = "run the seeds a printed run's test needs to decide it, then print its verdict"
 
@@ -64,6 +64,7 @@ def run(args) -> int:
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror, epochs=stop)
     print(f"{exp.id}: its test needs {needed} seeds (a run {args.shift:g} sd out caught {args.power:.0%} of the time); "
           + (f"missing seeds train to epoch {stop}, the last printed" if stop else "missing seeds train the whole recipe"))
+    args.engine = engine_for(args, [exp])
     status = execute(args, functools.partial(_run_missing, exp=exp, needed=needed, options=options,
                                              results_dir=args.results_dir, run_matrix=run_matrix))
     _print_verdicts(exp, args.results_dir)

@@ -11,23 +11,30 @@ def add_arguments(p) -> None:
     add_common(p)
     p.add_argument("ids", nargs="*", default=["all"], help="experiment ids, or 'all' (default)")
     p.add_argument("--dataset", default=None, metavar="NAME", help="validate on this dataset instead (e.g. fashion-mnist)")
-    p.add_argument("--engine", default="fast", help="the engine to validate for: reference, fast or multiseed (default fast)")
+    p.add_argument("--engine", default=None,
+                   help="the engine to validate for: reference, fast or multiseed (default fast; script recipes: script)")
     add_data(p)
 
 
 def run(args) -> int:
     from ..options import RunOptions
     from ..registry import load_registry, select
+    from ..engines import SCRIPT_ENGINE
     from ..runner import check_engine
     from ..validate import validate
 
     experiments = select(load_registry(args.experiments_dir), args.ids, args.dataset)
-    engine = check_engine(args.engine)
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
-    for exp in experiments:
+    engines = set()
+    for exp in experiments:  # each on the engine asked for, else its own (fast, or script for a script)
+        engine = check_engine(args.engine or (SCRIPT_ENGINE if exp.script else "fast"))
+        engines.add(engine)
         count = validate(exp, options, engine)
+        if exp.script:
+            print(f"ok {exp.id}: script {exp.script['path']} {' '.join(exp.script['args'])}".rstrip() + f", reporting {', '.join(exp.metrics)}")
+            continue
         print(f"ok {exp.id}: {exp.model['class_path']} ({count:,} parameters) on {exp.dataset}, "
               f"{exp.loss['class_path'] if exp.loss else 'steps ' + exp.steps['training']}, "
               f"{exp.optimizer['class_path']}" + (f", {exp.scheduler['class_path']}" if exp.scheduler else ""))
-    print(f"{len(experiments)} recipe(s) valid for the {engine} engine")
+    print(f"{len(experiments)} recipe(s) valid for the {' and '.join(sorted(engines))} engine{'s' if len(engines) > 1 else ''}")
     return 0

@@ -32,6 +32,11 @@ def run(args) -> int:
         raise HarnessError("--sources kernels: the CPU's kernels are deterministic, so there is nothing to vary there; "
                            "use it with --devices cuda")
     registry, experiments, options = training_setup(args)
+    scripts = [e.id for e in experiments if e.script]
+    if scripts:
+        raise HarnessError(f"{', '.join(scripts)}: a script takes one seed, which drives every source of randomness at once; "
+                           "variance by source needs a recipe the harness builds (docs/variance.md)")
+    args.engine = args.engine or "fast"
 
     from ..registry import variants
     from ..variance import run_variance

@@ -6,6 +6,7 @@
   each step is replayed from a CUDA graph.
 - `multiseed`: the seeds of one experiment trained together as one batched model (`torch.func.vmap`),
   each with its own weights, split, shuffling order, dropout masks and optimiser state.
+- `script`: a script recipe's script run unchanged per seed as a subprocess, its printed figures read.
 
 Every engine is a function `(experiment, seeds, device, options) -> list[RunOutcome]`, one outcome
 per seed, in the order given.
@@ -13,12 +14,14 @@ per seed, in the order given.
 
 from __future__ import annotations
 
-from . import fast, multiseed, reference
+from . import fast, multiseed, reference, script
 
 ENGINES = {
     "reference": reference.run,
     "fast": fast.run,
     "multiseed": multiseed.run,
+    "script": script.run,
 }
+SCRIPT_ENGINE = "script"  # the engine of script recipes, and theirs only
 # Engines that train several seeds in one call; the others get one seed at a time.
 MULTI_SEED_ENGINES: set[str] = {"multiseed"}

@@ -203,6 +203,9 @@ def plot_speed(runs: pd.DataFrame, path: safe_files.FolderFile) -> bool:
         # Medians and quartiles: one run slowed by another process on the machine moves a mean, not these.
         q1, median, q3 = (grouped[column].quantile(q) for q in (0.25, 0.5, 0.75))
         ax.errorbar(median, np.arange(len(median)), xerr=[median - q1, q3 - median], fmt="o", color="C0", capsize=3)
+        if not (median > 0).any():  # a script's runs count no training samples: no throughput to plot
+            ax.set_title(title + ": none recorded", fontsize=10)
+            continue
         ax.set_xscale("log")  # iris and 50-epoch MNIST runs differ by orders of magnitude
         ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_compact))
