@@ -429,8 +429,7 @@ def _validate_metrics(exp: dict, path: Path) -> None:
     if len(set(declared)) != len(declared):
         raise RegistryError(f"{path}: 'training.metrics' names a metric twice: {list(declared)}")
     recorded = recorded_metrics(exp)
-    named = [(f"{name}.{key}", metric) for name in ("thresholds", "fashion_thresholds", "margins") for key, metric in
-             ((k, k) for k in exp.get(name) or {})]
+    named = [(f"{name}.{metric}", metric) for name in ("thresholds", "fashion_thresholds", "margins") for metric in exp.get(name) or {}]
     named += [(f"{name}.metric", exp[name]["metric"]) for name in ("smoke", "fashion_smoke") if exp.get(name)]
     named += [("training.stop_metric", exp["training"]["stop_metric"])] if exp["training"]["stop_metric"] else []
     published = exp.get("published")
@@ -440,9 +439,9 @@ def _validate_metrics(exp: dict, path: Path) -> None:
         named += [("published.curve_metric", published["curve_metric"])] if published["curve_metric"] else []
     if exp.get("ablation"):
         named += [("ablation.metrics", m) for m in exp["ablation"]["metrics"]]
-        if exp["ablation"]["outcomes"] == "over-fitting" and targets != "classes":
-            raise RegistryError(f"{path}: 'ablation.outcomes' 'over-fitting' reads a classifier's validation accuracy; pair a "
-                                "regression's final figures instead (outcomes = \"final\", metrics = [\"test_mse\"])")
+        if exp["ablation"]["outcomes"] == "over-fitting" and "valid_acc" not in recorded:
+            raise RegistryError(f"{path}: 'ablation.outcomes' 'over-fitting' reads the validation accuracy, which this recipe's runs "
+                                "do not record; pair its final figures instead (outcomes = \"final\", metrics = [\"test_loss\"])")
     for key, metric in named:
         if metric not in recorded:
             what = ("this script reports ('script.metrics')" if exp.get("script") else "a classifier's runs record"

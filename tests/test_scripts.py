@@ -159,11 +159,13 @@ def test_the_scripts_code_is_part_of_its_config(tmp_path):
     assert len({r["config_hash"] for r in runs}) == 2 and len({r["code_sha256"] for r in runs}) == 2
 
 
-def test_ctrl_c_ends_the_script_with_the_harness(tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_ends_the_script_with_the_harness(tmp_path, jobs):
+    """In the harness's own process (--jobs 1) or in a worker the harness stops (--jobs 2): the script goes too."""
     directory = registry(tmp_path, script=SCRIPT.replace("accuracy = 0.5\n", "accuracy = 0.5\nimport time; time.sleep(600)\n"))
     process = subprocess.Popen([sys.executable, "-m", "harness", "run", "--experiments-dir", str(directory), "--results-dir",
-                                str(tmp_path / "R"), "--seeds", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                                str(tmp_path / "R"), "--seeds", "0", "--jobs", jobs], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     import time
 
     deadline = time.monotonic() + 60

@@ -11,6 +11,7 @@ epoch it was asked for.
 from __future__ import annotations
 
 import collections
+import ctypes
 import json
 import math
 import os
@@ -29,7 +30,8 @@ from ..options import RunOptions
 from ..training import RunOutcome
 
 STDERR_TAIL = 20  # lines of a failed script's stderr kept for its row's message
-DIVERGED = ("train_loss", "valid_loss", "test_loss")  # a non-finite one of these ends a run diverged, as in the loop
+DIVERGED = ("train_loss", "valid_loss", "test_loss")
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>  # a non-finite one of these ends a run diverged, as in the loop
 
 
 def refusal(experiment, options: RunOptions) -> str | None:
@@ -109,6 +111,16 @@ class Reader:
         return given
 
 
+def _ends_with_its_parent() -> None:
+    """In the script's process, before it starts: on Linux the kernel kills it when the process that started it
+    ends, however (a --jobs worker stopped by Ctrl-C or SIGKILL, which no `finally` outlives)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+
 def _stop(process: subprocess.Popen) -> None:
     """End the script and whatever it started (its own process group)."""
     try:
@@ -126,7 +138,8 @@ def run_script(experiment, seed: int, device: str, options: RunOptions, on_epoch
     start = time.perf_counter()
     try:
         process = subprocess.Popen(argv, cwd=Path(experiment.directory).resolve(), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+                                   stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+                                   preexec_fn=_ends_with_its_parent)
     except OSError as e:
         raise HarnessError(f"{experiment.path}: cannot start {script['path']} ({e.strerror})") from None
     timed_out = threading.Event()
