@@ -85,8 +85,19 @@ def test_steps_of_its_own_train_alike_on_reference_and_fast(tmp_path, capsys, re
         losses = [float(e["train_loss"]) for e in epochs if e["run_id"] == runs[0]["run_id"]]
         assert len(losses) == 3 and losses[-1] < losses[0]
     assert found["reference"] == found["fast"]
+    # multiseed maps the steps over the seeds' stacked weights (torch.func): the same figures to rounding
+    assert harness(capsys, "validate", "--experiments-dir", directory, "--engine", "multiseed")[0] == 0
     status, _, err = harness(capsys, "run", "--experiments-dir", directory, "--results-dir", tmp_path / "m", "--engine", "multiseed")
-    assert status == 2 and "steps of the recipe's own are written for one model" in err and err.count("\n") == 1
+    assert status == 0, err
+    runs, _ = rows(tmp_path / "m")
+    for (seed, _, loss), run in zip(found["fast"], sorted(runs, key=lambda r: r["seed"])):
+        assert run["seed"] == seed and abs(float(run["test_loss"]) - float(loss)) <= 1e-5 * float(loss)
+    # ... but not an epoch-end step, which runs on one model
+    ended = recipe.replace("[steps]", '[steps]\nepoch_end = "steps:at_epoch_end"')
+    directory = registry(tmp_path / "ended", ended)
+    (directory / "steps.py").write_text(STEPS + "\n\ndef at_epoch_end(model):\n    pass\n")
+    status, _, err = harness(capsys, "run", "--experiments-dir", directory, "--results-dir", tmp_path / "e", "--engine", "multiseed")
+    assert status == 2 and "'steps.epoch_end' runs once an epoch on one model" in err and err.count("\n") == 1
 
 
 BAD = {

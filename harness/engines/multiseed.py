@@ -37,7 +37,7 @@ from torch import nn
 
 from ..datasets import as_tensors
 from ..errors import HarnessError
-from ..training import (EpochTally, RunOutcome, Scorer, inputs_for, labels_for, make_loss, make_optimizer, make_scheduler,
+from ..training import (EpochTally, RunOutcome, Scorer, inputs_for, labels_for, step_of_its_own, make_loss, make_optimizer, make_scheduler,
                         train_lanes)
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_order
@@ -183,9 +183,9 @@ METRIC_SCHEDULERS = {"torch.optim.lr_scheduler:ReduceLROnPlateau"}
 
 def refusal(experiment) -> str | None:
     """Why multiseed cannot run this recipe, judged from the recipe alone (None: it can)."""
-    if experiment.steps:
-        return (f"{experiment.id}: the multiseed engine batches S seeds' models with torch.func, through the standard forward "
-                "pass and loss; steps of the recipe's own are written for one model: use --engine fast or reference")
+    if experiment.steps and experiment.steps["epoch_end"]:
+        return (f"{experiment.id}: 'steps.epoch_end' runs once an epoch on one model, where the multiseed engine holds S seeds' "
+                "weights stacked; use --engine fast or reference")
     optimizer = experiment.optimizer["class_path"]
     if optimizer not in ELEMENTWISE_OPTIMIZERS:
         return (f"{experiment.id}: the multiseed engine trains S seeds with one optimiser over their stacked weights, "
@@ -197,22 +197,56 @@ def refusal(experiment) -> str | None:
     return None
 
 
+class _OwnStep(nn.Module):
+    """A recipe's own step as a module's forward, its model a submodule: torch.func.functional_call then swaps each
+    lane's weights into the model for the whole step, whatever of the model the step calls."""
+
+    def __init__(self, experiment, model: nn.Module, key: str):
+        super().__init__()
+        self.model = model
+        self.step = step_of_its_own(experiment, model, key) or step_of_its_own(experiment, model, "training")
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.step((x, y))
+
+
+def lane_forward(experiment, base: nn.Module, key: str = "training"):
+    """One lane's loss (and outputs) from its weights, for vmap: the standard forward pass and loss, or the recipe's
+    own step (`key`: training or evaluation), which gives no outputs."""
+    if not experiment.steps:
+        loss_fn = make_loss(experiment)
+
+        def standard(params, buffers, x, y):
+            outputs = functional_call(base, (params, buffers), (x,))
+            return loss_fn(outputs, y), outputs
+
+        return standard, True
+    own = _OwnStep(experiment, base, key)
+
+    def stepped(params, buffers, x, y):
+        return functional_call(own, {f"model.{k}": v for k, v in {**params, **buffers}.items()}, (x, y))
+
+    return stepped, False
+
+
+def batched(experiment, base: nn.Module, key: str, randomness: str):
+    """`lane_forward` mapped over the lanes: (params, buffers, x, y) -> (losses, outputs or None)."""
+    forward, gives_outputs = lane_forward(experiment, base, key)
+    mapped = vmap(forward, randomness=randomness)
+    return mapped if gives_outputs else (lambda *args: (mapped(*args), None))
+
+
 def check_batchable(experiment, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     """A forward pass of two stacked copies of `model` under vmap on one batch: where torch.func cannot
     batch the model (data-dependent control flow, in-place buffer updates as BatchNorm's), one line why."""
     reason = refusal(experiment)
     if reason:
         raise HarnessError(reason)
-    loss_fn = make_loss(experiment)
     params, buffers = stack_module_state([model, copy.deepcopy(model)])
     base = copy.deepcopy(model).to("meta")
-
-    def loss_of(p, b, x, y):
-        return loss_fn(functional_call(base, (p, b), (x,)), y)
-
     try:
         with torch.random.fork_rng(devices=[]), vmap_fallback_is_an_error():
-            vmap(loss_of, randomness="different")(params, buffers, x.expand(2, *x.shape), y.expand(2, *y.shape))
+            batched(experiment, base, "training", "different")(params, buffers, x.expand(2, *x.shape), y.expand(2, *y.shape))
     except Exception as e:
         message = " ".join(str(e).split())[:200]
         raise HarnessError(f"{experiment.id}: the multiseed engine cannot batch {experiment.model['class_path']} with torch.func.vmap "
@@ -224,18 +258,15 @@ class BatchedSeeds:
 
     def __init__(self, models, experiment, device: torch.device, source, randomness: str = "different"):
         self.count = len(models)
-        loss_fn = make_loss(experiment)
         self.params, self.buffers = stack_module_state(models)
         self.base = copy.deepcopy(models[0]).to("meta")  # the architecture only; the weights are `params`
-
-        def loss_and_outputs(params, buffers, x, y):
-            outputs = functional_call(self.base, (params, buffers), (x,))
-            return loss_fn(outputs, y), outputs
-
-        self.batched = vmap(loss_and_outputs, randomness=randomness)
+        self.batched = batched(experiment, self.base, "training", randomness)
+        self.evaluated = batched(experiment, self.base, "evaluation", randomness)
         self.scorer = Scorer(experiment)
-        self.sums = vmap(self.scorer.sums)
-        graphed = graphs.enabled(device) and experiment.scheduler is None  # a captured step replays its learning rate
+        # Steps of a recipe's own give a loss alone: no sums to take.
+        self.sums = (lambda outputs, y: ()) if self.scorer.loss_only else vmap(self.scorer.sums)
+        # A captured step replays its learning rate; a step of the recipe's own may do what a graph cannot replay.
+        graphed = graphs.enabled(device) and experiment.scheduler is None and not experiment.steps
         optimizer = make_optimizer(experiment, self.params.values(), capturable=graphed)
         self.scheduler = make_scheduler(experiment, optimizer)
 
@@ -262,7 +293,7 @@ class BatchedSeeds:
         tally = EpochTally(self.scorer)
         with torch.no_grad():
             for x, y in batches:
-                losses, outputs = self.batched(self.params, self.buffers, x, y)
+                losses, outputs = self.evaluated(self.params, self.buffers, x, y)
                 self.tally(tally, outputs, y, losses)
         self.base.train()
         return tally
