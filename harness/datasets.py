@@ -238,12 +238,19 @@ def _sklearn_table(name: str):
 # What the engines consume: a recipe's datasets, before its train/validation split
 
 
+def dtype_of(experiment) -> torch.dtype:
+    """The recipe's floating-point type (`training.dtype`): of its model, its floating inputs and real targets."""
+    return getattr(torch, experiment.training["dtype"])
+
+
 @dataclass(frozen=True)
 class FreshBatches:
-    """A training split drawn afresh, one batch per call of `draw` (`training.batches_per_epoch` calls an epoch)."""
+    """A training split drawn afresh, one batch per call of `draw`, `per_epoch` calls an epoch
+    (`training.batches_per_epoch`; None where the recipe gives none, which `load_splits` refuses)."""
 
     draw: Callable[[], tuple]
     where: str  # the recipe's file and key, for errors
+    per_epoch: int | None
 
 
 @dataclass
@@ -280,7 +287,7 @@ def _tabular(experiment, seed: int) -> Datasets:
     table = _sklearn_table(name)
     x_train, x_test, y_train, y_test = train_test_split(table.data, table.target, test_size=experiment.data["test_fraction"],
                                                         random_state=seed)
-    dtype = getattr(torch, experiment.training["dtype"])
+    dtype = dtype_of(experiment)
     as_x, as_y = (lambda a: torch.from_numpy(a).to(dtype)), torch.from_numpy  # noqa: E731
     return Datasets(TensorDataset(as_x(x_train), as_y(y_train)), TensorDataset(as_x(x_test), as_y(y_test)),
                     md5=dataset_md5(name), seeded=True)
@@ -320,7 +327,7 @@ def _from_callable(experiment, seed: int) -> Datasets:
     takes_seed = objects.accepts(spec, "dataset", experiment, "seed")
     returned = objects.instantiate(spec, "dataset", "data", experiment, **({"seed": seed} if takes_seed else {}))
     where = f"{experiment.path}: 'data.dataset' {spec['class_path']}"
-    dtype = getattr(torch, experiment.training["dtype"])  # floating inputs and real targets: the recipe's type
+    dtype = dtype_of(experiment)  # floating inputs and real targets: the recipe's type
     fix = 'return a dict {"train": (x, y), "test": (x, y)} of tensors (or torch Datasets); "valid" may be given too'
     if not isinstance(returned, dict) or "train" not in returned or set(returned) - set(SPLIT_NAMES):
         shown = sorted(returned) if isinstance(returned, dict) else type(returned).__name__
@@ -331,7 +338,7 @@ def _from_callable(experiment, seed: int) -> Datasets:
             made[split] = value
             continue
         if split == "train" and callable(value):  # a function drawing one fresh batch per call
-            made[split] = FreshBatches(value, where)
+            made[split] = FreshBatches(value, where, experiment.training["batches_per_epoch"])
             continue
         if not (isinstance(value, (tuple, list)) and len(value) == 2):
             raise RegistryError(f"{where} returned a {type(value).__name__} for {split!r}; {fix}")

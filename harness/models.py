@@ -102,6 +102,7 @@ class TutorialCNN(nn.Module):
 def build_model(experiment) -> nn.Module:
     """A fresh model from the recipe's [model] section, initialised from the global RNG, then cast to the
     recipe's floating-point type (`training.dtype`), as a script's `model.double()` does."""
+    from .datasets import dtype_of
     from .errors import RegistryError
     from .objects import instantiate
 
@@ -109,8 +110,8 @@ def build_model(experiment) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise RegistryError(f"{experiment.path}: [model] {experiment.model['class_path']} returned a {type(model).__name__}, "
                             "not a torch.nn.Module; name a module class or a function returning one")
-    dtype = experiment.training["dtype"]
-    return model if dtype == "float32" else model.to(getattr(torch, dtype))
+    dtype = dtype_of(experiment)
+    return model if dtype == torch.float32 else model.to(dtype)
 
 
 def parameter_count(model: nn.Module) -> int:

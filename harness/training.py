@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Protocol
 import torch
 from torch import nn
 
+from .datasets import dtype_of
 from .models import build_model
 from .catalogue import METRICS
 from .errors import RegistryError, did_you_mean
@@ -54,11 +55,6 @@ def make_scheduler(experiment, optimizer: torch.optim.Optimizer):
     if experiment.scheduler is None:
         return None
     return instantiate(experiment.scheduler, "scheduler", "scheduler", experiment, optimizer)
-
-
-def dtype_of(experiment) -> torch.dtype:
-    """The recipe's floating-point type (`training.dtype`), of its model, floating inputs and real targets."""
-    return getattr(torch, experiment.training["dtype"])
 
 
 def inputs_for(experiment, x: torch.Tensor) -> torch.Tensor:
@@ -361,6 +357,7 @@ class Lanes(Protocol):
     lane each). Losses and correct counts are scalars for one lane, vectors with an entry per lane else."""
 
     count: int
+    scorer: Scorer  # what the lanes measure on each batch besides the loss, and the figures from its tallies
     scheduler: object | None  # the LR scheduler of the lanes' optimiser, if the recipe has one
     epoch_end: Callable[[], None] | None  # the recipe's own step after each epoch's evaluation, if it names one
 
@@ -427,7 +424,8 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
     training = experiment.training
     log_every, trace_every = training["log_every"], training["trace_every"]
     generators = getattr(source, "generators", None) or ()  # per-seed stand-ins for the global RNG, if any
-    scheduler, scorer = lanes.scheduler, Scorer(experiment)
+    scheduler, scorer = lanes.scheduler, lanes.scorer
+    epoch_end = getattr(lanes, "epoch_end", None)
     stop = (training["stop_metric"], training["stop_at"]) if training["stop_metric"] else None
     per_step = scheduler is not None and experiment.scheduler["interval"] == "step"
     outcomes = [RunOutcome() for _ in range(lanes.count)]
@@ -494,7 +492,6 @@ def train_lanes(lanes: Lanes, source: BatchSource, experiment, epochs: int, devi
                 outcome.message = f"stopped after epoch {epoch}: {stop[0]} {row[stop[0]]!r} passed {stop[1]!r}"
                 live.remove(s)
         steps_done += len(tally.sizes)
-        epoch_end = getattr(lanes, "epoch_end", None)
         if epoch_end is not None:
             epoch_end()  # after the evaluation, on the run's own random stream, as the script does it
         if scheduler is not None and not per_step:

@@ -521,6 +521,7 @@ def test_one_loop_for_many_seeds_ends_each_where_its_own_loss_breaks(registry):
 
     class TwoLanes:
         count = 2
+        scorer = Scorer(experiment)
         scheduler = None
         epoch = 0
 
@@ -534,7 +535,7 @@ def test_one_loop_for_many_seeds_ends_each_where_its_own_loss_breaks(registry):
             tally.add(loss, (torch.tensor([1, 1]),), 1, 1)
 
         def evaluate(self, batches):
-            tally = EpochTally(Scorer(experiment))
+            tally = EpochTally(self.scorer)
             broken = float("nan") if self.epoch >= 2 else 0.75  # lane 1's test loss breaks at epoch 2
             tally.add(torch.tensor([0.75, broken]), (torch.tensor([1, 0]),), 1, 1)
             return tally

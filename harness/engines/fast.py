@@ -94,9 +94,9 @@ class TensorSource:
             x, y = as_tensors(*found, experiment)
             return inputs_for(experiment, x).to(device), labels_for(experiment, y).to(device)
 
-        # A training split drawn batch by batch: what `drawn_batches` needs to draw an epoch of it.
-        self.fresh = None if splits.fresh is None else (experiment, splits.fresh, experiment.training["batches_per_epoch"])
-        self.train = None if self.fresh else resident(splits.split("train"))
+        self.fresh = splits.fresh  # a training split drawn batch by batch, or None
+        self.experiment = experiment
+        self.train = None if self.fresh is not None else resident(splits.split("train"))
         self.n_train = len(splits.train_idx)
         self.splits = {name: resident(splits.split(name)) for name in ("valid", "test")}
 
@@ -106,10 +106,9 @@ class TensorSource:
         return [(x[:size], y[:size]) for size in batch_sizes(self.n_train, self.batch)]
 
     def train_batches(self):
-        if self.fresh:  # drawn as it trains: each batch moved to the device as it comes
-            experiment = self.fresh[0]
-            for x, y in drawn_batches(*self.fresh):
-                yield inputs_for(experiment, x).to(self.device), labels_for(experiment, y).to(self.device)
+        if self.fresh is not None:  # drawn as it trains: each batch moved to the device as it comes
+            for x, y in drawn_batches(self.experiment, self.fresh):
+                yield inputs_for(self.experiment, x).to(self.device), labels_for(self.experiment, y).to(self.device)
             return
         x, y = self.train
         if self.batch is None:
@@ -134,7 +133,7 @@ def make_step(model: nn.Module, experiment, source) -> StepFn | None:
     recorded with; so does an optimiser that needs a closure, whose step runs a data-dependent number of
     evaluations (LBFGS's line search)."""
     device = next(model.parameters()).device
-    if not graphs.enabled(device) or experiment.scheduler is not None or experiment.steps or source.fresh:
+    if not graphs.enabled(device) or experiment.scheduler is not None or experiment.steps or source.fresh is not None:
         return None  # steps of the recipe's own may do anything a graph cannot replay: they run eagerly
     optimizer = make_optimizer(experiment, model.parameters(), capturable=True)
     if needs_closure(optimizer):

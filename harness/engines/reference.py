@@ -22,11 +22,10 @@ class LoaderSource:
         batch, eval_batch = batch_sizes_of(experiment)
         self.n_train = len(splits.train_idx)
         self.batches = {}
-        # A training split drawn batch by batch: what `drawn_batches` needs to draw an epoch of it.
-        self.fresh = None if splits.fresh is None else (experiment, splits.fresh, experiment.training["batches_per_epoch"])
+        self.fresh = splits.fresh  # a training split drawn batch by batch, or None
         for name in ("train", "valid", "test"):
             found = splits.split(name)
-            if found is None or (name == "train" and self.fresh):
+            if found is None or (name == "train" and self.fresh is not None):
                 self.batches[name] = None
                 continue
             dataset, idx = found
@@ -43,8 +42,8 @@ class LoaderSource:
             yield inputs_for(self.experiment, x).to(self.device), labels_for(self.experiment, y).to(self.device)
 
     def train_batches(self):
-        if self.fresh:
-            return self._moved(drawn_batches(*self.fresh))
+        if self.fresh is not None:
+            return self._moved(drawn_batches(self.experiment, self.fresh))
         return self._moved(self.batches["train"])
 
     def eval_batches(self, split: str):

@@ -64,8 +64,8 @@ def load_splits(experiment, seed: int, options: RunOptions, datasets: Datasets |
     limits. The split may draw from the global RNG (or `generator`): call it after building the model."""
     data = experiment.data
     datasets = datasets or load_datasets(experiment, seed, options.data_dir, options.mirror)
-    drawn, per_epoch = isinstance(datasets.train, FreshBatches), experiment.training["batches_per_epoch"]
-    if drawn != (per_epoch is not None):
+    drawn = isinstance(datasets.train, FreshBatches)
+    if drawn != (experiment.training["batches_per_epoch"] is not None):
         raise RegistryError(f"{experiment.path}: 'training.batches_per_epoch' " + (
             "is missing: the dataset's training split is a function drawing fresh batches; say how many make an epoch"
             if drawn else "applies to a training split drawn batch by batch (a function in the dataset's 'train')"))
@@ -86,9 +86,9 @@ def load_splits(experiment, seed: int, options: RunOptions, datasets: Datasets |
     return Splits(datasets, train_idx[: options.train_limit], valid_idx[: options.eval_limit], test_idx[: options.eval_limit])
 
 
-def drawn_batches(experiment, fresh: FreshBatches, count: int):
-    """An epoch of a training split drawn batch by batch: `count` calls of its function, each a fresh batch."""
-    for _ in range(count):
+def drawn_batches(experiment, fresh: FreshBatches):
+    """An epoch of a training split drawn batch by batch: `fresh.per_epoch` calls of its function, each a fresh batch."""
+    for _ in range(fresh.per_epoch):
         yield fresh_batch(experiment, fresh)
 
 
