@@ -68,6 +68,13 @@ class Experiment:
         return config
 
     @property
+    def default_seeds(self) -> tuple[int, ...]:
+        """The seeds `harness run` trains when none are given: 0 to `seeds` - 1, or the one a script sets itself."""
+        if self.script and self.script["own_seed"] is not None:
+            return (self.script["own_seed"],)
+        return tuple(range(self.seeds))
+
+    @property
     def dataset(self) -> str:
         return self.data["dataset"]
 

@@ -27,6 +27,7 @@ from . import rows as counted_rows
 from .datasets import ensure_idx
 from .named_datasets import IDX_SETS
 from .engines import ENGINES, MULTI_SEED_ENGINES
+from .engines import script as script_engine
 from .machine import device_name, environment
 from .options import RunOptions
 from .objects import describe
@@ -98,11 +99,11 @@ class Cell:
 def plan(experiments, seeds, devices, engine, options: RunOptions, finished: set, force: bool) -> tuple[list[Cell], int]:
     """The cells still to run, and how many were skipped as already finished.
 
-    `seeds` None: each experiment's own default, seeds 0 to its registry file's `seeds` - 1.
+    `seeds` None: each experiment's own default, seeds 0 to its registry file's `seeds` - 1 (`default_seeds`).
     """
     cells, skipped = [], 0
     for exp in experiments:
-        exp_seeds = range(exp.seeds) if seeds is None else seeds
+        exp_seeds = exp.default_seeds if seeds is None else seeds
         for device in devices:
             every = Cell(exp, tuple(exp_seeds), device).seed_cells(engine, options)
             todo = [s for key, s in every.items() if force or key not in finished]
@@ -337,6 +338,9 @@ def run_matrix(experiments, seeds, devices, engine: str, results_dir, options: R
     """
     for exp in experiments:  # every recipe built and run on one batch first: a bad one stops everything, nothing written
         validate(exp, options, engine)
+        reason = exp.script and script_engine.matrix_refusal(exp, seeds, devices)
+        if reason:
+            raise HarnessError(reason)
     store = ResultsStore(results_dir)
     with store.locked():  # also proves the directory writable before anything trains
         tables = counted_rows.read(results_dir, lock_held=True)

@@ -122,6 +122,12 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "path": _key(str),  # the script, beside the recipe ("train.py")
         "args": _key((str,), ()),  # its arguments; {seed}, {epochs} and {device} are replaced by the run's
         "seed_env": _key(str, None),  # an environment variable that carries the seed too
+        # A script that takes no seed: the harness seeds Python's, NumPy's and torch's global generators before it starts.
+        "seed_globals": _key(bool, False),
+        # A script that seeds itself, always with this seed: its runs are one outcome, recorded as this one seed.
+        "own_seed": _key(int, None, nonnegative=True, maximum=MAX_SEED),
+        # Settings of torch's own for the script's environment (TORCH_*, PYTORCH_*, CUBLAS_WORKSPACE_CONFIG): name -> value.
+        "env": _key(dict, {}),
         "epochs": _key(int, positive=True),  # the epochs it trains (and reports) with these arguments
         "metrics": _key((str,), ()),  # the catalogue's metrics it reports (test_acc, train_loss, ...)
         # How it reports: regular expressions over each line of its output, their named groups `epoch` and the
@@ -130,6 +136,10 @@ SCHEMA: dict[str, dict[str, dict]] = {
         "json_lines": _key(bool, False),
         "scale": _key(dict, {}),  # metric -> factor its printed value is multiplied by (0.01 for a percentage)
         "timeout": _key(float, 3600.0, positive=True),  # seconds a run may take before it is stopped, an error
+        # A script that stops itself once a figure passes a bound (a loss below it): a run that reports fewer than
+        # `epochs` counts where its last figure of `stop_metric` passes `stop_at`.
+        "stop_metric": _key(str, None),
+        "stop_at": _key(float, None),
     },
     "training": {
         "batch_size": _key(int, positive=True, default=None),  # absent: full batch
@@ -547,6 +557,36 @@ def _check_id(exp: dict, path: Path) -> None:
                             "starting with a letter or digit")
 
 
+# What 'script.env' may set: torch's own settings, which change how the script's torch behaves and run no code.
+SCRIPT_ENV = re.compile(r"(?:TORCH|PYTORCH)_[A-Z0-9_]+|CUBLAS_WORKSPACE_CONFIG")
+
+
+def _check_script_seed(raw: dict, script: dict, path: Path) -> None:
+    """A script takes its seed one way: in its arguments or an environment variable, from the harness's seeding of
+    the global generators, or not at all (it seeds itself: 'own_seed', one outcome)."""
+    passed = any("{seed}" in a for a in script["args"]) or script["seed_env"] is not None
+    ways = [name for name, given in (("{seed} or 'script.seed_env'", passed), ("'script.seed_globals'", script["seed_globals"]),
+                                     ("'script.own_seed'", script["own_seed"] is not None)) if given]
+    if not ways:
+        raise RegistryError(f"{path}: [script] passes the script no seed: put {{seed}} in 'script.args' (e.g. [\"--seed\", "
+                            "\"{seed}\"]), name an environment variable in 'script.seed_env', set 'script.seed_globals' = true "
+                            "for a script that takes none, or 'script.own_seed' for one that seeds itself")
+    if len(ways) > 1:
+        raise RegistryError(f"{path}: [script] gives the seed two ways ({ways[0]} and {ways[1]}); keep the one the script reads")
+    if script["own_seed"] is not None and raw.get("seeds", 1) != 1:
+        raise RegistryError(f"{path}: 'seeds' is {raw['seeds']!r}, but the script seeds itself ('script.own_seed'): its runs are "
+                            "one outcome; remove 'seeds'")
+
+
+def _check_script_env(script: dict, path: Path) -> None:
+    for name, value in script["env"].items():
+        if not SCRIPT_ENV.fullmatch(name):
+            raise RegistryError(f"{path}: 'script.env' sets {name!r}; a recipe may set torch's own settings only (TORCH_*, "
+                                "PYTORCH_*, CUBLAS_WORKSPACE_CONFIG): set others in the shell that runs the harness")
+        if not isinstance(value, str) or "\0" in value:
+            raise RegistryError(f"{path}: 'script.env.{name}' must be a string (e.g. \"1\")")
+
+
 def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
     """A script recipe: [script] and what judges its runs; the sections that say what trains are the script's own."""
     leaves = [name for name in SCRIPT_LEAVES if name in raw]
@@ -558,9 +598,7 @@ def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
     name = script["path"]
     if Path(name).is_absolute() or ".." in Path(name).parts or not name.endswith(".py") or Path(name).name != name:
         raise RegistryError(f"{path}: 'script.path' is {name!r}: name a Python file beside the recipe (e.g. \"train.py\")")
-    if not any("{seed}" in a for a in script["args"]) and not script["seed_env"]:
-        raise RegistryError(f"{path}: [script] passes the script no seed: put {{seed}} in 'script.args' (e.g. [\"--seed\", "
-                            "\"{seed}\"]) or name an environment variable in 'script.seed_env'")
+    _check_script_seed(raw, script, path)
     for arg in script["args"]:
         stray = [w for w in re.findall(r"\{[^{}]*\}", arg) if w not in SCRIPT_PLACEHOLDERS]
         if stray:
@@ -571,6 +609,11 @@ def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
     if unknown or not script["metrics"]:
         raise RegistryError(f"{path}: 'script.metrics' " + (f"names {unknown[0]!r}{did_you_mean(unknown[0], METRIC_NAMES)}" if unknown
                             else "is empty") + f"; name the metrics the script reports, from: {', '.join(METRIC_NAMES)}")
+    _check_script_env(script, path)
+    if (script["stop_metric"] is None) != (script["stop_at"] is None) or script["stop_metric"] not in (None, *script["metrics"]):
+        raise RegistryError(f"{path}: 'script.stop_metric' and 'script.stop_at' go together, the metric one of 'script.metrics': "
+                            "the figure whose passing a bound ends the script, and that bound (e.g. stop_metric = \"train_loss\", "
+                            "stop_at = 0.001)")
     if bool(script["patterns"]) == script["json_lines"]:
         raise RegistryError(f"{path}: [script] reads its output one way: give 'script.patterns' (regular expressions) or set "
                             "'script.json_lines' = true, not both")
@@ -597,6 +640,8 @@ def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
     exp["data"] = {key: rule["default"] for key, rule in SCHEMA["data"].items()} | {"dataset": f"script:{name}"}
     exp["training"] = {key: rule["default"] for key, rule in SCHEMA["training"].items()} | {"epochs": script["epochs"]}
     exp["script"] = script
+    if script["own_seed"] is not None:
+        exp["seeds"] = 1  # its one outcome
     for section in ("published", "thresholds", "margins", "ablation", "fashion_thresholds"):
         exp[section] = _section(raw[section], section, path) if section in raw else ({} if section in METRIC_SECTIONS else None)
     for section in METRIC_SECTIONS:

@@ -198,6 +198,13 @@ BAD = {
     "a model beside the script": (("[script]", '[model]\nclass_path = "Linear"\n\n[script]'), "[model] beside [script]: a script says itself"),
     "a path outside": (('path = "train.py"', 'path = "../train.py"'), "'script.path' is '../train.py': name a Python file beside the recipe"),
     "a missing script": (('path = "train.py"', 'path = "trian.py"'), "'script.path' 'trian.py': no such file beside the recipe"),
+    "a setting that is not torch's": (("[script]", "[script]\nenv = { LD_PRELOAD = \"/tmp/x.so\" }"),
+                                      "'script.env' sets 'LD_PRELOAD'; a recipe may set torch's own settings only"),
+    "the seed two ways": (("[script]", "[script]\nseed_globals = true"), "[script] gives the seed two ways ({seed} or 'script.seed_env' "
+                                                                          "and 'script.seed_globals')"),
+    "seeds beside its own": (('args = ["--seed", "{seed}", "--epochs", "{epochs}"]', 'args = ["--epochs", "{epochs}"]\nown_seed = 7'),
+                             "'seeds' is 10, but the script seeds itself ('script.own_seed')"),
+    "a bound without its metric": (("[script]", "[script]\nstop_at = 0.1"), "'script.stop_metric' and 'script.stop_at' go together"),
     "a threshold it does not report": (("[script]", "[thresholds]\nvalid_acc = 0.9\n\n[script]"),
                                        "'thresholds.valid_acc' is 'valid_acc', which no run of this recipe records; this script reports"),
 }
@@ -224,6 +231,14 @@ def test_what_a_script_cannot_give_is_refused_in_one_line(tmp_path, arguments, e
     directory = registry(tmp_path)
     done = harness("run", "--experiments-dir", directory, "--results-dir", tmp_path / "R", *arguments)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and expect in done.stderr, done.stderr
+    assert not (tmp_path / "R").exists()
+
+
+@pytest.mark.cuda
+def test_a_script_not_told_its_device_runs_on_the_cpu_only(tmp_path):
+    directory = registry(tmp_path)
+    done = harness("run", "--experiments-dir", directory, "--results-dir", tmp_path / "R", "--devices", "cuda")
+    assert done.returncode == 2 and "the script is not told its device (no {device} in 'script.args')" in done.stderr, done.stderr
     assert not (tmp_path / "R").exists()
 
 
@@ -263,3 +278,63 @@ def test_the_digits_script_example_records_what_it_prints(tmp_path):
             correct = int(line.split("test accuracy ")[1].split("/")[0])
             assert f"train loss {float(row['train_loss']):.4f}, test loss {float(row['test_loss']):.4f}" in line
             assert round(float(row["test_acc"]) * 450) == correct
+
+
+SEEDLESS = """import random
+import numpy
+import torch
+print(f"epoch 1: train loss {random.random():.17f} {numpy.random.rand():.17f} {torch.rand(1).item():.17f}")
+"""
+
+
+def test_a_script_that_takes_no_seed_draws_from_generators_seeded_with_the_runs_seed(tmp_path):
+    """`seed_globals`: Python's, NumPy's and torch's global generators hold the run's seed when the script
+    starts, so seed 3 draws what a script that seeded itself with 3 would, and seed 4 draws otherwise."""
+    import random
+
+    import numpy
+    import torch
+
+    recipe = (RECIPE.replace('args = ["--seed", "{seed}", "--epochs", "{epochs}"]', "seed_globals = true").replace("epochs = 3", "epochs = 1")
+              .replace('metrics = ["test_acc", "test_loss", "train_loss"]', 'metrics = ["train_loss"]').split("patterns =")[0]
+              + "patterns = ['epoch (?P<epoch>\\d+): train loss (?P<train_loss>[0-9.]+) (?P<valid_loss>[0-9.]+) (?P<test_loss>[0-9.]+)']\n")
+    recipe = recipe.replace('metrics = ["train_loss"]', 'metrics = ["train_loss", "valid_loss", "test_loss"]')
+    directory = registry(tmp_path, recipe, SEEDLESS)
+    run = harness("run", "--experiments-dir", directory, "--results-dir", tmp_path / "R", "--seeds", "3,4")
+    assert run.returncode == 0, run.stderr
+    runs, _ = rows(tmp_path / "R")
+    drawn = {r["seed"]: (float(r["train_loss"]), float(r["valid_loss"]), float(r["test_loss"])) for r in runs}
+    random.seed(3)
+    numpy.random.seed(3)
+    torch.manual_seed(3)
+    expected = (random.random(), numpy.random.rand(), torch.rand(1).item())
+    assert drawn["3"] == pytest.approx(expected, abs=1e-15) and drawn["4"] != drawn["3"]
+
+
+STOPPING = """import sys
+loss = 1.0
+for batch in range(1, 1000):
+    loss *= 0.9
+    if loss < float(sys.argv[1]):
+        break
+print(f"Loss: {loss:.6f} after {batch} batches")
+"""
+
+
+@pytest.mark.parametrize("stops_at,status", [("0.01", "ok"), ("0.02", "error")])
+def test_a_script_that_stops_itself_counts_where_its_last_figure_passes_the_bound(tmp_path, stops_at, status):
+    """`stop_metric`, `stop_at`: a run that ends before `epochs` is ok where its last figure passes the bound,
+    an error row where it stopped short of it (here: the script stops at 0.02, the recipe's bound is 0.01)."""
+    recipe = (RECIPE.replace('args = ["--seed", "{seed}", "--epochs", "{epochs}"]', f'args = ["{stops_at}"]\nseed_globals = true')
+              .replace("epochs = 3", "epochs = 1000").replace('metrics = ["test_acc", "test_loss", "train_loss"]', 'metrics = ["train_loss"]')
+              .split("patterns =")[0] + "patterns = ['Loss: (?P<train_loss>[0-9.]+) after (?P<epoch>\\d+) batches']\n"
+              + 'stop_metric = "train_loss"\nstop_at = 0.01\n')
+    directory = registry(tmp_path, recipe, STOPPING)
+    run = harness("run", "--experiments-dir", directory, "--results-dir", tmp_path / "R", "--seeds", "0")
+    (row,), epochs = rows(tmp_path / "R")
+    assert row["status"] == status and run.returncode == (0 if status == "ok" else 1), run.stderr
+    if status == "ok":
+        assert row["epochs"] == "44" and row["message"] == "stopped after epoch 44: train_loss 0.009698 passed 0.01"
+    else:
+        assert row["message"] == ("train.py reported figures up to epoch 38, not to 1000 as asked, nor a train_loss past 0.01 "
+                                  "('script.stop_at')")

@@ -31,7 +31,10 @@ def run(args) -> int:
         engines.add(engine)
         count = validate(exp, options, engine)
         if exp.script:
-            print(f"ok {exp.id}: script {exp.script['path']} {' '.join(exp.script['args'])}".rstrip() + f", reporting {', '.join(exp.metrics)}")
+            script = exp.script
+            seeded = (", its generators seeded with each run's seed" if script["seed_globals"] else
+                      f", which seeds itself with {script['own_seed']}" if script["own_seed"] is not None else "")
+            print(f"ok {exp.id}: script {script['path']} {' '.join(script['args'])}".rstrip() + f"{seeded}, reporting {', '.join(exp.metrics)}")
             continue
         print(f"ok {exp.id}: {exp.model['class_path']} ({count:,} parameters) on {exp.dataset}, "
               f"{exp.loss['class_path'] if exp.loss else 'steps ' + exp.steps['training']}, "

@@ -1,11 +1,12 @@
 """Script mode: a recipe's script run unchanged, once per seed, as a subprocess; its figures read from what it
 prints, by the recipe's regular expressions or as JSON lines ([script], docs/scripts.md).
 
-The script gets the seed in its arguments (`{seed}`) or an environment variable, runs in the recipe's
+The script gets the seed in its arguments (`{seed}`) or an environment variable, or has its global generators
+seeded before it starts (`seed_globals`, by seeded_start.py), or seeds itself (`own_seed`); it runs in the recipe's
 directory with this process's torch thread count (so `--jobs` shares the cores out), and is stopped, with
 its process group, once it runs past `script.timeout`. Its exit status and the tail of its stderr go in the
 row of a run that fails; a run counts as finished (ok) only where the script exits 0 having reported every
-epoch it was asked for.
+epoch it was asked for, or, one that stops itself, a last figure past its bound (`stop_metric`, `stop_at`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ import torch
 
 from ..errors import HarnessError
 from ..options import RunOptions
-from ..training import RunOutcome
+from ..training import RunOutcome, passed
 
 STDERR_TAIL = 20  # lines of a failed script's stderr kept for its row's message
-DIVERGED = ("train_loss", "valid_loss", "test_loss")
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>  # a non-finite one of these ends a run diverged, as in the loop
+DIVERGED = ("train_loss", "valid_loss", "test_loss")  # a non-finite one of these ends a run diverged, as in the loop
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+SEEDED_START = Path(__file__).with_name("seeded_start.py")  # seeds a script that takes no seed, then runs it
 
 
 def refusal(experiment, options: RunOptions) -> str | None:
@@ -49,6 +51,21 @@ def refusal(experiment, options: RunOptions) -> str | None:
     return None
 
 
+def matrix_refusal(experiment, seeds, devices) -> str | None:
+    """Why a script cannot run these seeds (None: the recipe's own) on these devices (None: it can): a script that
+    seeds itself gives one outcome, and one that is not told its device trains where it puts itself."""
+    own = experiment.script["own_seed"]
+    if own is not None and seeds is not None and set(seeds) != {own}:
+        return (f"{experiment.id}: the script seeds itself with {own} ('script.own_seed'): every seed would give its one "
+                f"outcome; run --seeds {own}, or leave --seeds out")
+    told = any("{device}" in a for a in experiment.script["args"])
+    elsewhere = [d for d in devices if d != "cpu"]
+    if elsewhere and not told:
+        return (f"{experiment.id}: --devices {elsewhere[0]}: the script is not told its device (no {{device}} in 'script.args'), "
+                "so its rows could not say where it trained; run it on cpu, or pass {device} to a script that takes it")
+    return None
+
+
 def command(experiment, seed: int, device: str, options: RunOptions) -> tuple[list[str], dict]:
     """The script's command line and environment for one run."""
     script = experiment.script
@@ -59,10 +76,13 @@ def command(experiment, seed: int, device: str, options: RunOptions) -> tuple[li
             arg = arg.replace(placeholder, value)
         args.append(arg)
     threads = str(torch.get_num_threads())
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **script["env"], "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
     if script["seed_env"]:
         env[script["seed_env"]] = str(seed)
-    return [sys.executable, str(Path(experiment.directory).resolve() / script["path"]), *args], env
+    path = str(Path(experiment.directory).resolve() / script["path"])
+    if script["seed_globals"]:  # the script takes no seed: its generators are seeded before it starts
+        return [sys.executable, str(SEEDED_START), str(seed), path, *args], env
+    return [sys.executable, path, *args], env
 
 
 class Reader:
@@ -134,6 +154,7 @@ def run_script(experiment, seed: int, device: str, options: RunOptions, on_epoch
     argv, env = command(experiment, seed, device, options)
     expected = options.epochs_for(experiment)
     reader = Reader(script)
+    stop = (script["stop_metric"], script["stop_at"]) if script["stop_metric"] else None
     errors: collections.deque = collections.deque(maxlen=STDERR_TAIL)
     start = time.perf_counter()
     try:
@@ -181,9 +202,13 @@ def run_script(experiment, seed: int, device: str, options: RunOptions, on_epoch
     elif not reported:
         how = "as JSON lines" if script["json_lines"] else "matching 'script.patterns'"
         outcome.status, outcome.message = "error", f"{script['path']} printed no figures {how}" + (f"; its stderr: {tail}" if tail else "")
+    elif stop and reported[-1] <= expected and passed(stop, reader.rows[reported[-1]].get(stop[0])):
+        last = reader.rows[reported[-1]][stop[0]]
+        outcome.message = f"stopped after epoch {reported[-1]}: {stop[0]} {last!r} passed {stop[1]!r}"
     elif reported[-1] != expected:
         outcome.status = "error"
-        outcome.message = f"{script['path']} reported figures up to epoch {reported[-1]}, not to {expected} as asked"
+        outcome.message = f"{script['path']} reported figures up to epoch {reported[-1]}, not to {expected} as asked" + (
+            f", nor a {stop[0]} past {stop[1]!r} ('script.stop_at')" if stop else "")
     if outcome.status == "ok":
         for row in outcome.epochs:
             bad = next((m for m in DIVERGED if m in row and not math.isfinite(row[m])), None)
