@@ -3,7 +3,8 @@
 A metric's kind (an accuracy, a loss) says what its values can be, which way is better, how far two
 means may lie apart and still count as equivalent, and how it reads; the tables, plots, margins,
 checks and readers take all of it from here (as pytest-benchmark's `Stats.fields` serves its table and
-its storage alike). Adding a measure touches the training loop, which computes it (`training.batch_sums`), and this file.
+its storage alike). Adding a measure touches the training loop, which computes it (`training.Scorer`), and this file;
+a recipe adds its own as data ([metrics.<name>], `declare_own`), their columns after the catalogue's.
 Plain data: no torch, no pandas.
 """
 
@@ -13,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .errors import HarnessError, did_you_mean
+from .errors import HarnessError, RegistryError, did_you_mean
 from .seeds import SEED_COLUMNS
 
 DASH = "–"  # no figure
@@ -78,6 +79,7 @@ METRICS: dict[str, Metric] = {
     for m in MEASURES.values() for split in SPLITS
 }
 DECLARED_MEASURES = tuple(m.short for m in MEASURES.values() if m.declared)  # what `training.metrics` may name
+BUILT_IN = tuple(MEASURES)  # the catalogue's own measures; recipes add theirs after them (`declare_own`)
 
 
 def measures_recorded(targets: str, declared=()) -> tuple[str, ...]:
@@ -94,13 +96,63 @@ METRIC_NAMES = (*FIRST_METRICS, *LATER_METRICS)
 DEFAULT_METRIC = "test_acc"  # what a classifier that printed nothing is read by: how its model generalises
 
 
+# A metric of a recipe's own ([metrics.<name>], docs/recipes.md#metrics-of-your-own): its kind from which way is
+# better and whether it is bounded like an accuracy (in [0, 1], read in percent) or unbounded like a loss (any
+# real number: a log-likelihood may be negative). Its margin is then an accuracy's or a loss's: a tenth of
+# what a bounded one leaves (1 - mean where higher is better; its mean, an error rate, where lower is), 2%
+# of an unbounded one's mean.
+def own_kind(higher_is_better: bool, bounded: bool) -> Kind:
+    if bounded:
+        return Kind("bounded", 0.0, 1.0, higher_is_better, margin=0.1, margin_of="error" if higher_is_better else "mean",
+                    percent=True)
+    return Kind("unbounded", -math.inf, math.inf, higher_is_better, margin=0.02, margin_of="mean", percent=False)
+
+
+OWN_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")  # a metric of a recipe's own: its columns are `<split>_<name>`
+
+
+_OWN_HOMES: dict[str, str] = {}  # a recipe's own metric -> the registry directory that declared it
+
+
+def declare_own(short: str, kind: Kind, label: str, path) -> None:
+    """Add a recipe's own metric to the catalogue, for every command of this process that reads its figures. One
+    name, one meaning within a registry: the same name declared otherwise by another recipe beside it is refused
+    (`path`: the recipe's file); a registry loaded later may give it another."""
+    measure = Measure(short, kind, label, ("classes", "values"), declared=True)
+    known, home = MEASURES.get(short), str(path.parent)
+    if known is not None and known != measure and (short in BUILT_IN or _OWN_HOMES.get(short) == home):
+        first = "the catalogue's" if short in BUILT_IN else "another recipe's beside it"
+        raise RegistryError(f"{path}: [metrics.{short}] declares {short!r} otherwise than {first} ({known.label}, "
+                            f"{'higher' if known.kind.higher_is_better else 'lower'} is better"
+                            f"{', bounded' if known.kind.percent else ''}): give it another name")
+    MEASURES[short], _OWN_HOMES[short] = measure, home
+    for split in SPLITS:
+        METRICS[f"{split}_{short}"] = Metric(f"{split}_{short}", kind, f"{SPLIT_LABELS[split]} {label}")
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every metric's name: the catalogue's (`METRIC_NAMES`), then those of the recipes loaded (`declare_own`)."""
+    return tuple(METRICS)
+
+
+def own_columns(columns) -> list[str]:
+    """Of a table's columns (or a row's keys), those of recipes' own metrics: `<split>_<name>`, none of the catalogue's."""
+    return [c for c in columns if c.partition("_")[0] in SPLITS and OWN_NAME.fullmatch(c.partition("_")[2])
+            and c.partition("_")[2] not in BUILT_IN and c not in CATALOGUE_COLUMNS]
+
+
+def with_own_columns(columns, rows) -> list[str]:
+    """`columns`, then the columns of recipes' own metrics that `rows` (as read from a results table) hold."""
+    return [*columns, *own_columns({c: None for row in rows for c in row})]
+
+
 def measure_of(name: str) -> Measure:
     """The measure a metric name reads (`test_mse` -> mse)."""
     return MEASURES[metric(name).name.partition("_")[2]]
 
 
 def metric(name: str) -> Metric:
-    """A metric by name; one line naming the known ones for a name that is not."""
+    """A metric by name, the catalogue's or a loaded recipe's own; one line naming the known ones for a name that is not."""
     try:
         return METRICS[name]
     except KeyError:
@@ -211,6 +263,23 @@ RUN_COLUMNS = [
 EPOCH_COLUMNS = ["run_id", "epoch", *FIRST_METRICS, "epoch_time_s", "samples_per_s", *LATER_METRICS]
 TRACE_COLUMNS = ["run_id", "epoch", "step", "samples", "running_loss"]
 TABLES = {"epochs.csv": EPOCH_COLUMNS, "trace.csv": TRACE_COLUMNS, "runs.csv": RUN_COLUMNS}  # write order
+CATALOGUE_COLUMNS = frozenset(c for columns in TABLES.values() for c in columns)
+
+
+def table_columns(table: str, header=(), rows=()) -> list[str]:
+    """A results table's columns: the catalogue's (`TABLES`), then, in runs.csv and epochs.csv, those of recipes'
+    own metrics, as many as its header holds after the catalogue's and then those its new rows bring (of
+    recipes loaded: `declare_own`), each in the order it first came."""
+    columns = list(TABLES[table])
+    if table == "trace.csv":
+        return columns
+    header = list(header)
+    kept = own_columns(header[len(columns):]) if header[: len(columns)] == columns else []
+    brought = [f"{split}_{c.partition('_')[2]}" for row in rows for c in own_columns(row) if c in METRICS for split in SPLITS]
+    for column in [*kept, *brought]:  # a measure's columns on every split, as the catalogue's are
+        if column not in columns:
+            columns.append(column)
+    return columns
 # The columns every version of the harness wrote: a table with these and fewer than today's columns is an
 # earlier version's (the later columns read empty); one with fewer is no results table.
 EARLIEST_COLUMNS = {"runs.csv": RUN_COLUMNS[: RUN_COLUMNS.index("host") + 1],

@@ -38,8 +38,8 @@ from tabulate import tabulate
 from . import rows as counted_rows
 from . import stats
 from .errors import HarnessError
-from .catalogue import (DASH, DEFAULT_METRIC, EPOCH_COLUMNS, MEASURES, SAMPLE, SPLITS, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt, fmt_diff,
-                        fmt_interval, fmt_p, fmt_speed, kind_of)
+from .catalogue import (DASH, DEFAULT_METRIC, EPOCH_COLUMNS, MEASURES, SAMPLE, SPLITS, METRIC_NAMES as METRICS, RUN_COLUMNS, fmt,
+                        fmt_diff, fmt_interval, fmt_p, fmt_speed, kind_of, metric_names, own_columns, with_own_columns)
 from .results import csv_text, overrides_text
 
 GROUPINGS = ("engine", "device", "torch_version", "git_commit", "host", "cpu_capability")
@@ -87,7 +87,7 @@ def parse_margins(texts: list[str]) -> dict[str, Margin]:
             value = float(m.group(2)) if m else math.nan
         except ValueError:
             value = math.nan
-        if not m or m.group(1) not in METRICS or not (math.isfinite(value) and value >= 0):
+        if not m or m.group(1) not in metric_names() or not (math.isfinite(value) and value >= 0):
             raise HarnessError(f"--margin {text!r}: expected METRIC=VALUE or METRIC=VALUE% with METRIC a split ({', '.join(SPLITS)}) "
                                f"and a measure ({', '.join(MEASURES)}) joined by _ and VALUE a number >= 0 (e.g. test_acc=0.01, "
                                "test_loss=2%)")
@@ -129,8 +129,10 @@ def read_side(directory: Path | str, registry: dict, also: tuple[str, ...] = ())
     directory = counted_rows.require_results(directory)
     counted = counted_rows.count(directory, registry, also)
     kept = [r for r in counted.runs if r["status"] == "ok"]
-    runs = _numeric(pd.DataFrame(kept, columns=RUN_COLUMNS), [*METRICS, *SPEED_METRICS, "seed"])
-    epochs = _numeric(pd.DataFrame(counted.epochs, columns=EPOCH_COLUMNS), ["epoch", *METRICS])
+    runs = pd.DataFrame(kept, columns=with_own_columns(RUN_COLUMNS, kept))
+    runs = _numeric(runs, [*METRICS, *own_columns(runs.columns), *SPEED_METRICS, "seed"])
+    epochs = pd.DataFrame(counted.epochs, columns=with_own_columns(EPOCH_COLUMNS, counted.epochs))
+    epochs = _numeric(epochs, ["epoch", *METRICS, *own_columns(epochs.columns)])
     notes = "; ".join(n for n in (counted.refusal_note(), counted.unregistered_note()) if n)
     return Side(str(directory), runs, epochs[epochs["run_id"].isin(set(runs["run_id"]))], notes)
 

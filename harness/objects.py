@@ -41,6 +41,7 @@ NAMESPACES = {
     "dataset": ("torchvision.datasets",),
     "transform": ("torchvision.transforms",),
     "step": (),  # a step of the recipe's own: only a function beside it
+    "metric": (),  # a metric of the recipe's own: only a function beside it
 }
 # slot -> where a full class path outside the registry directory may point, and where the object it
 # reaches must itself be defined (its `__module__`)
@@ -48,7 +49,7 @@ SLOTS = {**NAMESPACES, "scheduler": ("torch.optim",)}  # torch.optim.swa_utils:S
 # slot -> what a class it names must be a subclass of, as text for messages
 KINDS = {"model": "torch.nn.Module", "loss": "torch.nn.Module", "optimizer": "torch.optim.Optimizer",
          "scheduler": "torch.optim.lr_scheduler.LRScheduler", "dataset": "torch.utils.data.Dataset",
-         "transform": "a torchvision.transforms class", "step": "function"}
+         "transform": "a torchvision.transforms class", "step": "function", "metric": "function"}
 # The only functions a recipe may name outside its registry directory (a function can do anything).
 FUNCTIONS = {"model": ("harness.models:mlp",)}
 _PACKAGE_PREFIX = "harness_registry_"
@@ -140,6 +141,8 @@ def allowed(slot: str) -> str:
     """What a slot may name, as the end of a refusal."""
     if slot == "step":
         return "allowed: a function defined in a module beside the recipe ('steps:training_step'), or a method of the model"
+    if slot == "metric":
+        return "allowed: a function defined in a module beside the recipe ('metrics:top5'), taking (outputs, targets)"
     functions = "".join(f", the function {f}" for f in FUNCTIONS.get(slot, ()))
     kind = KINDS[slot] if slot == "transform" else f"a {KINDS[slot]} class"
     return (f"allowed: {kind} from {' or '.join(SLOTS[slot])}{functions}, "

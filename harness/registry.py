@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .catalogue import declare_own, own_kind
 from .errors import RegistryError, did_you_mean
 from .named_datasets import DATASETS
 from .schema import (FIGURE, MAX_LR, OBJECT_SECTIONS, RECIPE_SECTIONS, REGRESSION_LOSSES, SCHEMA, VARIANT_DATASETS,
@@ -45,6 +46,8 @@ class Experiment:
     code_sha256: str = ""
     steps: dict | None = None  # {training, evaluation, epoch_end, reduction}: steps of the recipe's own
     script: dict | None = None  # script mode: the script run once per seed, and how it reports (docs/scripts.md)
+    # [metrics.<name>]: metrics of the recipe's own, name -> {label, better, bounded, reduction, function}
+    own_metrics: dict = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -65,6 +68,8 @@ class Experiment:
         }
         if self.code_sha256:
             config["code_sha256"] = self.code_sha256
+        if self.own_metrics:  # what its rows record, beside what trains (a label is how it reads, not what it is)
+            config["metrics"] = {name: {k: v for k, v in spec.items() if k != "label"} for name, spec in self.own_metrics.items()}
         return config
 
     @property
@@ -91,7 +96,15 @@ class Experiment:
     @property
     def metrics(self) -> tuple[str, ...]:
         """The metrics its runs record on every split: loss and accuracy, or a regression's loss and declared metrics."""
-        return recorded_metrics({"data": self.data, "training": self.training, "steps": self.steps, "script": self.script})
+        return recorded_metrics({"data": self.data, "training": self.training, "steps": self.steps, "script": self.script,
+                                 "own_metrics": self.own_metrics})
+
+    @property
+    def declared_test_metrics(self) -> tuple[str, ...]:
+        """The test figures of the metrics the recipe declares (a regression's 'training.metrics', its own [metrics])
+        that its runs record."""
+        shorts = [*(self.training["metrics"] if self.real_targets else ()), *self.own_metrics]
+        return tuple(m for m in (f"test_{short}" for short in shorts) if m in self.metrics)
 
     @property
     def summed_loss(self) -> bool:
@@ -144,6 +157,9 @@ def load_experiment(path: Path) -> Experiment:
     the modules it names) and their arguments checked against their signatures."""
     exp = parse_recipe(path)
     exp["code_sha256"] = _resolve_objects(exp, path)
+    for name, spec in exp["own_metrics"].items():  # known to every command that reads its figures from here on
+        better = spec["better"] == "higher"
+        declare_own(name, own_kind(better, spec["bounded"]), spec["label"] or name, path)
     return Experiment(path=path, **exp)
 
 
@@ -172,6 +188,10 @@ def _resolve_objects(exp: dict, path: Path) -> str:
         target = objects.resolve(spec["class_path"], slot, where, directory)
         objects.check_arguments(target, spec["init_args"], HARNESS_ARGUMENTS[slot], path, key, spec["class_path"])
         uses_user_code |= objects.is_user_module(spec["class_path"].rpartition(":")[0], directory)
+    for name, spec in exp["own_metrics"].items():
+        if spec["function"]:
+            objects.resolve(spec["function"], "metric", f"{path}: 'metrics.{name}.function'", directory)
+            uses_user_code = True
     for key, name in (exp["steps"] or {}).items():
         if key == "reduction" or name is None:
             continue

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Callable
 
 from . import safe_files
-from .catalogue import CELL, MAX_FIELD, TABLES
+from .catalogue import CELL, MAX_FIELD, TABLES, table_columns
 from .errors import HarnessError
 
 STATUSES = ("ok", "diverged", "error")
@@ -339,8 +339,9 @@ class ResultsStore:
     def _prepare(self, table: str, new_rows: list[dict]) -> Path:
         """The table with `new_rows` appended, in a temporary file beside it (see `_commit`)."""
         path = self.dir / table
-        columns = TABLES[table]
-        old = _widened(table_bytes(path) or b"", columns, path)
+        old = table_bytes(path) or b""
+        columns = table_columns(table, _header(old), new_rows)  # the catalogue's, and recipes' own metrics'
+        old = _widened(old, columns, path)
         text = csv_text(columns, new_rows, header=not old)
         return safe_files.write_temporary(path, _ended(old, path) + text.encode("utf-8"), _UNRECORDED)
 
@@ -363,13 +364,18 @@ class ResultsStore:
             self._release(list(release))
 
 
+def _header(old: bytes) -> list[str]:
+    """A table's header, from its bytes (none: [])."""
+    return old.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace").split(",") if old else []
+
+
 def _widened(old: bytes, columns: list[str], path: Path) -> bytes:
     """A table's bytes with this version's header: an earlier version's file (its columns a prefix of
     today's) rewritten with the later columns empty in every record, which is what it reads as; any other
     header is refused, since new rows would not line up."""
     if not old:
         return old
-    header = old.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace").split(",")
+    header = _header(old)
     if header == columns:
         return old
     refusal = HarnessError(f"{path}: header is not this version's columns, so new rows would not line up; "

@@ -28,8 +28,9 @@ from datetime import datetime
 from pathlib import Path
 
 from .bounds import MAX_EPOCHS, MAX_SEED, OVERRIDE_LIMITS
-from .catalogue import (BOOLEANS, EARLIEST_COLUMNS, FLOATS, INTEGERS, LOSSES, MAX_FIELD, METRIC_NAMES, METRICS,
-                        NUMBER, REQUIRED, RUN_COLUMNS, SEED_COLUMNS, TABLES, TIMES, cell_key)
+from .catalogue import (BOOLEANS, CATALOGUE_COLUMNS, EARLIEST_COLUMNS, FLOATS, INTEGERS, LOSSES, MAX_FIELD, METRIC_NAMES,
+                        METRICS, NUMBER, REQUIRED, RUN_COLUMNS, SEED_COLUMNS, TABLES, TIMES, cell_key, own_columns,
+                        table_columns)
 from .seeds import SOURCES, VARIED, source_seeds
 from .errors import HarnessError
 from .schema import ID_PATTERN, VARIANT_DATASETS, VARIANT_SEPARATOR
@@ -82,7 +83,6 @@ class Table:
 
 def read_table_file(path: Path) -> Table:
     """A table, each record a dict of this version's columns (an earlier version's missing ones empty)."""
-    columns = TABLES[path.name]
     table = Table(path.name)
     try:
         header, records = read_table(path)
@@ -91,6 +91,7 @@ def read_table_file(path: Path) -> Table:
         return table
     if header is None:
         return table
+    columns = table_columns(path.name, header)  # the catalogue's, then those of recipes' own metrics it holds
     if header != columns[: len(header)] or len(header) < len(EARLIEST_COLUMNS[path.name]):
         table.problem = _header_problem(path, header, columns)
         return table
@@ -175,7 +176,7 @@ def field_problem(row: dict, columns: list[str]) -> str | None:
                     return f"{column} {text!r} is negative"
                 if value is not None and column in MOST and value > MOST[column]:
                     return f"{column} {text!r} is beyond {MOST[column]}, more than the harness runs"
-            elif column in FLOATS:
+            elif column in FLOATS or column not in CATALOGUE_COLUMNS:  # a recipe's own metric is a number too
                 value = _number(text)
                 kind = METRICS[column].kind if column in METRICS else None
                 if kind and value is not None and math.isfinite(kind.most) and not kind.least <= value <= kind.most:
@@ -192,7 +193,7 @@ def field_problem(row: dict, columns: list[str]) -> str | None:
 def run_row_problem(row: dict) -> str | None:
     """What makes a runs.csv row one the harness could not have written, if anything: None for a row
     that counts."""
-    problem = field_problem(row, RUN_COLUMNS)
+    problem = field_problem(row, [*RUN_COLUMNS, *own_columns(row)])
     if problem:
         return problem
     empty = [c for c in REQUIRED if not row[c]]
@@ -212,7 +213,7 @@ def run_row_problem(row: dict) -> str | None:
         return "diverged_epoch must be given exactly when status is diverged"
     if row["diverged_epoch"] and not 1 <= int(row["diverged_epoch"]) <= int(row["epochs"]):
         return f"diverged_epoch {row['diverged_epoch']} is not one of the run's {row['epochs']} epochs"
-    if row["status"] == "ok" and any(row[m] != "" and not math.isfinite(float(row[m])) for m in METRIC_NAMES):
+    if row["status"] == "ok" and any(row[m] != "" and not math.isfinite(float(row[m])) for m in (*METRIC_NAMES, *own_columns(row))):
         return "status ok with a non-finite metric"
     for column in ("weights_sha256", "code_sha256"):
         if row[column] and not SHA256.fullmatch(row[column]):
@@ -301,7 +302,7 @@ def judge(tables: Tables) -> Judged:
             damage.append(f"{path} line {line}: {n} fields, expected {len(columns)} (a partial or hand-edited row)")
         orphans: dict[str, int] = {}
         for line, row in table.records:
-            problem = field_problem(row, columns) or (None if row["epoch"] else "epoch is empty")
+            problem = field_problem(row, [*columns, *own_columns(row)]) or (None if row["epoch"] else "epoch is empty")
             if problem:
                 damage.append(f"{path} line {line}: run {row['run_id']}: {problem}")
                 damaged.setdefault(row["run_id"], f"its {table.name} line {line}: {problem}")
@@ -335,8 +336,8 @@ def _epochs_problem(run: dict, last: dict | None, damaged: str | None) -> str | 
         return f"run {run['run_id']}: {damaged}"
     if last is None:
         return f"run {run['run_id']} has no rows in epochs.csv"
-    for column in ("epochs", *METRIC_NAMES):
-        mine, theirs = run[column], last["epoch" if column == "epochs" else column]
+    for column in ("epochs", *METRIC_NAMES, *own_columns(run)):
+        mine, theirs = run[column], last.get("epoch" if column == "epochs" else column, "")
         if not same(mine, theirs):
             return f"run {run['run_id']}: {column} {mine!r} disagrees with its last epochs.csv row ({theirs!r})"
     return None
@@ -369,7 +370,8 @@ def first_parting(a: dict, b: dict, epochs_a=(), epochs_b=(), trace_a=(), trace_
 
     Returns {"epoch": ..., "column": ..., "a": ..., "b": ...}: the epoch is "final" for the run rows and
     weights; the column "(epoch rows)" where one run logged the epoch and the other did not."""
-    for rows_a, rows_b, where, columns in ((epochs_a, epochs_b, ("epoch",), METRIC_NAMES),
+    own = own_columns({c: None for row in (a, b) for c in row})
+    for rows_a, rows_b, where, columns in ((epochs_a, epochs_b, ("epoch",), (*METRIC_NAMES, *own)),
                                            (trace_a, trace_b, ("epoch", "step"), ("samples", "running_loss"))):
         by_a, by_b = ({}, {})
         for rows, into in ((rows_a, by_a), (rows_b, by_b)):
@@ -380,10 +382,10 @@ def first_parting(a: dict, b: dict, epochs_a=(), epochs_b=(), trace_a=(), trace_
             if at not in by_a or at not in by_b:
                 return {"epoch": epoch, "column": "(epoch rows)" if len(where) == 1 else "(trace rows)", "a": at in by_a, "b": at in by_b}
             for column in columns:
-                x, y = by_a[at][column], by_b[at][column]
+                x, y = by_a[at].get(column, ""), by_b[at].get(column, "")
                 if not same(x, y):
                     return {"epoch": epoch, "column": column, "a": x, "b": y}
-    for column in FINAL:
+    for column in (*FINAL, *own):
         if column in a and column in b and not same(a[column], b[column]):
             return {"epoch": "final", "column": column, "a": a[column], "b": b[column]}
     digests = a.get("weights_sha256") or "", b.get("weights_sha256") or ""

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import safe_files
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
-from .catalogue import DECLARED_MEASURES, MEASURES, METRIC_NAMES, METRICS, measures_recorded
+from .catalogue import BUILT_IN, DECLARED_MEASURES, MEASURES, METRIC_NAMES, METRICS, OWN_NAME, SPLITS, measures_recorded
 from .errors import RegistryError, did_you_mean
 from .named_datasets import DATASETS, TABLES, split_counts
 
@@ -220,6 +220,17 @@ SCHEMA["ablation"] = {
     # metric -> why its values mean different things in the two arms: shown, not tested
     "not_comparable": _key(dict, {}),
 }
+# A metric of the recipe's own, [metrics.<name>]: recorded on every split as `<split>_<name>`, from the batch
+# values its function gives (or its steps return), combined over a split's batches as `reduction` says.
+OWN_METRIC = {
+    "label": _key(str, None),  # how it reads in a sentence ("KL divergence"); absent: its name
+    "better": _key(str, choices=("higher", "lower")),
+    "bounded": _key(bool, False),  # true: in [0, 1] like an accuracy, read in percent; false: any number, like a loss
+    "reduction": _key(str, "mean", choices=STEP_REDUCTIONS),  # a batch's mean (weighted by its samples), or its sum
+    # (outputs, targets) -> the batch's value, a function beside the recipe; absent: the recipe's steps return it.
+    "function": _key(str, None),
+}
+MAX_OWN_METRICS = 16
 OPTIONAL_SECTIONS = {"scheduler", "steps", "script", "published", "thresholds", "fashion_thresholds", "fashion_smoke", "margins", "ablation"}
 # Optional sections of per-metric values: absent means none set.
 METRIC_SECTIONS = ("thresholds", "fashion_thresholds", "margins")
@@ -310,8 +321,51 @@ def _check_range(value, bounds: tuple | None, where: str) -> None:
         raise RegistryError(f"{where} is {value!r}; allowed: {bounds[0]} to {bounds[1]}")
 
 
-def _section(raw: dict, name: str, path: Path) -> dict:
-    return _checked_keys(raw, SCHEMA[name], path, f"{name}." if name else "")
+def _section(raw: dict, name: str, path: Path, own: tuple[str, ...] = ()) -> dict:
+    """A section checked against its schema; `own`: the columns of the recipe's own metrics, which every key
+    naming a metric may name too."""
+    return _checked_keys(raw, _with_own(SCHEMA[name], own) if own else SCHEMA[name], path, f"{name}." if name else "")
+
+
+def _with_own(rules: dict, own: tuple[str, ...]) -> dict:
+    """`rules` where a metric is named: the catalogue's metrics and the recipe's own."""
+    out = {}
+    for key, rule in rules.items():
+        if rule["choices"] is METRIC_NAMES:
+            rule = {**rule, "choices": (*METRIC_NAMES, *own)}
+        elif _is_table_list(rule["type"]):
+            rule = {**rule, "type": (_with_own(rule["type"][0], own),)}
+        out[key] = rule
+    if set(METRIC_NAMES) <= set(rules):  # a section keyed by metric (thresholds, margins)
+        out.update({m: rules[METRIC_NAMES[0]] for m in own})
+    return out
+
+
+def _own_metrics(raw: Any, path: Path) -> dict[str, dict]:
+    """[metrics.<name>]: each of the recipe's own metrics, checked; {} where it declares none."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise RegistryError(f"{path}: [metrics] holds one table per metric of the recipe's own ([metrics.kl], with 'better' = "
+                            "\"lower\" ...)")
+    if len(raw) > MAX_OWN_METRICS:
+        raise RegistryError(f"{path}: [metrics] declares {len(raw)} metrics; at most {MAX_OWN_METRICS}")
+    own = {}
+    for name, spec in raw.items():
+        if name in BUILT_IN:
+            raise RegistryError(f"{path}: [metrics.{name}]: {name!r} is the catalogue's own ({MEASURES[name].label}); "
+                                + ("declare it in 'training.metrics'" if name in DECLARED_MEASURES else "every run records it")
+                                + ", or give yours another name")
+        if not OWN_NAME.fullmatch(name):
+            raise RegistryError(f"{path}: [metrics.{name}]: a metric's name is 1 to 32 of a-z 0-9 _, starting with a letter "
+                                "(its columns are train_<name>, valid_<name>, test_<name>)")
+        own[name] = _checked_keys(spec, OWN_METRIC, path, f"metrics.{name}.")
+    return own
+
+
+def own_columns_of(own: dict) -> tuple[str, ...]:
+    """The columns of a recipe's own metrics: each on every split, in the order the catalogue's are."""
+    return tuple(f"{split}_{name}" for name in own for split in SPLITS)
 
 
 def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
@@ -349,9 +403,10 @@ def _validate_together(exp: dict, path: Path) -> None:
     data, training = exp["data"], exp["training"]
     ablation = exp.get("ablation")
     if ablation:
-        unknown = [m for m in ablation["metrics"] if m not in METRIC_NAMES]
+        names = (*METRIC_NAMES, *own_columns_of(exp["own_metrics"]))
+        unknown = [m for m in ablation["metrics"] if m not in names]
         if unknown:
-            raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(METRIC_NAMES)}")
+            raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(names)}")
         if ablation["outcomes"] == "final" and not ablation["metrics"]:
             raise RegistryError(f"{path}: 'ablation.metrics' is empty: name the metrics to pair (e.g. [\"test_acc\"])")
         stray = [m for m in ablation["not_comparable"] if m not in ablation["metrics"]]
@@ -399,7 +454,8 @@ def _validate_together(exp: dict, path: Path) -> None:
         if metric.startswith("valid") and not data["valid_fraction"]:
             raise RegistryError(f"{path}: '{name}.metric' {metric!r} needs a validation split")
         if metric:
-            better_high = METRICS[metric].kind.higher_is_better
+            own = exp["own_metrics"].get(metric.partition("_")[2])
+            better_high = own["better"] == "higher" if own else METRICS[metric].kind.higher_is_better
             bound, other = ("min", "max") if better_high else ("max", "min")
             if exp[name][bound] is None or exp[name][other] is not None:
                 raise RegistryError(f"{path}: '{name}.metric' is {metric!r} (better {'higher' if better_high else 'lower'}): give "
@@ -416,13 +472,21 @@ def recorded_metrics(exp: dict) -> tuple[str, ...]:
     if exp.get("script"):
         return tuple(exp["script"]["metrics"])  # what the script reports, as it declares it
     shorts = ("loss",) if exp.get("steps") else measures_recorded(exp["data"]["targets"], exp["training"]["metrics"])
-    return tuple(f"{split}_{short}" for short in shorts for split in ("train", "valid", "test"))
+    shorts = (*shorts, *(exp.get("own_metrics") or {}))  # its own metrics last, as their columns come last
+    return tuple(f"{split}_{short}" for short in shorts for split in SPLITS)
 
 
 def _validate_metrics(exp: dict, path: Path) -> None:
     """A regression declares only the measures a regression has, and every metric the recipe names elsewhere
     (its published figures, thresholds, margins, smoke run, ablation) is one its runs record."""
     targets, declared = exp["data"]["targets"], exp["training"]["metrics"]
+    for name, spec in ({} if exp.get("script") else exp["own_metrics"]).items():  # a script prints its own
+        if exp.get("steps") and spec["function"]:
+            raise RegistryError(f"{path}: 'metrics.{name}.function' with [steps]: the steps return the recipe's own metrics "
+                                f"(a dict: {{\"loss\": ..., \"{name}\": ...}}); remove 'function'")
+        if not exp.get("steps") and not spec["function"]:
+            raise RegistryError(f"{path}: [metrics.{name}] needs 'function', beside the recipe, taking (outputs, targets) and "
+                                "giving the batch's value (or steps of the recipe's own that return it)")
     if exp.get("steps"):
         if declared:
             raise RegistryError(f"{path}: 'training.metrics' with [steps]: a step of the recipe's own reports its loss only, "
@@ -524,22 +588,24 @@ def parse_recipe(path: Path) -> dict:
             raise RegistryError(f"{path}: not valid TOML: {' '.join(str(e).split())[:200]}") from None
         raise RegistryError(f"{path}: an integer of more than {sys.get_int_max_str_digits():,} digits; no value a recipe "
                             "takes is that large") from None
-    sections = {name for name in SCHEMA if name}
+    sections = {name for name in SCHEMA if name} | {"metrics"}
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
     for name, value in raw.items():
         if isinstance(value, dict) and name not in sections:
             raise RegistryError(f"{path}: unknown section [{name}]{did_you_mean(name, sorted(sections))}; "
                                 f"allowed: {', '.join(sorted(sections))}")
     exp: dict[str, Any] = _section(top, "", path)
+    exp["own_metrics"] = _own_metrics(raw.get("metrics"), path)
+    own = own_columns_of(exp["own_metrics"])
     if "script" in raw:
         return _script_recipe(raw, exp, path)
-    for name in sections:
+    for name in sorted(sections - {"metrics"}):
         if name not in raw:
             if name in OPTIONAL_SECTIONS or (name == "loss" and "steps" in raw):  # a step of its own computes its loss
                 exp[name] = {} if name in METRIC_SECTIONS else None  # none set
                 continue
             raise RegistryError(f"{path}: missing section [{name}]")
-        exp[name] = _section(raw[name], name, path)
+        exp[name] = _section(raw[name], name, path, own)
     _check_id(exp, path)
     for name in METRIC_SECTIONS:
         exp[name] = {k: v for k, v in exp[name].items() if v is not None}
@@ -605,10 +671,20 @@ def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
             raise RegistryError(f"{path}: 'script.args' {arg!r} holds {stray[0]}; the placeholders are {', '.join(SCRIPT_PLACEHOLDERS)}")
     if script["seed_env"] is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", script["seed_env"]):
         raise RegistryError(f"{path}: 'script.seed_env' {script['seed_env']!r} is not an environment variable's name")
-    unknown = [m for m in script["metrics"] if m not in METRIC_NAMES]
+    names = (*METRIC_NAMES, *own_columns_of(exp["own_metrics"]))
+    unknown = [m for m in script["metrics"] if m not in names]
     if unknown or not script["metrics"]:
-        raise RegistryError(f"{path}: 'script.metrics' " + (f"names {unknown[0]!r}{did_you_mean(unknown[0], METRIC_NAMES)}" if unknown
-                            else "is empty") + f"; name the metrics the script reports, from: {', '.join(METRIC_NAMES)}")
+        raise RegistryError(f"{path}: 'script.metrics' " + (f"names {unknown[0]!r}{did_you_mean(unknown[0], names)}" if unknown
+                            else "is empty") + f"; name the metrics the script reports, from: {', '.join(names)} (or declare "
+                            "one of its own in [metrics.<name>])")
+    for name in exp["own_metrics"]:
+        given = [key for key in ("function", "reduction") if key in raw["metrics"][name]]
+        if given:
+            raise RegistryError(f"{path}: 'metrics.{name}.{given[0]}' with [script]: the script computes its figures and "
+                                "prints them as they are; remove it")
+        if not any(m.partition("_")[2] == name for m in script["metrics"]):
+            raise RegistryError(f"{path}: [metrics.{name}] is declared, but 'script.metrics' names none of its figures "
+                                f"(train_{name}, valid_{name}, test_{name})")
     _check_script_env(script, path)
     if (script["stop_metric"] is None) != (script["stop_at"] is None) or script["stop_metric"] not in (None, *script["metrics"]):
         raise RegistryError(f"{path}: 'script.stop_metric' and 'script.stop_at' go together, the metric one of 'script.metrics': "
@@ -643,7 +719,8 @@ def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
     if script["own_seed"] is not None:
         exp["seeds"] = 1  # its one outcome
     for section in ("published", "thresholds", "margins", "ablation", "fashion_thresholds"):
-        exp[section] = _section(raw[section], section, path) if section in raw else ({} if section in METRIC_SECTIONS else None)
+        exp[section] = (_section(raw[section], section, path, own_columns_of(exp["own_metrics"])) if section in raw
+                        else ({} if section in METRIC_SECTIONS else None))
     for section in METRIC_SECTIONS:
         exp[section] = {k: v for k, v in exp[section].items() if v is not None}
     _validate_metrics(exp, path)

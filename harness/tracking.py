@@ -37,7 +37,7 @@ import numpy as np
 
 from . import rows as counted_rows
 from . import safe_files
-from .catalogue import METRIC_NAMES, TIMES, cell_key
+from .catalogue import TIMES, cell_key, metric_names
 from .errors import HarnessError
 from .results import overrides_text
 from .stats import summarize
@@ -140,8 +140,8 @@ def collect(results_dir: Path | str, registry: dict, plots_dir: Path | None = No
         exp = registry[row["experiment"]]
         series: dict[str, list[tuple[int, float]]] = {}
         for e in sorted(epochs.get(row["run_id"], []), key=lambda e: int(e["epoch"])):
-            for metric in METRIC_NAMES:
-                value = _number(e[metric])
+            for metric in metric_names():
+                value = _number(e.get(metric, ""))
                 if value is not None:
                     series.setdefault(metric, []).append((int(e["epoch"]), value))
         last = int(row["epochs"])
@@ -184,7 +184,7 @@ def _summary(members: list[TrackedRun], plots_dir: Path | None) -> SeedSummary:
     by_metric: dict[str, dict[int, list[float]]] = {}
     for run in members:
         for metric, points in run.series.items():
-            if metric in METRIC_NAMES:
+            if metric in metric_names():
                 for epoch, value in points:
                     by_metric.setdefault(metric, {}).setdefault(epoch, []).append(value)
     series: dict[str, list[tuple[int, float]]] = {}
@@ -413,7 +413,7 @@ def export_tensorboard(results_dir: Path | str, registry: dict, logdir: Path | s
             for epoch, value in points:
                 writer.add_scalar(name, value, global_step=epoch, walltime=wall)
         if not summary:  # the run's settings beside its own scalars (TensorBoard's HPARAMS tab)
-            finals = {f"hparam/{m}": pts[-1][1] for m, pts in item.series.items() if m in METRIC_NAMES and pts}
+            finals = {f"hparam/{m}": pts[-1][1] for m, pts in item.series.items() if m in metric_names() and pts}
             for event in hparams({k: v for k, v in item.params.items()}, finals):
                 writer.file_writer.add_summary(event, walltime=wall)
             for name, value in finals.items():

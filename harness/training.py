@@ -81,24 +81,57 @@ def count_correct(outputs: torch.Tensor, labels: torch.Tensor, regression: bool)
 class Scorer:
     """What a run measures on each batch besides its loss, as sums kept on the device (no sync per step), and a
     split's figures from a tally of them (`catalogue.MEASURES`): a classifier's correct count; a regression's
-    squared and absolute errors and its targets' mean and spread. Pure tensor functions, so that multiseed
-    maps `sums` over its lanes."""
+    squared and absolute errors and its targets' mean and spread; each batch's value of the recipe's own
+    metrics ([metrics.<name>]: its function's, or what its steps return). Pure tensor functions for the
+    catalogue's, so that multiseed maps `sums` over its lanes."""
 
     def __init__(self, experiment):
         self.regression, self.values = experiment.regression, experiment.real_targets
         self.declared, self.summed_loss = experiment.training["metrics"], experiment.summed_loss
         self.loss_only = experiment.steps is not None
+        self.path = experiment.path
+        # The recipe's own metrics: (name, reduction, function or None where its steps return it).
+        self.own = [(name, spec["reduction"], spec["function"] and resolve(spec["function"], "metric", f"{experiment.path}: "
+                                                                           f"'metrics.{name}.function'", experiment.directory))
+                    for name, spec in experiment.own_metrics.items()]
 
-    def sums(self, outputs: torch.Tensor | None, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.loss_only:  # steps of the recipe's own report their loss alone
-            return ()
+    def sums(self, outputs, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The batch's sums; `outputs`: the model's, or, from steps of the recipe's own, what they return besides
+        the loss (a dict of its own metrics' batch values, or None)."""
+        if self.loss_only:  # steps of the recipe's own report their loss, and the recipe's own metrics they return
+            return self.own_values(outputs) if outputs is not None else ()
         if not self.values:
-            return (count_correct(outputs, labels, self.regression),)
-        error, target = (outputs.detach() - labels).double(), labels.double()
-        mean = target.mean()
-        # The batch's own mean and sum of squares about it: combined exactly over batches (Chan et al.), where
-        # sums of y and y² would lose R²'s denominator to cancellation.
-        return (error.square().sum(), error.abs().sum(), mean, (target - mean).square().sum())
+            builtin = (count_correct(outputs, labels, self.regression),)
+        else:
+            error, target = (outputs.detach() - labels).double(), labels.double()
+            mean = target.mean()
+            # The batch's own mean and sum of squares about it: combined exactly over batches (Chan et al.), where
+            # sums of y and y² would lose R²'s denominator to cancellation.
+            builtin = (error.square().sum(), error.abs().sum(), mean, (target - mean).square().sum())
+        if not self.own:
+            return builtin
+        detached = outputs.detach() if isinstance(outputs, torch.Tensor) else outputs
+        return builtin + self.own_values({name: function(detached, labels) for name, _, function in self.own})
+
+    def own_values(self, given: dict) -> tuple[torch.Tensor, ...]:
+        """The recipe's own metrics' batch values, in declared order, each one number."""
+        values = []
+        for name, _, function in self.own:
+            if name not in given:
+                raise RegistryError(f"{self.path}: the training or evaluation step returned {sorted(given)} with no {name!r}, "
+                                    f"which [metrics.{name}] declares; return it in the dict beside \"loss\"")
+            value = given[name]
+            value = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(value)
+            if value.numel() != 1 or not (value.is_floating_point() or value.dtype in (torch.int64, torch.int32, torch.bool)):
+                what = f"'metrics.{name}.function'" if function else "the step"
+                raise RegistryError(f"{self.path}: {what} gave {name} as {tuple(value.shape)} {value.dtype}; give one number per "
+                                    "batch (its mean over the batch's samples, or its sum with reduction = \"sum\")")
+            values.append(value.reshape(()).double())
+        stray = sorted(set(given) - {name for name, _, _ in self.own})
+        if stray:
+            raise RegistryError(f"{self.path}: the step returned {stray[0]!r}, which no [metrics.{stray[0]}] declares; declare it "
+                                "(better, bounded, reduction) or leave it out of the dict")
+        return tuple(values)
 
     def figures(self, losses: torch.Tensor, sums: list[torch.Tensor], sizes: list[int], elements: list[int]) -> list[dict]:
         """Each lane's figures: `losses` and each of `sums` are (lanes, batches); `elements`: target values a batch."""
@@ -107,13 +140,19 @@ class Scorer:
         # A mean loss is weighted by its batch's samples; a summed one is already the batch's total.
         loss = (losses.sum(-1) if self.summed_loss else (losses * weights).sum(-1)) / n
         out = [{"loss": float(value)} for value in loss]
+        builtin = 0 if self.loss_only else 1 if not self.values else 4
+        # The recipe's own, combined as each declares: a batch mean weighted by its samples, or a sum, over the split's samples.
+        own = sums[builtin:]
+        for (name, reduction, _), values in zip(self.own, own):
+            for row, total in zip(out, values.sum(-1) if reduction == "sum" else (values * weights).sum(-1)):
+                row[name] = float(total) / n
         if self.loss_only:
             return out
         if not self.values:
             for row, correct in zip(out, sums[0].sum(-1)):
                 row["acc"] = int(correct) / n
             return out
-        squared, absolute, means, spreads = sums
+        squared, absolute, means, spreads = sums[:4]
         counts = torch.tensor(elements, dtype=torch.float64)
         total = counts.sum()
         grand_mean = (means * counts).sum(-1, keepdim=True) / total
@@ -300,7 +339,23 @@ def forwards(experiment, model: nn.Module) -> tuple[Forward, Forward]:
         return forward, forward
     training = step_of_its_own(experiment, model, "training")
     evaluation = step_of_its_own(experiment, model, "evaluation") or training
-    return (lambda x, y: (None, training((x, y)))), (lambda x, y: (None, evaluation((x, y))))
+    return own_forward(experiment, "training", training), own_forward(experiment, "evaluation", evaluation)
+
+
+def own_forward(experiment, key: str, step: Callable) -> Forward:
+    """A step of the recipe's own as a forward pass: it returns the batch's loss, or a dict of the loss ("loss") and
+    the recipe's own metrics, handed on in place of outputs for the scorer to tally."""
+
+    def forward(x: torch.Tensor, y: torch.Tensor):
+        result = step((x, y))
+        if not isinstance(result, dict):
+            return None, result
+        if "loss" not in result:
+            raise RegistryError(f"{experiment.path}: 'steps.{key}' returned a dict without \"loss\" ({sorted(result)}); return "
+                                "the loss to minimise as \"loss\", beside the recipe's own metrics")
+        return {k: v for k, v in result.items() if k != "loss"}, result["loss"]
+
+    return forward
 
 
 def evaluate(model: nn.Module, batches: Iterable[Batch], forward: Forward, scorer: Scorer) -> EpochTally:
@@ -343,7 +398,7 @@ def eager_step(forward: Forward, optimizer: torch.optim.Optimizer) -> StepFn:
             outputs, loss = forward(x, y)
             loss.backward()
             if not first:
-                first.append((None if outputs is None else outputs.detach(), loss.detach()))
+                first.append((outputs.detach() if isinstance(outputs, torch.Tensor) else outputs, loss.detach()))
             return loss
 
         optimizer.step(closure)

@@ -17,7 +17,8 @@ from .datasets import as_tensors, fresh_batch
 from .errors import HarnessError, RegistryError, one_line
 from .models import build_model, parameter_count
 from .named_datasets import DATASETS, classes as named_classes
-from .training import inputs_for, labels_for, make_loss, make_optimizer, make_scheduler, needs_closure, step_of_its_own
+from .training import (Scorer, inputs_for, labels_for, make_loss, make_optimizer, make_scheduler, needs_closure, own_forward,
+                       step_of_its_own)
 
 MAX_PARAMETERS = 100_000_000  # the largest tutorial recipe has 535,818
 PROBE_SAMPLES = 256  # at most this many samples in the one batch checked
@@ -77,6 +78,9 @@ def validate(experiment, options, engine: str = "reference") -> int:
             if not (torch.is_tensor(loss) and loss.dim() == 0):
                 raise RegistryError(f"{where}: [loss] {experiment.loss['class_path']} gives {getattr(loss, 'shape', type(loss).__name__)}, "
                                     "not one number; use its mean (reduction='mean')")
+            if experiment.own_metrics:  # each of the recipe's own metric functions, once, on the batch
+                build(Scorer(experiment).sums, {}, experiment.directory, f"{where}: [metrics] on outputs of shape "
+                      f"{tuple(outputs.shape)} and targets {tuple(y.shape)}", outputs, y)
         optimizer = make_optimizer(experiment, model.parameters())
         make_scheduler(experiment, optimizer)
         _one_step(experiment, model, loss, optimizer)
@@ -102,14 +106,27 @@ def _steps_of_its_own(experiment, model, x, y):
         with torch.no_grad():
             found = build(step, {}, experiment.directory, f"{where}: 'steps.{key}' {experiment.steps[key]}", *(((x, y),) if key == "evaluation" else ()))
         model.train()
+        found = _loss_of(experiment, "evaluation", found) if key == "evaluation" else None
         if key == "evaluation" and not (torch.is_tensor(found) and found.dim() == 0):
             raise RegistryError(f"{where}: 'steps.evaluation' {experiment.steps[key]} gives {_shown(found)}, not one number; "
                                 "return the batch's loss (a tensor of one value)")
     loss = build(step_of_its_own(experiment, model, "training"), {}, experiment.directory,
                  f"{where}: 'steps.training' {experiment.steps['training']} on a batch of shape {tuple(x.shape)}", (x, y))
+    loss = _loss_of(experiment, "training", loss)
     if not (torch.is_tensor(loss) and loss.dim() == 0 and loss.requires_grad):
         raise RegistryError(f"{where}: 'steps.training' {experiment.steps['training']} gives {_shown(loss)}, not one number that "
                             "the model's parameters lead to; return the batch's loss to minimise (a tensor of one value)")
+    return loss
+
+
+def _loss_of(experiment, key: str, found):
+    """A step's loss: what it returns, or the "loss" of the dict it returns beside the recipe's own metrics, which
+    must then be those [metrics] declares, each one number."""
+    if not isinstance(found, dict):
+        return found
+    forward = own_forward(experiment, key, lambda batch: found)
+    figures, loss = forward(None, None)
+    Scorer(experiment).own_values(figures)
     return loss
 
 

@@ -128,7 +128,7 @@ def test_pytorch_vae_recipe_ends_with_the_scripts_weights(tmp_path, data_dir, mn
     """`harness run pytorch-vae --seeds 1 --epochs 2 --train-limit 2560` (steps of the recipe's own: a model that
     returns a tuple, a loss over the inputs summed over the batch, a draw after each epoch) ends with the weights
     vae/main.py ends with for --seed 1 --epochs 2 on its first 2,560 training samples, tensor by tensor, and
-    records the average training and test loss it prints after each epoch."""
+    records the average training and test loss it prints after each epoch, and the loss's two parts beside it."""
     from .tutorials.pytorch_examples_vae import main as script
 
     figures, net = _one_thread(script, 1, epochs=2, root=str(data_dir), train_limit=2560)
@@ -139,7 +139,10 @@ def test_pytorch_vae_recipe_ends_with_the_scripts_weights(tmp_path, data_dir, mn
         printed = figures[int(row["epoch"])]
         assert f"{float(row['train_loss']):.4f}" == printed["train_loss"]
         assert f"{float(row['test_loss']):.4f}" == printed["test_loss"]
-    assert run["test_loss"] == epochs[-1]["test_loss"] and run["test_acc"] == ""
+        for split in ("train", "test"):  # the loss's two parts, its own metrics, add up to it
+            parts = float(row[f"{split}_bce"]) + float(row[f"{split}_kld"])
+            assert math.isclose(parts, float(row[f"{split}_loss"]), rel_tol=1e-6) and float(row[f"{split}_kld"]) > 0
+    assert run["test_loss"] == epochs[-1]["test_loss"] and run["test_acc"] == "" and run["test_kld"] == epochs[-1]["test_kld"]
 
 
 def test_the_vae_weights_agree_only_with_the_draw_after_each_epoch(tmp_path, data_dir, mnist):

@@ -272,7 +272,7 @@ LOGGED = GOOD.replace("epochs = 10", "epochs = 10\nlog_every = 5")
 
 @pytest.mark.parametrize("old,new,name,expect", [
     ("[smoke]", "[smok]", "exp", "unknown section [smok] (did you mean 'smoke'?); allowed: ablation, data, fashion_smoke, "
-     "fashion_thresholds, loss, margins, model, optimizer, published, scheduler, script, smoke, steps, thresholds, training"),
+     "fashion_thresholds, loss, margins, metrics, model, optimizer, published, scheduler, script, smoke, steps, thresholds, training"),
     ('[loss]\nclass_path = "MSELoss"\n', "", "exp", "missing section [loss]"),
     ("", "", "-rm", "'id' '-rm' is not a plain name: allowed: 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit"),
     ('title = "t"', 'title = "t"\ntitel = "x"', "exp", "unknown key 'titel' (did you mean 'title'?); allowed: id, title, source, notes, seeds"),

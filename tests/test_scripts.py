@@ -4,6 +4,7 @@ seed as a subprocess; its printed figures become rows that report, compare, chec
 one line before anything runs."""
 
 import csv
+import math
 import signal
 import subprocess
 import sys
@@ -338,3 +339,28 @@ def test_a_script_that_stops_itself_counts_where_its_last_figure_passes_the_boun
     else:
         assert row["message"] == ("train.py reported figures up to epoch 38, not to 1000 as asked, nor a train_loss past 0.01 "
                                   "('script.stop_at')")
+
+
+def test_a_script_reports_a_metric_of_its_recipes_own_and_its_printed_figure_is_judged_by_it(tmp_path):
+    """[metrics.kl] beside [script]: the figure the script prints is recorded as test_kl, read by the report's
+    tables (the seeds' mean), `check` (a maximum: lower is better) and a published figure of it."""
+    script = SCRIPT.replace('    print(f"seed {args.seed}", file=sys.stderr)\n',
+                            '    print(f"seed {args.seed}", file=sys.stderr)\n    print(f"KL {1 - accuracy:.4f}")\n')
+    recipe = (RECIPE.replace('metrics = ["test_acc", "test_loss", "train_loss"]', 'metrics = ["test_acc", "test_loss", "train_loss", "test_kl"]')
+              .replace("(?P<test_acc>[0-9.]+)%']", "(?P<test_acc>[0-9.]+)%', 'KL (?P<test_kl>[0-9.]+)']")
+              + '\n[metrics.kl]\nlabel = "KL divergence"\nbetter = "lower"\n\n[thresholds]\ntest_kl = 0.0001\n'
+              + '\n[published]\nmetric = "test_kl"\nepoch = 3\nvalue = 0.2\n')
+    directory = registry(tmp_path, recipe, script)
+    results = tmp_path / "R"
+    run = harness("run", "--experiments-dir", directory, "--results-dir", results, "--seeds", "0-3", "--jobs", "2")
+    assert run.returncode == 0, run.stderr
+    runs, epochs = rows(results)
+    for r in runs:
+        assert math.isclose(float(r["test_kl"]), 1 - float(r["test_acc"]), abs_tol=1e-4) and r["train_kl"] == ""
+    assert len([e for e in epochs if e["test_kl"]]) == 12
+    assert harness("report", "--experiments-dir", directory, "--results-dir", results).returncode == 0
+    report = (results / "REPORT.md").read_text()
+    assert any(line.startswith("| toy ") and "test_kl" in line and "±" in line for line in report.splitlines())
+    assert "test_kl" in report.split("## The printed runs")[1].split("##")[0]
+    check = harness("check", "--experiments-dir", directory, "--results-dir", results)
+    assert check.returncode == 1 and "test_kl" in check.stdout + check.stderr

@@ -34,14 +34,15 @@ class VAE(nn.Module):
         return self.decode(z), mu, logvar
 
 
-def training_step(model: VAE, batch) -> torch.Tensor:
+def training_step(model: VAE, batch) -> dict[str, torch.Tensor]:
     """The negative evidence lower bound of the batch, summed: the images' binary cross-entropy against their
-    reconstructions, and the codes' KL divergence from the unit normal (Kingma and Welling, Appendix B)."""
+    reconstructions, and the codes' KL divergence from the unit normal (Kingma and Welling, Appendix B). The
+    loss is their sum, as the script's; each part is recorded too ([metrics.bce], [metrics.kld])."""
     x, _ = batch  # the digit labels go unused
     recon, mu, logvar = model(x)
     bce = F.binary_cross_entropy(recon, x.view(-1, model.pixels), reduction="sum")
     kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-    return bce + kld
+    return {"loss": bce + kld, "bce": bce, "kld": kld}
 
 
 def sample(model: VAE) -> None:

@@ -183,6 +183,9 @@ METRIC_SCHEDULERS = {"torch.optim.lr_scheduler:ReduceLROnPlateau"}
 
 def refusal(experiment) -> str | None:
     """Why multiseed cannot run this recipe, judged from the recipe alone (None: it can)."""
+    if experiment.own_metrics:
+        return (f"{experiment.id}: [metrics] of the recipe's own are computed batch by batch by its own code, which the "
+                "multiseed engine would have to map over S seeds' stacked outputs; use --engine fast or reference")
     if experiment.steps and experiment.steps["epoch_end"]:
         return (f"{experiment.id}: 'steps.epoch_end' runs once an epoch on one model, where the multiseed engine holds S seeds' "
                 "weights stacked; use --engine fast or reference")

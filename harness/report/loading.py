@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import rows as counted_rows
 from ..variance import is_varied
-from ..catalogue import EPOCH_COLUMNS, METRIC_NAMES, RUN_COLUMNS, TRACE_COLUMNS
+from ..catalogue import EPOCH_COLUMNS, METRIC_NAMES, RUN_COLUMNS, TRACE_COLUMNS, own_columns, with_own_columns
 from ..results import overrides_text
 
 NUMERIC_RUN_COLUMNS = [*METRIC_NAMES, "epochs", "wall_time_s", "train_time_s", "train_samples_per_s"]
@@ -47,13 +47,14 @@ def load_results(results_dir: Path, registry: dict, lock_held: bool = False, add
     counted = counted_rows.count(results_dir, registry, lock_held=lock_held)
     added = counted_rows.add_missing_cells(counted, counted_rows.count(add_from, registry)) if add_from else 0
     ordinary = [r for r in counted.runs if not is_varied(r)]
-    runs = pd.DataFrame(ordinary, columns=RUN_COLUMNS)
-    for column in NUMERIC_RUN_COLUMNS + ["seed"]:
+    runs = pd.DataFrame(ordinary, columns=with_own_columns(RUN_COLUMNS, ordinary))
+    for column in [*NUMERIC_RUN_COLUMNS, *own_columns(runs.columns), "seed"]:
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
     runs["faithful"] = runs["faithful"] == "true"
     runs["setting"] = [overrides_text(o) or "faithful" for o in runs["overrides"]]
     kept = set(runs["run_id"])
-    epochs = pd.DataFrame([e for e in counted.epochs if e["run_id"] in kept], columns=EPOCH_COLUMNS)
+    epoch_rows = [e for e in counted.epochs if e["run_id"] in kept]
+    epochs = pd.DataFrame(epoch_rows, columns=with_own_columns(EPOCH_COLUMNS, epoch_rows))
     trace = pd.DataFrame([t for t in counted.trace if t["run_id"] in kept], columns=TRACE_COLUMNS)
     return Results(
         runs=runs.sort_values(["experiment", "device", "engine", "seed"], ignore_index=True),

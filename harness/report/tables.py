@@ -211,13 +211,12 @@ SUMMARY_HEADERS = [*CELL, "seeds", "metric", "mean ± std", "95% CI of the mean 
 
 def summary_rows(runs: pd.DataFrame, registry: dict, faithful: bool) -> list[list]:
     """One row per experiment x device x engine (x quick-run setting) x metric: the headline metric at the end
-    of the run (and a regression's other declared metrics), described (where the seeds' mean lies); no verdict."""
+    of the run (and the other metrics its recipe declares), described (where the seeds' mean lies); no verdict."""
     rows = []
     for (exp_id, device, engine, setting), group in _cells(runs, faithful):
         exp = registry[exp_id]
-        declared = [f"test_{short}" for short in exp.training["metrics"]] if exp.real_targets else []
         ok = group[group["status"] == "ok"]
-        for metric in dict.fromkeys([exp.headline_metric, *declared]):
+        for metric in dict.fromkeys([exp.headline_metric, *exp.declared_test_metrics]):
             s = summarize(ok[metric].dropna())
             row = [exp_id, device, engine] + ([] if faithful else [setting])
             row += [_seed_count(group, s.n), metric, mean_std(metric, s), fmt_interval(metric, s.ci_low, s.ci_high),
@@ -232,7 +231,7 @@ def seeds_sections(runs: pd.DataFrame, registry: dict) -> list[str]:
     if faithful:
         lines += ["## The seeds at the end of each recipe", "",
                   "Where the seeds' mean lies, for every faithful experiment (printed result or not): the headline "
-                  "metric (and a regression's other declared metrics) after the recipe's last epoch, mean ± standard deviation, the 95% confidence interval of "
+                  "metric (and the other metrics its recipe declares) after the recipe's last epoch, mean ± standard deviation, the 95% confidence interval of "
                   "the mean by Student t, min and max. A description, not a verdict.", "",
                   table(faithful, SUMMARY_HEADERS), ""]
     quick = summary_rows(runs, registry, faithful=False)
