@@ -49,6 +49,16 @@ class Experiment:
     # [metrics.<name>]: metrics of the recipe's own, name -> {label, better, bounded, reduction, function}
     own_metrics: dict = field(default_factory=dict)
 
+    def declare_metrics(self) -> None:
+        """Its own metrics into the catalogue, known from here on to every reader of their figures in this process."""
+        for name, spec in self.own_metrics.items():
+            declare_own(name, own_kind(spec["better"] == "higher", spec["bounded"]), spec["label"] or name, self.path)
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickled in another process (a --jobs worker, a Ray task), it brings its own metrics' kinds with it."""
+        self.__dict__.update(state)
+        self.declare_metrics()
+
     @property
     def directory(self) -> Path:
         """The registry directory: where the recipe's own modules live."""
@@ -157,10 +167,9 @@ def load_experiment(path: Path) -> Experiment:
     the modules it names) and their arguments checked against their signatures."""
     exp = parse_recipe(path)
     exp["code_sha256"] = _resolve_objects(exp, path)
-    for name, spec in exp["own_metrics"].items():  # known to every command that reads its figures from here on
-        better = spec["better"] == "higher"
-        declare_own(name, own_kind(better, spec["bounded"]), spec["label"] or name, path)
-    return Experiment(path=path, **exp)
+    experiment = Experiment(path=path, **exp)
+    experiment.declare_metrics()
+    return experiment
 
 
 # What the harness passes each kind of object itself, beside its init_args.

@@ -180,6 +180,9 @@ class EpochTally:
         self.elements: list[int] = []  # target values per lane in each batch
 
     def add(self, loss: torch.Tensor, sums: tuple[torch.Tensor, ...], size: int, elements: int) -> None:
+        if self.sums and len(sums) != len(self.sums[0]):
+            raise RegistryError(f"{self.scorer.path}: a step returned the recipe's own metrics for some batches of a split and not "
+                                "for others; return them (a dict beside \"loss\") for every batch, or for none")
         self.losses.append(loss.detach())
         self.sums.append(sums)
         self.sizes.append(size)

@@ -227,3 +227,39 @@ def test_tables_widen_for_own_metrics_and_keep_those_of_recipes_not_loaded(tmp_p
     (results / "runs.csv").write_text("\n".join([*text[:2], ",".join(fields), *text[3:]]) + "\n")
     status, out, err = harness(capsys, "check", "--results-dir", results, "--experiments-dir", own)
     assert status == 1 and "test_top1 '1.5' is outside [0, 1]" in out + err, out + err
+
+
+def test_runs_in_worker_processes_stop_on_a_recipes_own_metric(tmp_path, capsys):
+    """--jobs 2 trains in fresh processes, which learn the recipe's own metrics from the recipe they are handed:
+    a run stops once its training top-1 accuracy passes 0.5 (`stop_metric` naming an own metric)."""
+    recipe = RECIPE.replace("epochs = 2", "epochs = 50\nstop_metric = \"train_top1\"\nstop_at = 0.5")
+    directory = registry(tmp_path, recipe)
+    status, out, err = harness(capsys, "run", "mine", "--experiments-dir", directory, "--results-dir", tmp_path / "R", "--jobs", "2")
+    assert status == 0, err
+    runs = read(tmp_path / "R" / "runs.csv")
+    assert len(runs) == 3
+    for run in runs:
+        assert int(run["epochs"]) < 50 and float(run["train_top1"]) > 0.5
+        assert run["message"] == f"stopped after epoch {run['epochs']}: train_top1 {float(run['train_top1'])!r} passed 0.5"
+
+
+def test_a_step_that_returns_its_metrics_for_some_batches_only_is_one_line(tmp_path, capsys):
+    steps = '''from torch.nn import functional as F
+
+calls = []
+
+
+def training_step(model, batch):
+    x, y = batch
+    loss = F.cross_entropy(model(x), y)
+    calls.append(1)
+    return {"loss": loss, "margin": loss} if len(calls) % 3 else loss
+'''
+    recipe = (BASE.replace('[loss]\nclass_path = "CrossEntropyLoss"', '[steps]\ntraining = "steps:training_step"\n\n'
+                           '[metrics.margin]\nbetter = "higher"').replace("min = 0.5", "max = 5.0"))
+    directory = registry(tmp_path, recipe)
+    (directory / "steps.py").write_text(steps)
+    status, out, err = harness(capsys, "run", "mine", "--experiments-dir", directory, "--results-dir", tmp_path / "R", "--seeds", "0")
+    assert status == 2 and err.count("\n") == 1, err
+    assert "a step returned the recipe's own metrics for some batches of a split and not for others" in err
+    assert not (tmp_path / "R" / "runs.csv").exists()  # nothing written
