@@ -126,8 +126,8 @@ def declare_own(short: str, kind: Kind, label: str, path) -> None:
                             f"{'higher' if known.kind.higher_is_better else 'lower'} is better"
                             f"{', bounded' if known.kind.percent else ''}): give it another name")
     MEASURES[short], _OWN_HOMES[short] = measure, home
-    for split in SPLITS:
-        METRICS[f"{split}_{short}"] = Metric(f"{split}_{short}", kind, f"{SPLIT_LABELS[split]} {label}")
+    for column in split_columns((short,)):
+        METRICS[column] = Metric(column, kind, f"{SPLIT_LABELS[column.partition('_')[0]]} {label}")
 
 
 def metric_names() -> tuple[str, ...]:
@@ -135,10 +135,15 @@ def metric_names() -> tuple[str, ...]:
     return tuple(METRICS)
 
 
+def split_columns(shorts) -> tuple[str, ...]:
+    """The columns of measures (`mse` -> train_mse, valid_mse, test_mse), each on every split."""
+    return tuple(f"{split}_{short}" for short in shorts for split in SPLITS)
+
+
 def own_columns(columns) -> list[str]:
     """Of a table's columns (or a row's keys), those of recipes' own metrics: `<split>_<name>`, none of the catalogue's."""
     return [c for c in columns if c.partition("_")[0] in SPLITS and OWN_NAME.fullmatch(c.partition("_")[2])
-            and c.partition("_")[2] not in BUILT_IN and c not in CATALOGUE_COLUMNS]
+            and c not in CATALOGUE_COLUMNS]
 
 
 def with_own_columns(columns, rows) -> list[str]:
@@ -275,7 +280,7 @@ def table_columns(table: str, header=(), rows=()) -> list[str]:
         return columns
     header = list(header)
     kept = own_columns(header[len(columns):]) if header[: len(columns)] == columns else []
-    brought = [f"{split}_{c.partition('_')[2]}" for row in rows for c in own_columns(row) if c in METRICS for split in SPLITS]
+    brought = split_columns(c.partition("_")[2] for row in rows for c in own_columns(row) if c in METRICS)
     for column in [*kept, *brought]:  # a measure's columns on every split, as the catalogue's are
         if column not in columns:
             columns.append(column)

@@ -33,8 +33,7 @@ from .options import RunOptions
 from .objects import describe
 from .errors import HarnessError, is_signal
 from .progress import MatrixProgress, work
-from .catalogue import FREE_TEXT_COLUMNS, MEASURES, METRIC_NAMES, cell_key, id_prefix
-from .schema import own_columns_of
+from .catalogue import FREE_TEXT_COLUMNS, MEASURES, METRIC_NAMES, cell_key, id_prefix, split_columns
 from .results import ResultsStore, free_text, overrides_json
 from .training import RunOutcome, state_sha256
 from .validate import validate
@@ -124,7 +123,7 @@ def outcome_rows(exp, seed, device, engine, options: RunOptions, outcome: RunOut
     run = {
         "run_id": run_id, "experiment": exp.id, "seed": seed, "device": device, "device_name": device_name(device),
         "engine": engine, "epochs": final.get("epoch", 0), "faithful": not options.overrides, "status": outcome.status,
-        **{m: final.get(m) for m in (*METRIC_NAMES, *own_columns_of(exp.own_metrics))},
+        **{m: final.get(m) for m in (*METRIC_NAMES, *split_columns(exp.own_metrics))},
         "wall_time_s": wall, "train_time_s": outcome.train_time_s,
         # None where nothing counted the samples (a script's run)
         "train_samples_per_s": outcome.train_samples / outcome.train_time_s if outcome.train_time_s and outcome.train_samples else None,

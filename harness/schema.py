@@ -15,7 +15,7 @@ from typing import Any
 
 from . import safe_files
 from .bounds import MAX_EPOCHS, MAX_SAMPLES, MAX_SEED, MAX_SEEDS
-from .catalogue import BUILT_IN, DECLARED_MEASURES, MEASURES, METRIC_NAMES, METRICS, OWN_NAME, SPLITS, measures_recorded
+from .catalogue import BUILT_IN, DECLARED_MEASURES, MEASURES, METRIC_NAMES, METRICS, OWN_NAME, measures_recorded, split_columns
 from .errors import RegistryError, did_you_mean
 from .named_datasets import DATASETS, TABLES, split_counts
 
@@ -363,9 +363,6 @@ def _own_metrics(raw: Any, path: Path) -> dict[str, dict]:
     return own
 
 
-def own_columns_of(own: dict) -> tuple[str, ...]:
-    """The columns of a recipe's own metrics: each on every split, in the order the catalogue's are."""
-    return tuple(f"{split}_{name}" for name in own for split in SPLITS)
 
 
 def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
@@ -403,7 +400,7 @@ def _validate_together(exp: dict, path: Path) -> None:
     data, training = exp["data"], exp["training"]
     ablation = exp.get("ablation")
     if ablation:
-        names = (*METRIC_NAMES, *own_columns_of(exp["own_metrics"]))
+        names = (*METRIC_NAMES, *split_columns(exp["own_metrics"]))
         unknown = [m for m in ablation["metrics"] if m not in names]
         if unknown:
             raise RegistryError(f"{path}: 'ablation.metrics' names {', '.join(map(repr, unknown))}; allowed: {', '.join(names)}")
@@ -473,7 +470,7 @@ def recorded_metrics(exp: dict) -> tuple[str, ...]:
         return tuple(exp["script"]["metrics"])  # what the script reports, as it declares it
     shorts = ("loss",) if exp.get("steps") else measures_recorded(exp["data"]["targets"], exp["training"]["metrics"])
     shorts = (*shorts, *(exp.get("own_metrics") or {}))  # its own metrics last, as their columns come last
-    return tuple(f"{split}_{short}" for short in shorts for split in SPLITS)
+    return split_columns(shorts)
 
 
 def _validate_metrics(exp: dict, path: Path) -> None:
@@ -596,9 +593,9 @@ def parse_recipe(path: Path) -> dict:
                                 f"allowed: {', '.join(sorted(sections))}")
     exp: dict[str, Any] = _section(top, "", path)
     exp["own_metrics"] = _own_metrics(raw.get("metrics"), path)
-    own = own_columns_of(exp["own_metrics"])
+    own = split_columns(exp["own_metrics"])  # the columns of the recipe's own metrics, which metric keys may name
     if "script" in raw:
-        return _script_recipe(raw, exp, path)
+        return _script_recipe(raw, exp, path, own)
     for name in sorted(sections - {"metrics"}):
         if name not in raw:
             if name in OPTIONAL_SECTIONS or (name == "loss" and "steps" in raw):  # a step of its own computes its loss
@@ -653,7 +650,7 @@ def _check_script_env(script: dict, path: Path) -> None:
             raise RegistryError(f"{path}: 'script.env.{name}' must be a string (e.g. \"1\")")
 
 
-def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
+def _script_recipe(raw: dict, exp: dict, path: Path, own: tuple[str, ...]) -> dict:
     """A script recipe: [script] and what judges its runs; the sections that say what trains are the script's own."""
     leaves = [name for name in SCRIPT_LEAVES if name in raw]
     if leaves:
@@ -671,7 +668,7 @@ def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
             raise RegistryError(f"{path}: 'script.args' {arg!r} holds {stray[0]}; the placeholders are {', '.join(SCRIPT_PLACEHOLDERS)}")
     if script["seed_env"] is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", script["seed_env"]):
         raise RegistryError(f"{path}: 'script.seed_env' {script['seed_env']!r} is not an environment variable's name")
-    names = (*METRIC_NAMES, *own_columns_of(exp["own_metrics"]))
+    names = (*METRIC_NAMES, *own)
     unknown = [m for m in script["metrics"] if m not in names]
     if unknown or not script["metrics"]:
         raise RegistryError(f"{path}: 'script.metrics' " + (f"names {unknown[0]!r}{did_you_mean(unknown[0], names)}" if unknown
@@ -719,8 +716,7 @@ def _script_recipe(raw: dict, exp: dict, path: Path) -> dict:
     if script["own_seed"] is not None:
         exp["seeds"] = 1  # its one outcome
     for section in ("published", "thresholds", "margins", "ablation", "fashion_thresholds"):
-        exp[section] = (_section(raw[section], section, path, own_columns_of(exp["own_metrics"])) if section in raw
-                        else ({} if section in METRIC_SECTIONS else None))
+        exp[section] = _section(raw[section], section, path, own) if section in raw else ({} if section in METRIC_SECTIONS else None)
     for section in METRIC_SECTIONS:
         exp[section] = {k: v for k, v in exp[section].items() if v is not None}
     _validate_metrics(exp, path)

@@ -133,6 +133,7 @@ def collect(results_dir: Path | str, registry: dict, plots_dir: Path | None = No
     """The runs and seed summaries of `results_dir` to export."""
     counted = counted_rows.count(results_dir, registry)
     epochs: dict[str, list[dict]] = {}
+    names = metric_names()  # the catalogue's and the loaded recipes' own
     for e in counted.epochs:
         epochs.setdefault(e["run_id"], []).append(e)
     runs, groups = [], {}
@@ -140,7 +141,7 @@ def collect(results_dir: Path | str, registry: dict, plots_dir: Path | None = No
         exp = registry[row["experiment"]]
         series: dict[str, list[tuple[int, float]]] = {}
         for e in sorted(epochs.get(row["run_id"], []), key=lambda e: int(e["epoch"])):
-            for metric in metric_names():
+            for metric in names:
                 value = _number(e.get(metric, ""))
                 if value is not None:
                     series.setdefault(metric, []).append((int(e["epoch"]), value))
@@ -184,7 +185,7 @@ def _summary(members: list[TrackedRun], plots_dir: Path | None) -> SeedSummary:
     by_metric: dict[str, dict[int, list[float]]] = {}
     for run in members:
         for metric, points in run.series.items():
-            if metric in metric_names():
+            if metric not in RUN_TIMES:  # a metric's points, not the run's times
                 for epoch, value in points:
                     by_metric.setdefault(metric, {}).setdefault(epoch, []).append(value)
     series: dict[str, list[tuple[int, float]]] = {}
@@ -413,7 +414,7 @@ def export_tensorboard(results_dir: Path | str, registry: dict, logdir: Path | s
             for epoch, value in points:
                 writer.add_scalar(name, value, global_step=epoch, walltime=wall)
         if not summary:  # the run's settings beside its own scalars (TensorBoard's HPARAMS tab)
-            finals = {f"hparam/{m}": pts[-1][1] for m, pts in item.series.items() if m in metric_names() and pts}
+            finals = {f"hparam/{m}": pts[-1][1] for m, pts in item.series.items() if m not in RUN_TIMES and pts}
             for event in hparams({k: v for k, v in item.params.items()}, finals):
                 writer.file_writer.add_summary(event, walltime=wall)
             for name, value in finals.items():

@@ -349,16 +349,17 @@ def own_forward(experiment, key: str, step: Callable) -> Forward:
     """A step of the recipe's own as a forward pass: it returns the batch's loss, or a dict of the loss ("loss") and
     the recipe's own metrics, handed on in place of outputs for the scorer to tally."""
 
-    def forward(x: torch.Tensor, y: torch.Tensor):
-        result = step((x, y))
-        if not isinstance(result, dict):
-            return None, result
-        if "loss" not in result:
-            raise RegistryError(f"{experiment.path}: 'steps.{key}' returned a dict without \"loss\" ({sorted(result)}); return "
-                                "the loss to minimise as \"loss\", beside the recipe's own metrics")
-        return {k: v for k, v in result.items() if k != "loss"}, result["loss"]
+    return lambda x, y: step_result(experiment, key, step((x, y)))
 
-    return forward
+
+def step_result(experiment, key: str, result) -> tuple[dict | None, torch.Tensor]:
+    """What a step of the recipe's own returned, as (its own metrics' batch values or None, its loss)."""
+    if not isinstance(result, dict):
+        return None, result
+    if "loss" not in result:
+        raise RegistryError(f"{experiment.path}: 'steps.{key}' returned a dict without \"loss\" ({sorted(result)}); return "
+                            "the loss to minimise as \"loss\", beside the recipe's own metrics")
+    return {k: v for k, v in result.items() if k != "loss"}, result["loss"]
 
 
 def evaluate(model: nn.Module, batches: Iterable[Batch], forward: Forward, scorer: Scorer) -> EpochTally:

@@ -17,8 +17,8 @@ from .datasets import as_tensors, fresh_batch
 from .errors import HarnessError, RegistryError, one_line
 from .models import build_model, parameter_count
 from .named_datasets import DATASETS, classes as named_classes
-from .training import (Scorer, inputs_for, labels_for, make_loss, make_optimizer, make_scheduler, needs_closure, own_forward,
-                       step_of_its_own)
+from .training import (Scorer, inputs_for, labels_for, make_loss, make_optimizer, make_scheduler, needs_closure, step_of_its_own,
+                       step_result)
 
 MAX_PARAMETERS = 100_000_000  # the largest tutorial recipe has 535,818
 PROBE_SAMPLES = 256  # at most this many samples in the one batch checked
@@ -122,11 +122,9 @@ def _steps_of_its_own(experiment, model, x, y):
 def _loss_of(experiment, key: str, found):
     """A step's loss: what it returns, or the "loss" of the dict it returns beside the recipe's own metrics, which
     must then be those [metrics] declares, each one number."""
-    if not isinstance(found, dict):
-        return found
-    forward = own_forward(experiment, key, lambda batch: found)
-    figures, loss = forward(None, None)
-    Scorer(experiment).own_values(figures)
+    figures, loss = step_result(experiment, key, found)
+    if figures is not None:
+        Scorer(experiment).own_values(figures)
     return loss
 
 

@@ -91,7 +91,7 @@ def test_the_report_compare_and_check_read_a_recipes_own_metrics_by_their_declar
     for engine in ("reference", "fast"):
         assert harness(capsys, "run", "mine", "--experiments-dir", directory, "--results-dir", tmp_path / "R", "--engine", engine)[0] == 0
     status, out, err = harness(capsys, "check", "--results-dir", tmp_path / "R", "--experiments-dir", directory)
-    assert status == 1 and "test_nll" in out + err and "test_top1" not in (out + err).split("test_nll")[0].splitlines()[-1]
+    assert status == 1 and "mean test_nll" in out and "is above the threshold 0.001" in out and "test_top1" not in out, out + err
     status, out, err = harness(capsys, "compare", tmp_path / "R", "--by", "engine", "--experiments-dir", directory)
     assert status == 0, err
     lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("mine ") and len(line.split()) > 1}
@@ -100,8 +100,8 @@ def test_the_report_compare_and_check_read_a_recipes_own_metrics_by_their_declar
     status, out, err = harness(capsys, "report", "--results-dir", tmp_path / "R", "--experiments-dir", directory)
     assert status == 0, err
     report = (tmp_path / "R" / "REPORT.md").read_text()
-    assert "| test_top1 |" in report.replace("  ", " ") or "test_top1" in report
-    assert any("test_nll" in line and "±" in line for line in report.splitlines())
+    assert any(line.startswith("| mine ") and "| test_top1 |" in line and "% ±" in line for line in report.splitlines())
+    assert any(line.startswith("| mine ") and "| test_nll  |" in line and "±" in line and "%" not in line for line in report.splitlines())
     assert (tmp_path / "R" / "plots" / "curves-mine.png").stat().st_size > 0
 
 

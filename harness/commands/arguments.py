@@ -100,7 +100,7 @@ def training_setup(args):
 def engine_for(args, experiments) -> str:
     """The engine asked for, else the experiments' own: fast for recipes, script for scripts; a selection of both
     is refused, since one command runs one engine, and so are scripts on Ray."""
-    from ..engines import SCRIPT_ENGINE
+    from ..engines import SCRIPT_ENGINE, default_engine
     from ..runner import check_engine
 
     scripts = [e.id for e in experiments if e.script]
@@ -109,7 +109,7 @@ def engine_for(args, experiments) -> str:
                            "engine, the other recipes on another: name the scripts in a command of their own")
     if scripts and args.executor == "ray":
         raise HarnessError(f"{', '.join(scripts)}: a script runs on the local executor (--jobs N runs N at once), not on Ray")
-    return check_engine(args.engine or (SCRIPT_ENGINE if scripts else "fast"))
+    return check_engine(args.engine or (default_engine(experiments[0]) if experiments else "fast"))
 
 
 def execute(args, run) -> int:

@@ -19,7 +19,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..options import RunOptions
     from ..registry import load_registry, select
-    from ..engines import SCRIPT_ENGINE
+    from ..engines import default_engine
     from ..runner import check_engine
     from ..validate import validate
 
@@ -27,7 +27,7 @@ def run(args) -> int:
     options = RunOptions(data_dir=args.data_dir, mirror=args.data_mirror)
     engines = set()
     for exp in experiments:  # each on the engine asked for, else its own (fast, or script for a script)
-        engine = check_engine(args.engine or (SCRIPT_ENGINE if exp.script else "fast"))
+        engine = check_engine(args.engine or default_engine(exp))
         engines.add(engine)
         count = validate(exp, options, engine)
         if exp.script:

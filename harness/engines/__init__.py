@@ -23,5 +23,12 @@ ENGINES = {
     "script": script.run,
 }
 SCRIPT_ENGINE = "script"  # the engine of script recipes, and theirs only
+
+
+def default_engine(experiment) -> str:
+    """The engine a recipe runs on when none is asked for: fast, or script for a script recipe."""
+    return SCRIPT_ENGINE if experiment.script else "fast"
+
+
 # Engines that train several seeds in one call; the others get one seed at a time.
 MULTI_SEED_ENGINES: set[str] = {"multiseed"}
