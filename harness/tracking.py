@@ -240,6 +240,21 @@ def _mlflow_client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
+def _artifacts_beside(tracking_uri: str) -> Path | None:
+    """Where a store named by `--tracking-uri` keeps the artifacts of the experiments the export creates: a sqlite
+    store beside its database, in `artifacts/` as the harness's own store does (MLflow's default, `./mlruns`, would
+    land in whatever folder the command ran from); a server, where it keeps them."""
+    parsed = urllib.parse.urlparse(tracking_uri)
+    database = parsed.path[1:]  # sqlite:///relative.db, sqlite:////absolute.db
+    if parsed.scheme != "sqlite" or not database:
+        return None
+    folder = Path(database).parent
+    if not folder.is_dir():
+        raise HarnessError(f"--tracking-uri {tracking_uri}: the folder {str(folder)!r} of its database does not exist; "
+                           "create it or name another")
+    return folder / "artifacts"
+
+
 def _chunks(items: list, size: int):
     for i in range(0, len(items), size):
         yield items[i:i + size]
@@ -270,7 +285,9 @@ def export_mlflow(results_dir: Path | str, registry: dict, tracking_uri: str | N
         store = safe_files.real_dir(results_dir / "mlflow", OWN_FOLDER)
         if (store / "mlflow.db").is_symlink():
             raise safe_files.link_refused(store / "mlflow.db")
-        safe_files.real_dir(store / "artifacts", OWN_FOLDER)
+        artifacts = safe_files.real_dir(store / "artifacts", OWN_FOLDER)
+    else:
+        artifacts = _artifacts_beside(tracking_uri)
     client = _mlflow_client(tracking_uri)
     from mlflow.entities import Metric, Param, RunTag
 
@@ -282,9 +299,9 @@ def export_mlflow(results_dir: Path | str, registry: dict, tracking_uri: str | N
     for experiment, items in by_experiment.items():
         found = client.get_experiment_by_name(experiment)
         if local:
-            safe_files.real_dir(results_dir / "mlflow" / "artifacts" / experiment, OWN_FOLDER)
+            safe_files.real_dir(artifacts / experiment, OWN_FOLDER)
         if found is None:
-            location = (results_dir / "mlflow" / "artifacts" / experiment).resolve().as_uri() if local else None
+            location = (artifacts / experiment).resolve().as_uri() if artifacts is not None else None
             experiment_id = client.create_experiment(experiment, artifact_location=location,
                                                      tags={"harness.results_dir": str(results_dir.resolve())})
         else:
@@ -311,7 +328,7 @@ def export_mlflow(results_dir: Path | str, registry: dict, tracking_uri: str | N
             added += 1
             if added % 100 == 0:
                 log(f"exported {added + kept} of {total} runs and summaries ({added} added)")
-    where = f"{tracking_uri}" + (f" (artifacts in {results_dir / 'mlflow' / 'artifacts'})" if local else "")
+    where = f"{tracking_uri}" + (f" (artifacts of new experiments in {artifacts})" if artifacts is not None else "")
     left = f"; not exported: {export.left_out}" if export.left_out else ""
     log(f"MLflow at {where}: {len(export.runs)} runs and {len(export.summaries)} seed summaries of {len(by_experiment)} "
         f"experiments; {added} added, {kept} already there{left}")

@@ -31,9 +31,10 @@ def measured(exp) -> str:
 
 
 def metrics_of(exp) -> tuple[str, ...]:
-    """What a variance design tabulates: `measured`, on the validation split too, and the test loss."""
+    """What a variance design tabulates: `measured`, on the validation split too, the test figures of the metrics
+    the recipe declares (a regression's, its own), and the test loss."""
     test = measured(exp)
-    return tuple(dict.fromkeys((test.replace("test_", "valid_", 1), test, "test_loss")))
+    return tuple(dict.fromkeys((test.replace("test_", "valid_", 1), test, *exp.declared_test_metrics, "test_loss")))
 
 
 @dataclass(frozen=True)

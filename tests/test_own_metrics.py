@@ -263,3 +263,24 @@ def training_step(model, batch):
     assert status == 2 and err.count("\n") == 1, err
     assert "a step returned the recipe's own metrics for some batches of a split and not for others" in err
     assert not (tmp_path / "R" / "runs.csv").exists()  # nothing written
+
+
+def test_variance_by_source_tabulates_a_recipes_own_metrics(tmp_path, capsys):
+    """`harness variance` and the report's "Where the spread comes from" give each own metric's test figure a
+    table of its own, its spread read in its declared kind (a bounded one in percent, an unbounded one not)."""
+    directory, results = registry(tmp_path), tmp_path / "R"
+    status, out, err = harness(capsys, "variance", "mine", "--sources", "init", "--runs", "3", "--reruns", "2",
+                               "--experiments-dir", directory, "--results-dir", results)
+    assert status == 0, err
+    tables = [line for line in out.splitlines() if line.startswith("mine [cpu, fast, base seed 0]: ")]
+    assert [line.rsplit(": ", 1)[1] for line in tables] == ["test_acc", "test_top1", "test_nll", "test_loss"], out
+    assert "reruns with every seed fixed: identical" in out
+    status, out, err = harness(capsys, "report", "--results-dir", results, "--experiments-dir", directory)
+    assert status == 0, err
+    rows = [line.split("|") for line in (results / "REPORT.md").read_text().splitlines() if line.startswith("| test_")]
+    by_metric = {}
+    for cells in rows:
+        by_metric.setdefault(cells[1].strip(), []).append(cells)
+    assert set(by_metric) == {"test_acc", "test_top1", "test_nll", "test_loss"}
+    assert all("%" in cells[4] for cells in by_metric["test_top1"]) and not any("%" in cells[4] for cells in by_metric["test_nll"])
+    assert [cells[2].strip() for cells in by_metric["test_nll"]] == ["all", "init", "none"]

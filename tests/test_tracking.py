@@ -181,6 +181,7 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     for args, message in (
         (["--tracking-uri", "ftp://example.org/x"], "use sqlite:///PATH (a local store) or http(s)://HOST:PORT"),
         (["--tracking-uri", f"http://127.0.0.1:{free_port()}"], "no MLflow server answers there"),
+        (["--tracking-uri", f"sqlite:///{tmp_path / 'absent' / 'm.db'}"], "of its database does not exist; create it"),
         (["--logdir", str(tmp_path)], "--logdir is for `export tensorboard`"),
     ):
         assert main(["export", "mlflow", "--results-dir", str(runs), *args]) == 2
@@ -195,6 +196,22 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2 and "MLflow is not installed; `make setup-mlflow`" in done.stderr
     assert not (tmp_path / "r" / "mlflow" / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_sqlite_store_of_the_users_keeps_its_artifacts_beside_its_database(runs, tmp_path, capsys, monkeypatch):
+    """Not in `./mlruns` of whatever folder the command ran from (MLflow's default): in `artifacts/` beside the
+    database named by --tracking-uri, a folder per experiment, the recipe file of each run in it."""
+    needs("mlflow")
+    (tmp_path / "store").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    url = "sqlite:///../store/runs.db"  # relative, as a user types it
+    assert main(["export", "mlflow", "--results-dir", str(runs), "--tracking-uri", url]) == 0
+    assert "artifacts of new experiments in ../store/artifacts" in capsys.readouterr().out
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    for experiment, seeds in (("iris-ce", 4), ("iris-mse", 1)):
+        assert len(list((tmp_path / "store" / "artifacts" / experiment).glob(f"*/artifacts/{experiment}.toml"))) == seeds
 
 
 @pytest.mark.parametrize("target,folder", [("mlflow", "mlflow"), ("mlflow", "mlflow/artifacts"), ("tensorboard", "tensorboard")])
