@@ -98,20 +98,29 @@ class Scorer:
     def sums(self, outputs, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The batch's sums; `outputs`: the model's, or, from steps of the recipe's own, what they return besides
         the loss (a dict of its own metrics' batch values, or None)."""
-        if self.loss_only:  # steps of the recipe's own report their loss, and the recipe's own metrics they return
-            return self.own_values(outputs) if outputs is not None else ()
+        return self.builtin_sums(outputs, labels) + self.own_sums(outputs, labels)
+
+    def builtin_sums(self, outputs, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The catalogue's measures' sums: pure tensor code, which multiseed maps over its lanes."""
+        if self.loss_only:  # steps of the recipe's own report their loss alone
+            return ()
         if not self.values:
-            builtin = (count_correct(outputs, labels, self.regression),)
-        else:
-            error, target = (outputs.detach() - labels).double(), labels.double()
-            mean = target.mean()
-            # The batch's own mean and sum of squares about it: combined exactly over batches (Chan et al.), where
-            # sums of y and y² would lose R²'s denominator to cancellation.
-            builtin = (error.square().sum(), error.abs().sum(), mean, (target - mean).square().sum())
+            return (count_correct(outputs, labels, self.regression),)
+        error, target = (outputs.detach() - labels).double(), labels.double()
+        mean = target.mean()
+        # The batch's own mean and sum of squares about it: combined exactly over batches (Chan et al.), where
+        # sums of y and y² would lose R²'s denominator to cancellation.
+        return (error.square().sum(), error.abs().sum(), mean, (target - mean).square().sum())
+
+    def own_sums(self, outputs, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The recipe's own metrics' batch values: what its steps returned, or its functions' on the outputs. User
+        code, called on one run's tensors (multiseed calls it lane by lane, never under vmap)."""
+        if self.loss_only:
+            return self.own_values(outputs) if outputs is not None else ()
         if not self.own:
-            return builtin
+            return ()
         detached = outputs.detach() if isinstance(outputs, torch.Tensor) else outputs
-        return builtin + self.own_values({name: function(detached, labels) for name, _, function in self.own})
+        return self.own_values({name: function(detached, labels) for name, _, function in self.own})
 
     def own_values(self, given: dict) -> tuple[torch.Tensor, ...]:
         """The recipe's own metrics' batch values, in declared order, each one number."""

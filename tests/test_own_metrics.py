@@ -196,11 +196,47 @@ def test_two_recipes_beside_each_other_give_a_name_one_meaning(tmp_path, capsys)
     assert status == 2 and "[metrics.nll] declares 'nll' otherwise than another recipe's beside it" in err, err
 
 
-def test_the_multiseed_engine_refuses_a_recipes_own_metrics_in_one_line(tmp_path, capsys):
+def test_the_multiseed_engine_records_a_recipes_own_metrics_lane_by_lane(tmp_path, capsys):
+    """Seeds trained together as one batched model: each seed's top1 is its own accuracy exactly, its summed nll its
+    mean loss, and both agree with the same seed's run on `fast` to rounding (multiseed's products sum in another order)."""
     directory = registry(tmp_path)
-    status, out, err = harness(capsys, "run", "mine", "--experiments-dir", directory, "--results-dir", tmp_path / "R", "--engine", "multiseed")
-    assert status == 2 and "[metrics] of the recipe's own" in err and "use --engine fast or reference" in err, err
-    assert not (tmp_path / "R").exists()
+    for engine in ("multiseed", "fast"):
+        status, out, err = harness(capsys, "run", "mine", "--experiments-dir", directory, "--results-dir", tmp_path / engine, "--engine", engine)
+        assert status == 0, err
+    lanes, single = read(tmp_path / "multiseed" / "runs.csv"), read(tmp_path / "fast" / "runs.csv")
+    assert [r["seed"] for r in lanes] == [r["seed"] for r in single] == ["0", "1", "2"]
+    assert len({r["test_nll"] for r in lanes}) == 3  # three seeds, three models
+    for lane, run in zip(lanes, single):
+        for split in ("train", "test"):
+            assert float(lane[f"{split}_top1"]) == float(lane[f"{split}_acc"])
+            assert math.isclose(float(lane[f"{split}_nll"]), float(lane[f"{split}_loss"]), rel_tol=1e-6)
+            assert math.isclose(float(lane[f"{split}_nll"]), float(run[f"{split}_nll"]), rel_tol=1e-4)
+            assert abs(float(lane[f"{split}_top1"]) - float(run[f"{split}_top1"])) <= 1 / 16
+
+
+def test_the_multiseed_engine_records_what_a_recipes_steps_return_lane_by_lane(tmp_path, capsys):
+    """A training step returning {"loss": ..., "margin": ...}, mapped over the seeds: each seed's margin is its own,
+    as its run on `fast` records it, to rounding."""
+    steps = '''from torch.nn import functional as F
+
+
+def training_step(model, batch):
+    x, y = batch
+    logits = model(x)
+    return {"loss": F.cross_entropy(logits, y), "margin": (logits.max(1).values - logits.min(1).values).mean()}
+'''
+    recipe = (BASE.replace('[loss]\nclass_path = "CrossEntropyLoss"', '[steps]\ntraining = "steps:training_step"\n\n'
+                           '[metrics.margin]\nbetter = "higher"').replace("min = 0.5", "max = 5.0"))
+    directory = registry(tmp_path, recipe)
+    (directory / "steps.py").write_text(steps)
+    for engine in ("multiseed", "fast"):
+        status, out, err = harness(capsys, "run", "mine", "--experiments-dir", directory, "--results-dir", tmp_path / engine, "--engine", engine)
+        assert status == 0, err
+    lanes, single = read(tmp_path / "multiseed" / "runs.csv"), read(tmp_path / "fast" / "runs.csv")
+    assert len(lanes) == len(single) == 2 and lanes[0]["train_margin"] != lanes[1]["train_margin"]
+    for lane, run in zip(lanes, single):
+        assert math.isclose(float(lane["train_margin"]), float(run["train_margin"]), rel_tol=1e-4)
+        assert math.isclose(float(lane["test_margin"]), float(run["test_margin"]), rel_tol=1e-4)
 
 
 def test_tables_widen_for_own_metrics_and_keep_those_of_recipes_not_loaded(tmp_path, capsys):

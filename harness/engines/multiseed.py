@@ -38,7 +38,7 @@ from torch import nn
 from ..datasets import as_tensors
 from ..errors import HarnessError
 from ..training import (EpochTally, RunOutcome, Scorer, inputs_for, labels_for, step_of_its_own, make_loss, make_optimizer, make_scheduler,
-                        train_lanes)
+                        step_result, train_lanes)
 from . import graphs
 from .fast import _draw_loader_seed, batch_sizes, loader_order
 from ..options import RunOptions
@@ -183,9 +183,6 @@ METRIC_SCHEDULERS = {"torch.optim.lr_scheduler:ReduceLROnPlateau"}
 
 def refusal(experiment) -> str | None:
     """Why multiseed cannot run this recipe, judged from the recipe alone (None: it can)."""
-    if experiment.own_metrics:
-        return (f"{experiment.id}: [metrics] of the recipe's own are computed batch by batch by its own code, which the "
-                "multiseed engine would have to map over S seeds' stacked outputs; use --engine fast or reference")
     if experiment.steps and experiment.steps["epoch_end"]:
         return (f"{experiment.id}: 'steps.epoch_end' runs once an epoch on one model, where the multiseed engine holds S seeds' "
                 "weights stacked; use --engine fast or reference")
@@ -233,10 +230,25 @@ def lane_forward(experiment, base: nn.Module, key: str = "training"):
 
 
 def batched(experiment, base: nn.Module, key: str, randomness: str):
-    """`lane_forward` mapped over the lanes: (params, buffers, x, y) -> (losses, outputs or None)."""
+    """`lane_forward` mapped over the lanes: (params, buffers, x, y) -> (losses, outputs), where a step of the
+    recipe's own gives in place of outputs the dict of its own metrics' lanes' values beside the loss, or None."""
     forward, gives_outputs = lane_forward(experiment, base, key)
     mapped = vmap(forward, randomness=randomness)
-    return mapped if gives_outputs else (lambda *args: (mapped(*args), None))
+    if gives_outputs:
+        return mapped
+
+    def stepped(*args):
+        metrics, losses = step_result(experiment, key, mapped(*args))
+        return losses, metrics
+
+    return stepped
+
+
+def lane_of(outputs, lane: int):
+    """One lane's outputs (or a step's metrics) from the lanes' stacked ones."""
+    if isinstance(outputs, dict):
+        return {name: value[lane] for name, value in outputs.items()}
+    return None if outputs is None else outputs[lane]
 
 
 def check_batchable(experiment, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -266,8 +278,15 @@ class BatchedSeeds:
         self.batched = batched(experiment, self.base, "training", randomness)
         self.evaluated = batched(experiment, self.base, "evaluation", randomness)
         self.scorer = Scorer(experiment)
-        # Steps of a recipe's own give a loss alone: no sums to take.
-        self.sums = (lambda outputs, y: ()) if self.scorer.loss_only else vmap(self.scorer.sums)
+        # The catalogue's measures are mapped over the lanes (steps of a recipe's own give a loss alone: none); the
+        # recipe's own metrics are its code, called lane by lane on plain tensors as on the other engines.
+        builtin = (lambda outputs, y: ()) if self.scorer.loss_only else vmap(self.scorer.builtin_sums)
+
+        def sums(outputs, y):
+            own = zip(*(self.scorer.own_sums(lane_of(outputs, lane), y[lane]) for lane in range(self.count)))
+            return builtin(outputs, y) + tuple(torch.stack(values) for values in own)
+
+        self.sums = sums
         # A captured step replays its learning rate; a step of the recipe's own may do what a graph cannot replay.
         graphed = graphs.enabled(device) and experiment.scheduler is None and not experiment.steps
         optimizer = make_optimizer(experiment, self.params.values(), capturable=graphed)
