@@ -99,8 +99,9 @@ def integrity_failures(registry: dict, results_dir: Path | str, only: set[str] |
         exp = registry.get(row["experiment"])
         now = exp and cell_key({**row, "config_hash": exp.config_hash(counted_rows.row_overrides(row))})  # its cell today
         if stale and now not in current_cells and (only is None or row["experiment"] in only):
-            failures.append(f"{runs_path} line {lines[id(row)]}: run {row['run_id']} is stale: {stale}; "
-                            f"run `harness run {row['experiment']}` again for this seed, device and engine")
+            fix = (f"run `harness run {row['experiment']}` again for this seed, device and engine" if exp else
+                   "name the folder of its recipe with --experiments-dir DIR, or move its rows out of this directory")
+            failures.append(f"{runs_path} line {lines[id(row)]}: run {row['run_id']} is stale: {stale}; {fix}")
     return failures + weights_failures(results_dir, tables, judged.accepted)
 
 

@@ -390,7 +390,7 @@ def select(registry: dict[str, Experiment], ids: list[str], dataset: str | None 
     for exp_id in ids:
         if exp_id not in known:
             raise RegistryError(f"unknown experiment {exp_id!r}{did_you_mean(exp_id, known)}; "
-                                "`harness list --variants` shows them all")
+                                "`harness list --variants` shows them all; `--experiments-dir DIR` finds recipes of your own")
         exp = known[exp_id]
         chosen.append(on_dataset(exp, dataset) if dataset else exp)
     return chosen

@@ -134,8 +134,8 @@ def test_a_stale_row_is_named_unless_its_cell_ran_again(registry, tmp_path):
     out = write_results(tmp_path / "t", registry)
     with_extra_run(out, config_hash="0ld0ld0ld0ld", seed="9", experiment="retired")
     assert integrity_failures(registry, out)[0] == (
-        f"{out / 'runs.csv'} line 7: run 0123456789ab is stale: experiment 'retired' is not in the registry; run "
-        "`harness run retired` again for this seed, device and engine")
+        f"{out / 'runs.csv'} line 7: run 0123456789ab is stale: experiment 'retired' is not in the registry; name the "
+        "folder of its recipe with --experiments-dir DIR, or move its rows out of this directory")
 
 
 def test_a_quick_run_is_judged_by_its_own_recipe(registry, tmp_path):

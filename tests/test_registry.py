@@ -160,9 +160,10 @@ def test_select_suggests_the_closest_id(registry):
             select(registry, ids, dataset)
         return str(err.value)
 
-    assert refusal(["mnist-mpl"]) == "unknown experiment 'mnist-mpl' (did you mean 'mnist-mlp'?); `harness list --variants` shows them all"
-    assert refusal(["MNIST-MLP"]) == "unknown experiment 'MNIST-MLP' (did you mean 'mnist-mlp'?); `harness list --variants` shows them all"
-    assert refusal(["xyz"]) == "unknown experiment 'xyz'; `harness list --variants` shows them all"
+    known = "`harness list --variants` shows them all; `--experiments-dir DIR` finds recipes of your own"
+    assert refusal(["mnist-mpl"]) == f"unknown experiment 'mnist-mpl' (did you mean 'mnist-mlp'?); {known}"
+    assert refusal(["MNIST-MLP"]) == f"unknown experiment 'MNIST-MLP' (did you mean 'mnist-mlp'?); {known}"
+    assert refusal(["xyz"]) == f"unknown experiment 'xyz'; {known}"
     allowed = "allowed: iris, digits, wine, breast_cancer, mnist, fashion-mnist"
     assert refusal(["all"], "fashion") == f"--dataset: unknown dataset 'fashion' (did you mean 'fashion-mnist'?); {allowed}"
     assert refusal(["all"], "xyz") == f"--dataset: unknown dataset 'xyz'; {allowed}"

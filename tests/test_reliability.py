@@ -121,7 +121,8 @@ def test_registry_file_that_is_not_utf8_or_repeats_an_id(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,expect", [
-    (["iris-mes"], "unknown experiment 'iris-mes' (did you mean 'iris-mse'?); `harness list --variants` shows them all"),
+    (["iris-mes"], "unknown experiment 'iris-mes' (did you mean 'iris-mse'?); `harness list --variants` shows them all; "
+                   "`--experiments-dir DIR` finds recipes of your own"),
     (["iris-mse", "--seeds", "0-"], "--seeds: '0-' is not a seed or range"),
     (["iris-mse", "--seeds", "0,,2"], "--seeds: '' is not a seed or range"),
     (["iris-mse", "--devices", "tpu"], "--devices: unknown device 'tpu'"),

@@ -435,3 +435,13 @@ def test_rows_of_a_users_own_recipe_read_without_its_registry_name_the_fix(tmp_p
     assert main(["compare", str(results), "--by", "engine"]) == 2
     assert "4 row(s) of experiments not in this registry (mine): `--experiments-dir DIR`" in capsys.readouterr().err
     assert main(["compare", str(results), "--by", "engine", "--experiments-dir", str(reg)]) == 0
+    capsys.readouterr()
+    # check: one line, not a line per row and per tutorial recipe without results; with the registry, it passes
+    assert main(["check", "--results-dir", str(results)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == (f"harness: error: {results}: no rows of this registry's experiments to check, only 4 row(s) "
+                                         "of experiments not in this registry (mine): `--experiments-dir DIR` names the registry of "
+                                         "your own recipes")
+    assert main(["check", "--results-dir", str(results), "--experiments-dir", str(reg)]) == 0
+    assert main(["plan", "mine", "--delta", "0.01", "--results-dir", str(results)]) == 2
+    assert "`--experiments-dir DIR` finds recipes of your own" in capsys.readouterr().err
