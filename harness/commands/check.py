@@ -47,8 +47,8 @@ def _refuse_a_stranger(registry: dict, results_dir) -> None:
     from ..registry import variants
 
     try:
-        counted = counted_rows.count(results_dir, {**registry, **variants(registry)})
+        counted = counted_rows.count(counted_rows.require_results(results_dir), {**registry, **variants(registry)})
     except HarnessError:
         return  # unreadable or absent: integrity_failures names why
-    if counted.unregistered and not counted.runs and not counted.stale:
+    if counted.unregistered and not (counted.runs or counted.stale or counted.refused):  # refused rows: FAIL lines
         raise HarnessError(f"{results_dir}: no rows of this registry's experiments to check, only {counted.unregistered_note()}")
