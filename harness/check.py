@@ -78,7 +78,8 @@ def _stale(row: dict, registry: dict) -> str | None:
 def integrity_failures(registry: dict, results_dir: Path | str, only: set[str] | None = None) -> list[str]:
     """One line per damaged, inconsistent or stale thing in the results files; [] when all is sound. A
     runs.csv row named here is one no command counts (`rows.judge`, the one rule). With `only`, stale rows
-    are those of these experiments (damage is damage whoever's rows it touches)."""
+    are those of these experiments (damage is damage whoever's rows it touches). A directory holding rows of
+    other registries only is one line (HarnessError), not a failure per row."""
     registry = {**registry, **variants(registry)}
     results_dir = counted_rows.require_results(results_dir)  # "intact" is said of results only
     tables = counted_rows.read(results_dir)
@@ -86,6 +87,7 @@ def integrity_failures(registry: dict, results_dir: Path | str, only: set[str] |
     if tables.runs.problem:
         return failures
     judged = counted_rows.judge(tables)
+    _refuse_a_stranger(registry, results_dir, tables, judged)
     runs_path = results_dir / "runs.csv"
     failures += [f"{runs_path} line {line}: {why}" for line, why in judged.refused]
     failures += judged.damage
@@ -103,6 +105,22 @@ def integrity_failures(registry: dict, results_dir: Path | str, only: set[str] |
                    "name the folder of its recipe with --experiments-dir DIR, or move its rows out of this directory")
             failures.append(f"{runs_path} line {lines[id(row)]}: run {row['run_id']} is stale: {stale}; {fix}")
     return failures + weights_failures(results_dir, tables, judged.accepted)
+
+
+def _refuse_a_stranger(registry: dict, results_dir: Path, tables: counted_rows.Tables, judged: counted_rows.Judged) -> None:
+    """A results directory holding rows of other recipes only (a registry of your own, its folder not named) is a
+    mistake in the command, not a line per row and per recipe of this registry: one line naming the fix. Where
+    tables are unreadable or rows refused, their FAIL lines say more."""
+    if any(t.problem for t in (tables.epochs, tables.trace)) or judged.refused:
+        return
+    newest = counted_rows.latest(judged.accepted)  # a row per cell, as the commands count them
+    strangers: dict[str, int] = {}
+    for row in newest:
+        if row["experiment"] not in registry:
+            strangers[row["experiment"]] = strangers.get(row["experiment"], 0) + 1
+    if strangers and sum(strangers.values()) == len(newest):
+        raise HarnessError(f"{results_dir}: no rows of this registry's experiments to check, only "
+                           f"{counted_rows.unregistered_note(strangers)}")
 
 
 def weights_failures(results_dir: Path, tables: counted_rows.Tables, runs: list[dict]) -> list[str]:

@@ -457,12 +457,7 @@ class Counted:
     orphan_epochs: int = 0  # epoch rows of no recorded run (an interrupted write)
 
     def unregistered_note(self) -> str:
-        """Rows of experiments the registry does not hold, as a clause naming the fix; '' when there are none."""
-        if not self.unregistered:
-            return ""
-        names = ", ".join(sorted(self.unregistered)[:5]) + (", ..." if len(self.unregistered) > 5 else "")
-        return (f"{sum(self.unregistered.values())} row(s) of experiments not in this registry ({names}): "
-                "`--experiments-dir DIR` names the registry of your own recipes")
+        return unregistered_note(self.unregistered)
 
     def refusal_note(self) -> str:
         """What was refused, as a clause for a message; '' when nothing was."""
@@ -489,6 +484,16 @@ def add_missing_cells(counted: Counted, other: Counted) -> int:
     counted.epochs += [r for r in other.epochs if r["run_id"] in ids]
     counted.trace += [r for r in other.trace if r["run_id"] in ids]
     return len(added)
+
+
+def unregistered_note(unregistered: dict) -> str:
+    """Rows of experiments the registry does not hold (experiment -> rows), as a clause naming the fix; '' when
+    there are none."""
+    if not unregistered:
+        return ""
+    names = ", ".join(sorted(unregistered)[:5]) + (", ..." if len(unregistered) > 5 else "")
+    return (f"{sum(unregistered.values())} row(s) of experiments not in this registry ({names}): "
+            "`--experiments-dir DIR` names the registry of your own recipes")
 
 
 def count(directory: Path | str, registry: dict, also: tuple[str, ...] = (), lock_held: bool = False) -> Counted:

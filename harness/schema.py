@@ -363,8 +363,6 @@ def _own_metrics(raw: Any, path: Path) -> dict[str, dict]:
     return own
 
 
-
-
 def _checked_keys(raw: dict, rules: dict, path: Path, prefix: str) -> dict:
     """`raw` validated against `rules`, defaults filled in; messages name keys as `prefix` + key."""
     for key in raw:

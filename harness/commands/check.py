@@ -24,7 +24,6 @@ def run(args) -> int:
     registry = load_registry(args.experiments_dir)
     chosen = args.ids != ["all"] or args.dataset is not None
     only = {exp.id for exp in select(registry, args.ids, args.dataset)} if chosen else None
-    _refuse_a_stranger(registry, args.results_dir)
     failures = integrity_failures(registry, args.results_dir, only)
     try:
         failures += threshold_failures(registry, args.results_dir, only)
@@ -38,17 +37,3 @@ def run(args) -> int:
     what = "" if only is None else f" for {', '.join(sorted(only))}"
     print(f"results intact and all thresholds met{what} in {args.results_dir}")
     return 0
-
-
-def _refuse_a_stranger(registry: dict, results_dir) -> None:
-    """A results directory holding rows of other recipes only (a registry of your own, its folder not named) is a
-    mistake in the command, not a line per row and per recipe of this registry: one line naming the fix."""
-    from .. import rows as counted_rows
-    from ..registry import variants
-
-    try:
-        counted = counted_rows.count(counted_rows.require_results(results_dir), {**registry, **variants(registry)})
-    except HarnessError:
-        return  # unreadable or absent: integrity_failures names why
-    if counted.unregistered and not (counted.runs or counted.stale or counted.refused):  # refused rows: FAIL lines
-        raise HarnessError(f"{results_dir}: no rows of this registry's experiments to check, only {counted.unregistered_note()}")

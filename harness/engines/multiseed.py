@@ -286,7 +286,7 @@ class BatchedSeeds:
             own = zip(*(self.scorer.own_sums(lane_of(outputs, lane), y[lane]) for lane in range(self.count)))
             return builtin(outputs, y) + tuple(torch.stack(values) for values in own)
 
-        self.sums = sums
+        self.sums = sums if self.scorer.own else builtin  # no Python call per lane and batch where there is nothing to call
         # A captured step replays its learning rate; a step of the recipe's own may do what a graph cannot replay.
         graphed = graphs.enabled(device) and experiment.scheduler is None and not experiment.steps
         optimizer = make_optimizer(experiment, self.params.values(), capturable=graphed)
